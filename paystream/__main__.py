@@ -1,0 +1,3 @@
+from paystream.cli import run
+
+run()

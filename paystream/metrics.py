@@ -1,0 +1,62 @@
+"""The Prometheus metrics of SPEC §7, built per registry (no import-time globals).
+
+Every process creates one ``PaystreamMetrics`` in its app factory and serves its
+registry on ``/metrics``; the names are the contract the alert rules and dashboards use.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+REQUEST_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5)
+
+
+class PaystreamMetrics:
+    """All paystream metrics registered in one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.webhook_requests = Counter(
+            "paystream_webhook_requests",
+            "Webhook requests by HTTP status and reason.",
+            ["status", "reason"],
+            registry=r,
+        )
+        self.webhook_duration = Histogram(
+            "paystream_webhook_duration_seconds",
+            "Time to answer a webhook request, publish included.",
+            buckets=REQUEST_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            "paystream_events",
+            "Events processed by the worker by type and outcome (applied, duplicate, stale).",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.sink_requests = Counter(
+            "paystream_sink_requests",
+            "Sink command outcomes by sink.",
+            ["sink", "outcome"],
+            registry=r,
+        )
+        self.sync_latency = Histogram(
+            "paystream_sync_latency_seconds",
+            "From Stripe's event created to the sink's acknowledgement.",
+            ["sink"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.exceptions_open = Gauge(
+            "paystream_exceptions_open",
+            "Commands in the exception queue (sink.dlq) not yet retried or dismissed.",
+            registry=r,
+        )
+        self.manual_interventions = Counter(
+            "paystream_manual_interventions",
+            "Retries and dismissals done by a person in the exception queue.",
+            ["action"],
+            registry=r,
+        )

@@ -1,0 +1,44 @@
+"""Create or check every topic with its partitions and config (``paystream topics``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from paystream.errors import TopicMismatchError
+from schemas.topics import TopicSpec
+
+
+def ensure_topics(
+    bootstrap: str, specs: Iterable[TopicSpec], replication: int = 1, timeout: float = 15.0
+) -> list[str]:
+    """Create the missing topics; return the names created. Raise on partition mismatch."""
+    specs = list(specs)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    existing = admin.list_topics(timeout=timeout).topics
+    for spec in specs:
+        found = existing.get(spec.name)
+        if found is not None and found.error is None and len(found.partitions) != spec.partitions:
+            raise TopicMismatchError(
+                f"topic {spec.name} has {len(found.partitions)} partitions, "
+                f"expected {spec.partitions}"
+            )
+    missing = [s for s in specs if s.name not in existing or existing[s.name].error is not None]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(s.name, s.partitions, replication, config=dict(s.config)) for s in missing],
+        request_timeout=timeout,
+    )
+    created: list[str] = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args and getattr(exc.args[0], "name", lambda: "")() == "TOPIC_ALREADY_EXISTS":
+                continue
+            raise
+    return created

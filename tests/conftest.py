@@ -1,0 +1,78 @@
+"""Session-wide fixtures: one real Kafka-protocol broker per test session.
+
+With ``KAFKA_BOOTSTRAP_SERVERS`` set, that cluster is used and nothing is started;
+otherwise the embedded Tansu broker runs on a free port for the whole session. Every
+test that touches Kafka gets its own topic prefix, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from paystream.runtime.broker import EmbeddedBroker
+from paystream.runtime.topics_admin import ensure_topics
+from paystream.settings import CommonSettings
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe-fixtures"
+if not FIXTURES.is_dir():  # a clone beside shared/ (CI) or the work tree
+    FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "stripe-fixtures"
+
+
+@pytest.fixture(scope="session")
+def stripe_fixtures_dir() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.fail(f"Stripe fixtures not found at {FIXTURES}")
+    return FIXTURES
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of the session's broker (external or embedded)."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(log_path=log) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def broker_profile() -> str:
+    return "kafka" if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else "embedded"
+
+
+@pytest.fixture
+def broker_env(kafka_bootstrap: str, broker_profile: str) -> Callable[..., dict[str, str]]:
+    """Environment for a paystream subprocess pointed at the session broker."""
+
+    def make(prefix: str, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
+        env.update(
+            KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+            PAYSTREAM_BROKER_PROFILE=broker_profile,
+            PAYSTREAM_TOPIC_PREFIX=prefix,
+        )
+        env.update(extra)
+        return env
+
+    return make
+
+
+@pytest.fixture
+def pipeline_settings(kafka_bootstrap: str, broker_profile: str) -> CommonSettings:
+    """Common settings with a fresh topic prefix; every topic is created up front."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    settings = CommonSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        paystream_broker_profile=broker_profile,  # type: ignore[arg-type]
+        paystream_topic_prefix=prefix,
+        paystream_topic_partitions=2,
+    )
+    ensure_topics(kafka_bootstrap, settings.topics.specs())
+    return settings
