@@ -24,9 +24,7 @@ def _drop_sensitive(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
-def _one_line_errors(
-    _: Any, __: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def _one_line_errors(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     exc_info = event.pop("exc_info", None)
     if exc_info:
         exc = exc_info[1] if isinstance(exc_info, tuple) else sys.exc_info()[1]
@@ -38,7 +36,9 @@ def _one_line_errors(
 def configure_logging(service: str, level: str = "info") -> None:
     """Configure structlog and the stdlib root logger for one process."""
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(message)s")
+    logging.basicConfig(
+        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(message)s"
+    )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -18,9 +18,7 @@ def signature(payload: bytes, secret: str, timestamp: int) -> str:
     return hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
-def sign_header(
-    payload: bytes, secrets: str | list[str], timestamp: int | None = None
-) -> str:
+def sign_header(payload: bytes, secrets: str | list[str], timestamp: int | None = None) -> str:
     """A ``Stripe-Signature`` header value with one ``v1`` entry per secret."""
     ts = int(time.time()) if timestamp is None else timestamp
     keys = [secrets] if isinstance(secrets, str) else secrets

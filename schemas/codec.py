@@ -39,9 +39,9 @@ class UnknownSchemaError(SchemaError):
     """Raised when a message's fingerprint names no schema this reader knows."""
 
 
-def schema_fingerprint(schema: Mapping[str, Any]) -> bytes:
+def schema_fingerprint(schema: Any) -> bytes:
     """The 8-byte little-endian CRC-64-AVRO fingerprint of a schema's canonical form."""
-    canonical = to_parsing_canonical_form(dict(schema))
+    canonical = to_parsing_canonical_form(schema)
     return bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
 
 

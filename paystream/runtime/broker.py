@@ -108,7 +108,9 @@ class EmbeddedBroker:
                 return self.bootstrap_servers
             time.sleep(0.1)
         self.stop()
-        raise BrokerStartError(f"embedded broker not ready on port {self.port} after {timeout:.0f}s")
+        raise BrokerStartError(
+            f"embedded broker not ready on port {self.port} after {timeout:.0f}s"
+        )
 
     def freeze(self) -> None:
         """SIGSTOP the broker: it holds its memory but answers nothing (outage tests)."""

@@ -1,0 +1,85 @@
+"""``paystream demo``: send a realistic, signed storyline of Stripe events to a running ingest.
+
+Each event is signed with the first secret of ``STRIPE_WEBHOOK_SECRETS`` exactly as Stripe
+signs it, POSTed to ``/webhooks/stripe``, and the answer printed. One event is sent twice,
+as Stripe's retries do, to show that dedup keeps it to one effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import sys
+import time
+from typing import Any
+
+import aiohttp
+from pydantic import Field, SecretStr
+
+from paystream.errors import SettingsError
+from paystream.settings import CommonSettings, load_settings
+from paystream.signing import sign_header
+from paystream.storyline import storyline
+
+
+class DemoSettings(CommonSettings):
+    """What the demo needs: where ingest listens and the secret to sign with."""
+
+    stripe_webhook_secrets: SecretStr | None = None
+    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
+
+
+async def send_storyline(
+    url: str, secret: str, events: list[dict[str, Any]], resend: int | None = 1
+) -> list[tuple[int, str, str]]:
+    """POST every event in order (and ``events[resend]`` twice); return (status, type, id)."""
+    order = list(events)
+    if resend is not None and events:
+        order.insert(resend + 1, events[resend])
+    results: list[tuple[int, str, str]] = []
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for event in order:
+            body = json.dumps(event).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "Stripe-Signature": sign_header(body, secret),
+            }
+            async with session.post(url, data=body, headers=headers) as response:
+                results.append((response.status, event["type"], event["id"]))
+    return results
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="paystream demo", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--url", help="ingest base URL (default http://127.0.0.1:$PAYSTREAM_INGEST_PORT)"
+    )
+    parser.add_argument(
+        "--customer", help="Stripe customer id to use (default: a new cus_demo_...)"
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings(DemoSettings)
+    if settings.stripe_webhook_secrets is None:
+        raise SettingsError(
+            "invalid setting STRIPE_WEBHOOK_SECRETS: not set (`paystream up` prints it)"
+        )
+    secret = settings.stripe_webhook_secrets.get_secret_value().split(",")[0].strip()
+    base = args.url or f"http://127.0.0.1:{settings.paystream_ingest_port}"
+    customer = args.customer or f"cus_demo{secrets.token_hex(6)}"
+    events = storyline(customer, int(time.time()) - 3600, livemode=settings.stripe_mode == "live")
+    try:
+        results = asyncio.run(send_storyline(base.rstrip("/") + "/webhooks/stripe", secret, events))
+    except aiohttp.ClientError as exc:
+        print(
+            f"paystream demo: cannot reach ingest at {base} ({type(exc).__name__})", file=sys.stderr
+        )
+        return 1
+    print(f"customer {customer}")
+    for status, event_type, event_id in results:
+        print(f"{status}  {event_type:32} {event_id}")
+    failed = [r for r in results if r[0] != 200]
+    print(f"{len(results) - len(failed)}/{len(results)} accepted")
+    return 1 if failed else 0

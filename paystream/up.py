@@ -1,0 +1,229 @@
+"""``paystream up``: the whole pipeline on one machine, in the foreground.
+
+Starts the embedded broker when ``KAFKA_BOOTSTRAP_SERVERS`` is unset, creates every topic,
+then runs ingest, worker, sinks (which own the embedded metrics store when
+``CLICKHOUSE_URL`` is unset) and admin as child processes. With
+``PAYSTREAM_SINK_WRITES=enabled`` and no CRM/helpdesk credentials it also starts the local
+HubSpot and Zendesk stand-ins from ``tests/standins`` so the whole path can be watched on
+one machine. SIGINT/SIGTERM stops everything it started, broker included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from pydantic import Field, SecretStr
+
+from paystream.runtime.broker import EmbeddedBroker, free_port
+from paystream.runtime.topics_admin import ensure_topics
+from paystream.settings import CommonSettings, load_settings
+
+
+class UpSettings(CommonSettings):
+    """The settings ``up`` reads itself; every other one is passed to the children as is."""
+
+    stripe_webhook_secrets: SecretStr | None = None
+    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
+    paystream_admin_port: int = Field(default=8081, ge=1, le=65535)
+    paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
+    paystream_broker_port: int = Field(default=9092, ge=1, le=65535)
+    paystream_sink_writes: str = "dry-run"
+    hubspot_access_token: SecretStr | None = None
+    zendesk_api_token: SecretStr | None = None
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    optional: bool = False
+
+
+@dataclass
+class Stack:
+    """What ``up`` started, in start order; stopped in reverse."""
+
+    children: list[Child] = field(default_factory=list)
+    broker: EmbeddedBroker | None = None
+
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str], optional: bool = False
+    ) -> None:
+        process = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL)
+        self.children.append(Child(name, process, optional))
+
+    def stop(self, timeout: float = 15.0) -> None:
+        for child in reversed(self.children):
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in reversed(self.children):
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait()
+        self.children.clear()
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+
+def _port(preferred: int) -> int:
+    """``preferred`` when free, else any free port."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
+
+
+def _wait_http(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (loopback)
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="paystream up", description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    settings = load_settings(UpSettings)
+    data_dir = Path(settings.paystream_data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack()
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    env = dict(os.environ)
+    try:
+        if settings.kafka_bootstrap_servers:
+            bootstrap = settings.kafka_bootstrap_servers
+        else:
+            broker = EmbeddedBroker(_port(settings.paystream_broker_port), data_dir / "broker.log")
+            stack.broker = broker
+            bootstrap = broker.start()
+            env["PAYSTREAM_BROKER_PROFILE"] = "embedded"
+            # The embedded broker keeps nothing across restarts: neither may the worker.
+            for state in data_dir.glob("worker*"):
+                shutil.rmtree(state, ignore_errors=True)
+        env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+        env["PAYSTREAM_DATA_DIR"] = str(data_dir)
+        topics = settings.topics
+        ensure_topics(bootstrap, topics.specs(), settings.paystream_replication_factor)
+
+        if settings.stripe_webhook_secrets is None:
+            secret = "whsec_" + secrets.token_hex(24)
+            env["STRIPE_WEBHOOK_SECRETS"] = secret
+        else:
+            secret = settings.stripe_webhook_secrets.get_secret_value().split(",")[0]
+        ingest_port = _port(settings.paystream_ingest_port)
+        admin_port = _port(settings.paystream_admin_port)
+        worker_port = _port(settings.paystream_worker_port)
+        env.update(
+            PAYSTREAM_INGEST_PORT=str(ingest_port),
+            PAYSTREAM_ADMIN_PORT=str(admin_port),
+            PAYSTREAM_WORKER_PORT=str(worker_port),
+        )
+        standins = _start_standins(stack, settings, env)
+        python = sys.executable
+        stack.start("ingest", [python, "-m", "paystream", "ingest"], env)
+        stack.start("worker", [python, "-m", "paystream", "worker"], env)
+        stack.start("sinks", [python, "-m", "paystream", "sinks"], env)
+        if env.get("PAYSTREAM_ADMIN_TOKEN"):
+            stack.start("admin", [python, "-m", "paystream", "admin"], env, optional=True)
+
+        ready = _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
+        webhook = f"http://127.0.0.1:{ingest_port}/webhooks/stripe"
+        lines = [
+            "paystream is up" + ("" if ready else " (ingest not ready yet)"),
+            f"  broker            {bootstrap}"
+            + (" (embedded, memory only)" if stack.broker else ""),
+            f"  topics            {topics.prefix}*",
+            f"  webhook endpoint  {webhook}",
+            f"  ingest metrics    http://127.0.0.1:{ingest_port}/metrics",
+            f"  customer API      http://127.0.0.1:{worker_port}/customers/<cus_id>",
+            f"  admin             http://127.0.0.1:{admin_port}/"
+            + ("" if env.get("PAYSTREAM_ADMIN_TOKEN") else " (off: set PAYSTREAM_ADMIN_TOKEN)"),
+            "  metrics store     "
+            + (
+                "ClickHouse at CLICKHOUSE_URL"
+                if env.get("CLICKHOUSE_URL")
+                else f"embedded, {data_dir / 'clickhouse'}"
+            ),
+            f"  sink writes       {env.get('PAYSTREAM_SINK_WRITES', 'dry-run')}{standins}",
+            f"  webhook secret    {secret}",
+            "",
+            f"  stripe listen --forward-to {webhook}",
+            "  (then restart with STRIPE_WEBHOOK_SECRETS=<the whsec_ secret stripe listen prints>)",
+            f"  STRIPE_WEBHOOK_SECRETS={secret} PAYSTREAM_INGEST_PORT={ingest_port} paystream demo",
+            "Ctrl-C stops everything.",
+        ]
+        print("\n".join(lines), flush=True)
+        while not stopping:
+            for child in stack.children:
+                code = child.process.poll()
+                if code is not None and not child.optional:
+                    print(
+                        f"paystream up: {child.name} exited with code {code}; stopping",
+                        file=sys.stderr,
+                    )
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        stack.stop()
+
+
+def _start_standins(stack: Stack, settings: UpSettings, env: dict[str, str]) -> str:
+    """Start the HubSpot/Zendesk stand-ins for explicit writes without real credentials."""
+    if settings.paystream_sink_writes != "enabled":
+        return ""
+    if settings.hubspot_access_token is not None and settings.zendesk_api_token is not None:
+        return ""
+    if not Path("tests/standins/hubspot.py").is_file():
+        env["PAYSTREAM_SINK_WRITES"] = "dry-run"
+        return " (no credentials and no stand-ins here: dry-run)"
+    started = []
+    python = sys.executable
+    token = secrets.token_urlsafe(16)  # the stand-ins accept any token; never a real one
+    if settings.hubspot_access_token is None:
+        port = free_port()
+        stack.start("hubspot", [python, "-m", "tests.standins.hubspot", "--port", str(port)], env)
+        env.update(HUBSPOT_API_BASE=f"http://127.0.0.1:{port}", HUBSPOT_ACCESS_TOKEN=token)
+        started.append(f"HubSpot stand-in http://127.0.0.1:{port}")
+    if settings.zendesk_api_token is None:
+        port = free_port()
+        stack.start("zendesk", [python, "-m", "tests.standins.zendesk", "--port", str(port)], env)
+        env.update(
+            ZENDESK_API_BASE=f"http://127.0.0.1:{port}",
+            ZENDESK_EMAIL="agent@example.com",
+            ZENDESK_API_TOKEN=token,
+        )
+        started.append(f"Zendesk stand-in http://127.0.0.1:{port}")
+    return " (" + ", ".join(started) + ")"

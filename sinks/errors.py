@@ -1,0 +1,29 @@
+"""The sinks' errors: the class, not a string, decides retry versus dead-letter."""
+
+from __future__ import annotations
+
+from paystream.errors import PaystreamError
+
+
+class SinkError(PaystreamError):
+    """Root of every error raised by the sinks."""
+
+
+class RetryableSinkError(SinkError):
+    """Raised when a call may succeed later (429, 5xx, timeout, connection error)."""
+
+    def __init__(self, reason_code: str, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{reason_code}: {detail}")
+        self.reason_code = reason_code
+        self.detail = detail
+        #: seconds the API asked us to wait (``Retry-After``), None when it did not say
+        self.retry_after = retry_after
+
+
+class PermanentSinkError(SinkError):
+    """Raised when a call can never succeed as sent (a 4xx other than 429, a bad command)."""
+
+    def __init__(self, reason_code: str, detail: str) -> None:
+        super().__init__(f"{reason_code}: {detail}")
+        self.reason_code = reason_code
+        self.detail = detail

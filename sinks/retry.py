@@ -1,0 +1,167 @@
+"""The retry policy and the client-side rate limit: plain functions on plain data.
+
+SPEC §6: a 429 waits for ``Retry-After``; 5xx, timeouts and connection errors back off
+exponentially with jitter up to a bounded number of attempts; any other 4xx is permanent.
+429s have their own, larger budget: riding out a burst of rate limiting is normal work,
+while a server that keeps failing should reach the exception queue soon.
+"""
+
+from __future__ import annotations
+
+import email.utils
+from collections import deque
+from dataclasses import dataclass, replace
+from enum import Enum
+
+#: reason codes of retryable failures
+RATE_LIMITED = "rate_limited"
+SERVER_ERROR = "server_error"
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+#: reason codes of permanent failures
+BAD_REQUEST = "bad_request"
+UNAUTHORIZED = "unauthorized"
+FORBIDDEN = "forbidden"
+NOT_FOUND = "not_found"
+CONFLICT = "conflict"
+UNPROCESSABLE = "unprocessable"
+CLIENT_ERROR = "client_error"
+UNEXPECTED_STATUS = "unexpected_status"
+INVALID_COMMAND = "invalid_command"
+
+_PERMANENT_BY_STATUS = {
+    400: BAD_REQUEST,
+    401: UNAUTHORIZED,
+    403: FORBIDDEN,
+    404: NOT_FOUND,
+    409: CONFLICT,
+    422: UNPROCESSABLE,
+}
+
+
+class Verdict(Enum):
+    """What an HTTP status means for the call."""
+
+    OK = "ok"
+    RETRY = "retry"
+    PERMANENT = "permanent"
+
+
+def classify_status(status: int) -> tuple[Verdict, str | None]:
+    """Map an HTTP status to a verdict and a reason code (None for success)."""
+    if 200 <= status < 300:
+        return Verdict.OK, None
+    if status == 429:
+        return Verdict.RETRY, RATE_LIMITED
+    if 500 <= status < 600:
+        return Verdict.RETRY, SERVER_ERROR
+    if 400 <= status < 500:
+        return Verdict.PERMANENT, _PERMANENT_BY_STATUS.get(status, CLIENT_ERROR)
+    return Verdict.PERMANENT, UNEXPECTED_STATUS
+
+
+def parse_retry_after(value: str | None, now_s: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now_s
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of the retry loop; every delay is configurable so tests run fast."""
+
+    max_attempts: int = 6
+    max_rate_limited: int = 30
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    retry_after_max_s: float = 120.0
+    retry_after_default_s: float = 10.0
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """How often one call has been tried, and how its failures split."""
+
+    total: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """After a retryable failure: try again after ``delay_s``, or give up."""
+
+    retry: bool
+    delay_s: float
+    attempts: Attempts
+
+
+def backoff_delay(policy: RetryPolicy, errors: int, rand: float) -> float:
+    """Exponential backoff with equal jitter: half the step fixed, half random (``rand`` in [0,1))."""
+    step = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, errors - 1)))
+    return step / 2 + step / 2 * min(max(rand, 0.0), 1.0)
+
+
+def after_failure(
+    policy: RetryPolicy,
+    attempts: Attempts,
+    reason_code: str,
+    retry_after_s: float | None,
+    rand: float,
+) -> Decision:
+    """Decide what follows a retryable failure of the call tried ``attempts.total`` times."""
+    if reason_code == RATE_LIMITED:
+        seen = replace(attempts, rate_limited=attempts.rate_limited + 1)
+        if seen.rate_limited > policy.max_rate_limited:
+            return Decision(False, 0.0, seen)
+        wait = policy.retry_after_default_s if retry_after_s is None else retry_after_s
+        return Decision(True, min(wait, policy.retry_after_max_s), seen)
+    seen = replace(attempts, errors=attempts.errors + 1)
+    if seen.errors >= policy.max_attempts:
+        return Decision(False, 0.0, seen)
+    return Decision(True, backoff_delay(policy, seen.errors, rand), seen)
+
+
+class SlidingWindowLimiter:
+    """At most ``limit`` calls in any ``period_s`` window (client-side, before the API's 429).
+
+    ``delay(now)`` answers how long to wait before the next call may go out; ``record(now)``
+    registers a call. Time comes from the caller, so the limiter is deterministic to test.
+    """
+
+    def __init__(self, limit: int, period_s: float) -> None:
+        if limit < 1 or period_s <= 0:
+            raise ValueError("limit must be >= 1 and period_s > 0")
+        self.limit = limit
+        self.period_s = period_s
+        self._sent: deque[float] = deque()
+
+    def _expire(self, now: float) -> None:
+        while self._sent and self._sent[0] <= now - self.period_s:
+            self._sent.popleft()
+
+    def delay(self, now: float) -> float:
+        self._expire(now)
+        if len(self._sent) < self.limit:
+            return 0.0
+        return max(0.0, self._sent[0] + self.period_s - now)
+
+    def record(self, now: float) -> None:
+        self._expire(now)
+        self._sent.append(now)

@@ -1,0 +1,81 @@
+"""Settings of ``paystream sinks`` and ``paystream crm-setup`` (read once, in ``__main__``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from paystream.errors import SettingsError
+from paystream.settings import CommonSettings
+from sinks.retry import RetryPolicy
+
+
+class SinkSettings(CommonSettings):
+    """The CRM and helpdesk endpoints, credentials, write switch, rate limits and retries."""
+
+    hubspot_api_base: str = Field(default="https://api.hubapi.com", pattern=r"^https?://\S+$")
+    hubspot_access_token: SecretStr | None = None
+    zendesk_api_base: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+    #: ``enabled`` lets the sinks call the CRM and helpdesk; anything else is dry-run.
+    paystream_sink_writes: str = "dry-run"
+    #: Prometheus ``/metrics`` of the sinks process; 0 turns it off.
+    paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
+    paystream_hubspot_rate_limit: int = Field(default=190, ge=1)
+    paystream_hubspot_rate_period_s: float = Field(default=10.0, gt=0)
+    paystream_zendesk_rate_limit: int = Field(default=400, ge=1)
+    paystream_zendesk_rate_period_s: float = Field(default=60.0, gt=0)
+    #: attempts for 5xx, timeouts and connection errors (the first call included)
+    paystream_sink_max_attempts: int = Field(default=6, ge=1, le=100)
+    #: how many 429 answers one call may ride out before it is dead-lettered
+    paystream_sink_max_rate_limited: int = Field(default=30, ge=0, le=10_000)
+    paystream_sink_backoff_base_s: float = Field(default=0.5, ge=0)
+    paystream_sink_backoff_max_s: float = Field(default=30.0, ge=0)
+    #: a Retry-After longer than this is capped (a misbehaving API cannot park a sink for hours)
+    paystream_sink_retry_after_max_s: float = Field(default=120.0, ge=0)
+    #: wait used after a 429 that carries no Retry-After
+    paystream_sink_retry_after_default_s: float = Field(default=10.0, ge=0)
+    paystream_sink_timeout_s: float = Field(default=10.0, gt=0)
+    paystream_sink_batch_size: int = Field(default=100, ge=1, le=100)
+    #: how long the runner waits for more messages to fill a batch
+    paystream_sink_batch_wait_s: float = Field(default=0.2, gt=0)
+    #: read the contacts' billing_state_changed_at before an upsert and skip older states
+    paystream_crm_stale_guard: bool = True
+
+    @property
+    def writes_enabled(self) -> bool:
+        return self.paystream_sink_writes.strip().lower() == "enabled"
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.paystream_sink_max_attempts,
+            max_rate_limited=self.paystream_sink_max_rate_limited,
+            backoff_base_s=self.paystream_sink_backoff_base_s,
+            backoff_max_s=self.paystream_sink_backoff_max_s,
+            retry_after_max_s=self.paystream_sink_retry_after_max_s,
+            retry_after_default_s=self.paystream_sink_retry_after_default_s,
+        )
+
+    def require_hubspot(self) -> SecretStr:
+        """The HubSpot token, or a SettingsError naming the variable."""
+        if self.hubspot_access_token is None or not self.hubspot_access_token.get_secret_value():
+            raise SettingsError(
+                "invalid setting HUBSPOT_ACCESS_TOKEN: required when PAYSTREAM_SINK_WRITES=enabled"
+            )
+        return self.hubspot_access_token
+
+    def require_zendesk(self) -> tuple[str, str, SecretStr]:
+        """Zendesk base, email and token, or a SettingsError naming the first missing one."""
+        if not self.zendesk_api_base:
+            raise SettingsError(
+                "invalid setting ZENDESK_API_BASE: required when PAYSTREAM_SINK_WRITES=enabled"
+            )
+        if not self.zendesk_email:
+            raise SettingsError(
+                "invalid setting ZENDESK_EMAIL: required when PAYSTREAM_SINK_WRITES=enabled"
+            )
+        if self.zendesk_api_token is None or not self.zendesk_api_token.get_secret_value():
+            raise SettingsError(
+                "invalid setting ZENDESK_API_TOKEN: required when PAYSTREAM_SINK_WRITES=enabled"
+            )
+        return self.zendesk_api_base, self.zendesk_email, self.zendesk_api_token

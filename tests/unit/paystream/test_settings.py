@@ -1,0 +1,78 @@
+"""Settings: defaults, derived names and one-line errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from paystream.errors import SettingsError
+from paystream.settings import CommonSettings, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in ("STRIPE_MODE", "KAFKA_BOOTSTRAP_SERVERS", "PAYSTREAM_TOPIC_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))  # no stray .env
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"STRIPE_MODE": "production"}, "STRIPE_MODE"),
+        ({"PAYSTREAM_TOPIC_PARTITIONS": "0"}, "PAYSTREAM_TOPIC_PARTITIONS"),
+        ({"PAYSTREAM_TOPIC_PARTITIONS": "many"}, "PAYSTREAM_TOPIC_PARTITIONS"),
+        ({"PAYSTREAM_ENV": "staging"}, "PAYSTREAM_ENV"),
+        ({"PAYSTREAM_BROKER_PROFILE": "redpanda"}, "PAYSTREAM_BROKER_PROFILE"),
+        ({"PAYSTREAM_TOPIC_PREFIX": "bad prefix!"}, "PAYSTREAM_TOPIC_PREFIX"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(CommonSettings)
+    message = str(info.value)
+    assert message.startswith(f"invalid setting {variable}:")
+    assert "\n" not in message
+
+
+def test_the_default_prefix_carries_the_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(CommonSettings).topics.stripe_events == "paystream.test.stripe.events"
+    monkeypatch.setenv("STRIPE_MODE", "live")
+    assert load_settings(CommonSettings).topics.sink_dlq == "paystream.live.sink.dlq"
+
+
+def test_a_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    with open(f"{tmp_path}/.env", "w") as env_file:
+        env_file.write("STRIPE_MODE=live\n")
+    assert load_settings(CommonSettings).stripe_mode == "live"
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings(CommonSettings)
+    with pytest.raises(Exception, match="frozen"):
+        settings.stripe_mode = "live"  # type: ignore[misc]
+
+
+def test_missing_bootstrap_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match="KAFKA_BOOTSTRAP_SERVERS"):
+        _ = load_settings(CommonSettings).bootstrap_servers
+
+
+@pytest.mark.parametrize(("profile", "session_timeout"), [("embedded", 6000), ("kafka", None)])
+def test_consumer_tuning_only_for_the_embedded_broker(
+    profile: str, session_timeout: int | None
+) -> None:
+    settings = CommonSettings(
+        kafka_bootstrap_servers="h:9092",
+        paystream_broker_profile=profile,  # type: ignore[arg-type]
+    )
+    config = settings.consumer_config("g")
+    assert config.get("session.timeout.ms") == session_timeout
+    assert config["enable.auto.commit"] is False
+    producer = settings.producer_config()
+    assert producer["acks"] == "all"
+    assert producer["enable.idempotence"] is True
+    assert producer["partitioner"] == "murmur2_random"
