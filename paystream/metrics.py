@@ -30,6 +30,12 @@ class PaystreamMetrics:
             buckets=REQUEST_BUCKETS,
             registry=r,
         )
+        self.app_event_requests = Counter(
+            "paystream_app_event_requests",
+            "First-party app event requests (POST /events/app) by HTTP status and reason.",
+            ["status", "reason"],
+            registry=r,
+        )
         self.events = Counter(
             "paystream_events",
             "Events processed by the worker by type and outcome (applied, duplicate, stale).",

@@ -214,12 +214,30 @@ def _start_standins(stack: Stack, settings: UpSettings, env: dict[str, str]) -> 
     token = secrets.token_urlsafe(16)  # the stand-ins accept any token; never a real one
     if settings.hubspot_access_token is None:
         port = free_port()
-        stack.start("hubspot", [python, "-m", "tests.standins.hubspot", "--port", str(port)], env)
+        stack.start(
+            "hubspot",
+            [python, "-m", "tests.standins.hubspot", "--port", str(port), "--token", token],
+            env,
+        )
         env.update(HUBSPOT_API_BASE=f"http://127.0.0.1:{port}", HUBSPOT_ACCESS_TOKEN=token)
         started.append(f"HubSpot stand-in http://127.0.0.1:{port}")
     if settings.zendesk_api_token is None:
         port = free_port()
-        stack.start("zendesk", [python, "-m", "tests.standins.zendesk", "--port", str(port)], env)
+        stack.start(
+            "zendesk",
+            [
+                python,
+                "-m",
+                "tests.standins.zendesk",
+                "--port",
+                str(port),
+                "--email",
+                "agent@example.com",
+                "--token",
+                token,
+            ],
+            env,
+        )
         env.update(
             ZENDESK_API_BASE=f"http://127.0.0.1:{port}",
             ZENDESK_EMAIL="agent@example.com",

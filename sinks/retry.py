@@ -113,9 +113,9 @@ class Decision:
 
 
 def backoff_delay(policy: RetryPolicy, errors: int, rand: float) -> float:
-    """Exponential backoff with equal jitter: half the step fixed, half random (``rand`` in [0,1))."""
-    step = min(policy.backoff_max_s, policy.backoff_base_s * (2 ** max(0, errors - 1)))
-    return step / 2 + step / 2 * min(max(rand, 0.0), 1.0)
+    """Exponential backoff, equal jitter: half the step fixed, half random (``rand`` in [0,1))."""
+    step = min(policy.backoff_max_s, policy.backoff_base_s * (2.0 ** max(0, errors - 1)))
+    return float(step / 2 + step / 2 * min(max(rand, 0.0), 1.0))
 
 
 def after_failure(
@@ -153,7 +153,7 @@ class SlidingWindowLimiter:
         self._sent: deque[float] = deque()
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0] <= now - self.period_s:
+        while self._sent and self._sent[0] + self.period_s <= now:
             self._sent.popleft()
 
     def delay(self, now: float) -> float:

@@ -18,6 +18,9 @@ from paystream.runtime.broker import EmbeddedBroker
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
 
+#: Partitions of every test topic (``pipeline_settings`` and ``broker_env`` agree).
+TEST_PARTITIONS = 2
+
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe-fixtures"
 if not FIXTURES.is_dir():  # a clone beside shared/ (CI) or the work tree
     FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "stripe-fixtures"
@@ -57,6 +60,7 @@ def broker_env(kafka_bootstrap: str, broker_profile: str) -> Callable[..., dict[
             KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
             PAYSTREAM_BROKER_PROFILE=broker_profile,
             PAYSTREAM_TOPIC_PREFIX=prefix,
+            PAYSTREAM_TOPIC_PARTITIONS=str(TEST_PARTITIONS),
         )
         env.update(extra)
         return env
@@ -72,7 +76,7 @@ def pipeline_settings(kafka_bootstrap: str, broker_profile: str) -> CommonSettin
         kafka_bootstrap_servers=kafka_bootstrap,
         paystream_broker_profile=broker_profile,  # type: ignore[arg-type]
         paystream_topic_prefix=prefix,
-        paystream_topic_partitions=2,
+        paystream_topic_partitions=TEST_PARTITIONS,
     )
     ensure_topics(kafka_bootstrap, settings.topics.specs())
     return settings

@@ -1,0 +1,137 @@
+"""Worker throughput: pre-load N realistic Stripe events, run one `paystream worker`, count.
+
+Usage: .venv/bin/python bench/worker.py [--events 50000] [--customers 5000] [--partitions 4]
+
+Uses KAFKA_BOOTSTRAP_SERVERS when set, else starts the embedded broker. Every event is a
+real Stripe body (cloned from the shared fixtures) alternating ``invoice.paid`` and
+``invoice.payment_failed`` per customer in ``created`` order, so each one changes the
+customer's state and yields exactly one command on ``sink.crm``; the clock runs from the
+worker's ``worker ready`` line to the N-th CRM command read back. The last line is
+``worker throughput: N events/s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from confluent_kafka import Consumer, Producer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
+from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
+from paystream.settings import CommonSettings  # noqa: E402
+from tests.unit.processors.stripe_events import encoded_stripe  # noqa: E402
+
+
+def preload(settings: CommonSettings, events: int, customers: int) -> None:
+    producer = Producer(settings.producer_config(**{"linger.ms": 20}))
+    topic = settings.topics.stripe_events
+    base = 1_700_000_000
+    for i in range(events):
+        customer, step = f"cus_bench{i % customers:06d}", i // customers
+        kind = "invoice.paid" if step % 2 == 0 else "invoice.payment_failed"
+        key, value = encoded_stripe(kind, f"evt_bench{i:08d}", base + step * 60, customer)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    left = producer.flush(120)
+    if left:
+        raise SystemExit(f"pre-load failed: {left} events not delivered")
+
+
+def count_crm(settings: CommonSettings, want: int, timeout: float) -> float:
+    """Read sink.crm until ``want`` commands arrived; return the monotonic time then."""
+    consumer = Consumer(settings.consumer_config(f"bench-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([settings.topics.sink_crm])
+    seen, deadline = 0, time.monotonic() + timeout
+    try:
+        while seen < want:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"timed out: {seen}/{want} CRM commands")
+            seen += sum(1 for m in consumer.consume(1000, 0.2) if m.error() is None)
+        return time.monotonic()
+    finally:
+        consumer.close()
+
+
+def run(bootstrap: str, profile: str, args: argparse.Namespace) -> float:
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    settings = CommonSettings(
+        kafka_bootstrap_servers=bootstrap,
+        paystream_broker_profile=profile,  # type: ignore[arg-type]
+        paystream_topic_prefix=prefix,
+        paystream_topic_partitions=args.partitions,
+    )
+    ensure_topics(bootstrap, settings.topics.specs())
+    started = time.monotonic()
+    preload(settings, args.events, args.customers)
+    print(f"pre-loaded {args.events} events in {time.monotonic() - started:.1f} s", flush=True)
+    with tempfile.TemporaryDirectory() as data:
+        env = dict(
+            os.environ,
+            KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+            PAYSTREAM_BROKER_PROFILE=profile,
+            PAYSTREAM_TOPIC_PREFIX=prefix,
+            PAYSTREAM_TOPIC_PARTITIONS=str(args.partitions),
+            PAYSTREAM_DATA_DIR=data,
+            PAYSTREAM_WORKER_PORT=str(free_port()),
+        )
+        worker = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "paystream"), "worker"],
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+        )
+        ready = threading.Event()
+
+        def watch() -> None:
+            assert worker.stderr is not None
+            for line in worker.stderr:
+                if b'"worker ready"' in line:
+                    ready.set()
+
+        threading.Thread(target=watch, daemon=True).start()
+        try:
+            if not ready.wait(120):
+                raise SystemExit("worker did not become ready")
+            t0 = time.monotonic()
+            t1 = count_crm(settings, args.events, timeout=600)
+        finally:
+            worker.terminate()
+            worker.wait(60)
+    return args.events / (t1 - t0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=50_000)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        rate = run(external, "kafka", args)
+    else:
+        with EmbeddedBroker() as broker:
+            rate = run(broker.bootstrap_servers, "embedded", args)
+    print(f"target: 5000 events/s per worker process ({rate / 5000:.2f}x)")
+    print(f"worker throughput: {rate:.0f} events/s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""The ingest application factory: routes, app state (typed keys) and the producer's life."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ingest import envelope, signature
+from ingest.handlers import (
+    Endpoint,
+    counters_by_reason,
+    endpoint_handler,
+    healthz,
+    metrics_handler,
+    readyz_handler,
+)
+from ingest.publisher import Publisher
+from ingest.settings import IngestSettings
+from paystream.metrics import PaystreamMetrics
+from schemas.codec import default_codec
+
+SETTINGS = web.AppKey("settings", IngestSettings)
+METRICS = web.AppKey("metrics", PaystreamMetrics)
+PUBLISHER = web.AppKey("publisher", Publisher)
+STRIPE_ENDPOINT = web.AppKey("stripe_endpoint", Endpoint)
+APP_ENDPOINT = web.AppKey("app_endpoint", Endpoint)
+
+#: librdkafka room above the body limit for the envelope's other fields and headers.
+ENVELOPE_OVERHEAD_BYTES = 64 * 1024
+
+
+def producer_config(settings: IngestSettings) -> dict[str, Any]:
+    """Durable producer settings (acks=all, idempotent) sized for the body limit."""
+    return settings.producer_config(
+        **{
+            "client.id": "paystream-ingest",
+            "message.max.bytes": settings.paystream_ingest_max_body_bytes + ENVELOPE_OVERHEAD_BYTES,
+            # What waits while the broker is away; full → 503 within the deadline.
+            "queue.buffering.max.kbytes": 256 * 1024,
+        }
+    )
+
+
+def create_app(settings: IngestSettings) -> web.Application:
+    """Build the service; the producer starts with the app and is flushed when it stops."""
+    app = web.Application(client_max_size=settings.paystream_ingest_max_body_bytes)
+    metrics = PaystreamMetrics()
+    publisher = Publisher(producer_config(settings))
+    topics = settings.topics
+    common: dict[str, Any] = {
+        "tolerance_s": settings.stripe_signature_tolerance_s,
+        "max_body_bytes": settings.paystream_ingest_max_body_bytes,
+        "publisher": publisher,
+        "codec": default_codec(),
+        "publish_timeout_s": settings.paystream_ingest_publish_timeout_s,
+        "retry_after": str(settings.paystream_ingest_retry_after_s),
+    }
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[PUBLISHER] = publisher
+    app[STRIPE_ENDPOINT] = Endpoint(
+        name="webhook",
+        header=signature.STRIPE_HEADER,
+        secrets=settings.webhook_secrets,
+        topic=topics.stripe_events,
+        parse=partial(_parse_stripe, settings.stripe_mode == "live"),
+        counters=counters_by_reason(metrics.webhook_requests),
+        duration=metrics.webhook_duration,
+        **common,
+    )
+    app.router.add_post("/webhooks/stripe", endpoint_handler(STRIPE_ENDPOINT))
+    if settings.app_secrets:
+        app[APP_ENDPOINT] = Endpoint(
+            name="app_event",
+            header=signature.APP_HEADER,
+            secrets=settings.app_secrets,
+            topic=topics.app_events,
+            parse=_parse_app,
+            counters=counters_by_reason(metrics.app_event_requests),
+            duration=None,
+            **common,
+        )
+        app.router.add_post("/events/app", endpoint_handler(APP_ENDPOINT))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz_handler(publisher, topics.stripe_events))
+    app.router.add_get("/metrics", metrics_handler(metrics))
+    app.cleanup_ctx.append(_run_publisher)
+    return app
+
+
+def _parse_stripe(live: bool, text: str, received_at_ms: int, cid: str) -> envelope.Outgoing:
+    return envelope.parse_stripe_event(
+        text, live=live, received_at_ms=received_at_ms, correlation_id=cid
+    )
+
+
+def _parse_app(text: str, received_at_ms: int, cid: str) -> envelope.Outgoing:
+    return envelope.parse_app_event(text, received_at_ms=received_at_ms, correlation_id=cid)
+
+
+async def _run_publisher(app: web.Application) -> AsyncIterator[None]:
+    publisher = app[PUBLISHER]
+    await publisher.start()
+    yield
+    left = await publisher.close(app[SETTINGS].paystream_ingest_shutdown_timeout_s)
+    log = structlog.get_logger("ingest")
+    if left:
+        log.error("producer_flush_incomplete", unsent=left)
+    else:
+        log.info("producer_flushed")

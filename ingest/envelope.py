@@ -1,0 +1,169 @@
+"""From verified text to the record published to Kafka (pure: plain data in, plain data out).
+
+Checks the event shape (400), then the mode (403), picks the Kafka key (SPEC §3: the Stripe
+customer id, else the event id) and builds the Avro record of ``schemas/stripe_event.avsc``
+or ``schemas/app_event.avsc``. The JSON is parsed exactly once, here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ingest.errors import MalformedEvent, ModeMismatch
+from schemas.codec import APP_EVENT, STRIPE_EVENT
+
+#: Stripe ids, types and API versions: printable ASCII, no spaces (also safe as Kafka keys).
+_TOKEN = re.compile(r"[\x21-\x7e]{1,255}")
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
+_LONG_MAX = 2**63 - 1
+
+APP_EVENT_TYPES = frozenset({"onboarding.completed", "onboarding.started", "customer.linked"})
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One verified event, ready to publish: Avro schema name, record and Kafka key."""
+
+    schema: str
+    key: str
+    event_id: str
+    type: str
+    customer_id: str | None
+    record: dict[str, Any]
+
+
+def _token(value: object) -> str | None:
+    return value if isinstance(value, str) and _TOKEN.fullmatch(value) else None
+
+
+def _unix(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _LONG_MAX:
+        return value
+    return None
+
+
+def _load_object(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise MalformedEvent("not JSON") from None
+    if not isinstance(data, dict):
+        raise MalformedEvent("not a JSON object")
+    return data
+
+
+def stripe_customer_id(obj: Mapping[str, Any]) -> str | None:
+    """The customer an event's ``data.object`` belongs to, if it names one.
+
+    A customer object is its own customer; other objects carry ``customer`` as an id or,
+    when expanded, as an object with an ``id``.
+    """
+    if obj.get("object") == "customer":
+        return _token(obj.get("id"))
+    customer = obj.get("customer")
+    if isinstance(customer, Mapping):
+        customer = customer.get("id")
+    return _token(customer)
+
+
+def parse_stripe_event(
+    text: str,
+    *,
+    live: bool,
+    received_at_ms: int,
+    correlation_id: str,
+    source: str = "webhook",
+) -> Outgoing:
+    """Check a verified Stripe event body and build its ``stripe.events`` envelope.
+
+    Raise ``MalformedEvent`` when it is not a Stripe event and ``ModeMismatch`` when its
+    ``livemode`` is not ``live``.
+    """
+    event = _load_object(text)
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    event_id = _token(event.get("id"))
+    event_type = _token(event.get("type"))
+    created = _unix(event.get("created"))
+    livemode = event.get("livemode")
+    api_version = event.get("api_version")
+    if (
+        event.get("object") != "event"
+        or event_id is None
+        or event_type is None
+        or created is None
+        or not isinstance(obj, dict)
+        or not isinstance(livemode, bool)
+        or (api_version is not None and _token(api_version) is None)
+    ):
+        raise MalformedEvent("not a Stripe event")
+    if livemode is not live:
+        raise ModeMismatch("livemode differs from STRIPE_MODE")
+    customer_id = stripe_customer_id(obj)
+    record = {
+        "event_id": event_id,
+        "type": event_type,
+        "created": created,
+        "livemode": livemode,
+        "api_version": api_version,
+        "customer_id": customer_id,
+        "received_at_ms": received_at_ms,
+        "correlation_id": correlation_id,
+        "source": source,
+        "raw": text,
+    }
+    return Outgoing(
+        STRIPE_EVENT, customer_id or event_id, event_id, event_type, customer_id, record
+    )
+
+
+def parse_app_event(text: str, *, received_at_ms: int, correlation_id: str) -> Outgoing:
+    """Check a verified first-party event body and build its ``app.events`` record."""
+    event = _load_object(text)
+    event_id = _token(event.get("id"))
+    event_type = _token(event.get("type"))
+    created = _unix(event.get("created"))
+    customer_id = _token(event.get("stripe_customer_id"))
+    user_id = event.get("user_id")
+    if (
+        event_id is None
+        or event_type not in APP_EVENT_TYPES
+        or created is None
+        or customer_id is None
+        or not customer_id.startswith("cus_")
+        or (user_id is not None and _token(user_id) is None)
+        or (event_type == "customer.linked" and user_id is None)
+    ):
+        raise MalformedEvent("not a paystream app event")
+    record = {
+        "event_id": event_id,
+        "type": event_type,
+        "created": created,
+        "customer_id": customer_id,
+        "user_id": user_id,
+        "received_at_ms": received_at_ms,
+        "correlation_id": correlation_id,
+    }
+    return Outgoing(APP_EVENT, customer_id, event_id, event_type, customer_id, record)
+
+
+def correlation_id(
+    header: str | None, generate: Callable[[], str] = lambda: uuid.uuid4().hex
+) -> str:
+    """The request's ``X-Request-Id`` when it is a sane token, else a fresh one."""
+    if header and _REQUEST_ID.fullmatch(header):
+        return header
+    return generate()
+
+
+def hash_customer_id(customer_id: str | None) -> str | None:
+    """A stable, non-reversible handle for a customer id in logs (16 hex chars of SHA-256)."""
+    if customer_id is None:
+        return None
+    return hashlib.sha256(customer_id.encode()).hexdigest()[:16]

@@ -1,0 +1,154 @@
+"""aiohttp handlers (thin): size → signature → shape → mode → durable publish → answer.
+
+Every answer is one of the fixed bodies of SPEC §3; the only thing echoed back is the
+event id of an accepted event. One JSON log line and one metric sample per request.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from ingest import envelope, signature
+from ingest.errors import IngestError, PublishUnavailable, TooLarge
+from ingest.publisher import Publisher
+from paystream.metrics import PaystreamMetrics
+from schemas.codec import AvroCodec
+
+#: Every outcome of a request (the ``reason`` label) and the status it answers with.
+STATUS_OF = {
+    "ok": 200,
+    "invalid_signature": 401,
+    "malformed_event": 400,
+    "mode_mismatch": 403,
+    "too_large": 413,
+    "unavailable": 503,
+    "internal": 500,
+}
+ERROR_BODIES = {r: json.dumps({"error": r}).encode() for r in STATUS_OF if r != "ok"}
+JSON = "application/json"
+REQUEST_ID = "X-Request-Id"
+
+Parse = Callable[[str, int, str], envelope.Outgoing]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """Everything one POST endpoint needs: who may sign, what it parses, where it goes."""
+
+    name: str
+    header: str
+    secrets: tuple[str, ...]
+    tolerance_s: int
+    max_body_bytes: int
+    topic: str
+    parse: Parse
+    publisher: Publisher
+    codec: AvroCodec
+    publish_timeout_s: float
+    retry_after: str
+    #: Pre-resolved metric children by reason (label lookups stay off the hot path).
+    counters: dict[str, Any]
+    duration: Histogram | None
+
+
+def counters_by_reason(counter: Counter) -> dict[str, Any]:
+    """One metric child per outcome, resolved once."""
+    return {r: counter.labels(status=str(code), reason=r) for r, code in STATUS_OF.items()}
+
+
+async def _body(request: web.Request, limit: int) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise TooLarge("content-length over the limit")
+    try:
+        return await request.read()  # the app's client_max_size is the same limit
+    except web.HTTPRequestEntityTooLarge:
+        raise TooLarge("body over the limit") from None
+
+
+async def accept(request: web.Request, ep: Endpoint) -> web.Response:
+    """Run one signed event through every check and publish it before answering 200."""
+    started = time.perf_counter()
+    now = time.time()
+    cid = envelope.correlation_id(request.headers.get(REQUEST_ID))
+    event: envelope.Outgoing | None = None
+    headers = {REQUEST_ID: cid}
+    try:
+        body = await _body(request, ep.max_body_bytes)
+        text = signature.verify(
+            body, request.headers.get(ep.header), ep.secrets, ep.tolerance_s, now
+        )
+        event = ep.parse(text, int(now * 1000), cid)
+        value = ep.codec.encode(event.schema, event.record)
+        await ep.publisher.publish(
+            ep.topic,
+            event.key.encode(),
+            value,
+            [("x-request-id", cid.encode())],
+            ep.publish_timeout_s,
+        )
+    except IngestError as exc:
+        reason, status, payload = exc.reason, exc.status, ERROR_BODIES[exc.reason]
+        if isinstance(exc, PublishUnavailable):
+            headers["Retry-After"] = ep.retry_after
+    except Exception as exc:  # a bug, not bad input: say so in one line, no stack trace
+        _log.error("unexpected_error", correlation_id=cid, error=type(exc).__name__)
+        reason, status, payload = "internal", 500, ERROR_BODIES["internal"]
+    else:
+        reason, status = "ok", 200
+        payload = b'{"received": true, "id": "%s"}' % event.event_id.encode()
+    elapsed = time.perf_counter() - started
+    ep.counters[reason].inc()
+    if ep.duration is not None:
+        ep.duration.observe(elapsed)
+    _log.info(
+        ep.name,
+        correlation_id=cid,
+        event_id=event.event_id if event else None,
+        type=event.type if event else None,
+        customer=envelope.hash_customer_id(event.customer_id) if event else None,
+        status=status,
+        outcome=reason,
+        latency_ms=round(elapsed * 1000, 2),
+    )
+    return web.Response(body=payload, status=status, content_type=JSON, headers=headers)
+
+
+_log = structlog.get_logger("ingest")
+
+
+def endpoint_handler(key: web.AppKey[Endpoint]) -> Callable[[web.Request], Any]:
+    async def handle(request: web.Request) -> web.Response:
+        return await accept(request, request.app[key])
+
+    return handle
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.Response(body=b'{"alive": true}', content_type=JSON)
+
+
+def readyz_handler(publisher: Publisher, topic: str) -> Callable[[web.Request], Any]:
+    async def readyz(_: web.Request) -> web.Response:
+        if await publisher.ready(topic, 1.0):
+            return web.Response(body=b'{"ready": true}', content_type=JSON)
+        return web.Response(body=b'{"ready": false}', status=503, content_type=JSON)
+
+    return readyz
+
+
+def metrics_handler(metrics: PaystreamMetrics) -> Callable[[web.Request], Any]:
+    async def serve(_: web.Request) -> web.Response:
+        return web.Response(
+            body=generate_latest(metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
+
+    return serve

@@ -1,0 +1,163 @@
+"""The bridge from asyncio to one confluent-kafka producer per process.
+
+``produce()`` only enqueues; a daemon thread polls the producer continuously and hands each
+batch of delivery reports to the event loop with one ``call_soon_threadsafe``, where they
+resolve the futures the handlers await. A handler answers 2xx only after its future holds
+a delivery report without error (acks=all, idempotent producer), so nothing acknowledged
+can be missing from Kafka. No business logic runs in a callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from functools import partial
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from ingest.errors import PublishFailed, PublishTimeout
+
+Headers = list[tuple[str, str | bytes | None]]
+_Report = tuple["asyncio.Future[KafkaError | None]", "KafkaError | None"]
+
+#: How long one poll waits for delivery reports; also how fast the thread sees a stop.
+POLL_INTERVAL_S = 0.05
+#: Wait before retrying a produce refused because librdkafka's local queue is full.
+BUFFER_FULL_WAIT_S = 0.01
+
+
+class _KafkaLog:
+    """Routes librdkafka's log lines into the structured log (``logger`` setting)."""
+
+    def __init__(self) -> None:
+        self._log = structlog.get_logger("ingest.kafka")
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        self._log.warning("kafka_client", level=level, message=fmt % args)
+
+
+class Publisher:
+    """Publishes to Kafka and reports each delivery to the awaiting coroutine."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = dict(config)
+        self._producer: Producer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._reports: list[_Report] = []
+        self._fatal: str | None = None
+        self._log = structlog.get_logger("ingest.publisher")
+
+    # -- lifecycle (loop thread) -------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the producer and its polling thread (call once, from the event loop)."""
+        self._loop = asyncio.get_running_loop()
+        config = dict(self._config)
+        config.setdefault("error_cb", self._on_error)
+        config.setdefault("logger", _KafkaLog())
+        self._producer = Producer(config)
+        self._thread = threading.Thread(target=self._run, name="kafka-poll", daemon=True)
+        self._thread.start()
+
+    async def close(self, flush_timeout_s: float) -> int:
+        """Stop polling, flush what is queued; return how many messages were left unsent."""
+        self._stop.set()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return 0
+        left = await asyncio.to_thread(self._flush, producer, flush_timeout_s)
+        return left
+
+    # -- publishing (loop thread) ------------------------------------------------------
+
+    async def publish(
+        self, topic: str, key: bytes, value: bytes, headers: Headers, timeout_s: float
+    ) -> None:
+        """Return once the broker acknowledged the message; raise ``PublishUnavailable``."""
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None:
+            raise PublishFailed("publisher not running")
+        deadline = time.monotonic() + timeout_s
+        future: asyncio.Future[KafkaError | None] = loop.create_future()
+        on_delivery = partial(self._on_delivery, future)
+        while True:
+            try:
+                producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+                break
+            except BufferError:  # local queue full: the broker is slow or away
+                if time.monotonic() + BUFFER_FULL_WAIT_S >= deadline:
+                    raise PublishTimeout("producer queue full") from None
+                await asyncio.sleep(BUFFER_FULL_WAIT_S)
+            except KafkaException as exc:
+                raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        try:
+            async with asyncio.timeout_at(loop.time() + max(0.0, deadline - time.monotonic())):
+                error = await future
+        except TimeoutError:
+            raise PublishTimeout("no delivery report within the deadline") from None
+        if error is not None:
+            raise PublishFailed(_code(error))
+
+    async def ready(self, topic: str, timeout_s: float) -> bool:
+        """True when the broker answers a metadata request for ``topic`` in time."""
+        producer = self._producer
+        if producer is None or self._fatal is not None:
+            return False
+        try:
+            metadata = await asyncio.to_thread(producer.list_topics, topic, timeout_s)
+        except KafkaException:
+            return False
+        found = metadata.topics.get(topic)
+        return found is not None and found.error is None
+
+    # -- the polling thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        producer = self._producer
+        assert producer is not None
+        while not self._stop.is_set():
+            producer.poll(POLL_INTERVAL_S)
+            self._dispatch()
+
+    def _flush(self, producer: Producer, timeout_s: float) -> int:
+        left = producer.flush(timeout_s)
+        self._dispatch()
+        return left
+
+    def _on_delivery(
+        self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
+    ) -> None:
+        self._reports.append((future, error))
+
+    def _dispatch(self) -> None:
+        if not self._reports or self._loop is None:
+            return
+        reports, self._reports = self._reports, []
+        # A closed loop has nobody waiting any more.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(_resolve, reports)
+
+    def _on_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self._fatal = error.name()
+            self._log.error("kafka_fatal", code=error.name())
+        else:
+            self._log.warning("kafka_error", code=error.name())
+
+
+def _resolve(reports: list[_Report]) -> None:
+    for future, error in reports:
+        if not future.done():
+            future.set_result(error)
+
+
+def _code(error: object) -> str:
+    return error.name() if isinstance(error, KafkaError) else "unknown"

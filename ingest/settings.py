@@ -1,0 +1,62 @@
+"""Settings of ``paystream ingest`` (SPEC §2): read once in ``__main__``, passed down."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from paystream.settings import CommonSettings
+
+MIB = 1024 * 1024
+
+Secrets = Annotated[tuple[SecretStr, ...], NoDecode]
+
+
+def _split_secrets(value: object) -> object:
+    """``"a, b"`` → ``("a", "b")``; an entry that is blank is an error, not a silent skip."""
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if isinstance(value, str):
+        if not value.strip():
+            return ()
+        parts = [p.strip() for p in value.split(",")]
+        if any(not p for p in parts):
+            raise ValueError("empty secret in the comma-separated list")
+        return tuple(parts)
+    return value
+
+
+class IngestSettings(CommonSettings):
+    """What the webhook service needs on top of the common settings."""
+
+    #: Comma-separated ``whsec_...`` endpoint secrets; any one may match (rotation).
+    stripe_webhook_secrets: Secrets = Field(min_length=1)
+    #: Accepted age (and clock skew into the future) of the signature timestamp.
+    stripe_signature_tolerance_s: int = Field(default=300, ge=1, le=86_400)
+    #: Secrets of first-party app events (``POST /events/app``); empty turns the endpoint off.
+    paystream_app_secrets: Secrets = ()
+    paystream_ingest_host: str = "0.0.0.0"  # noqa: S104 - a service behind a load balancer
+    paystream_ingest_port: int = Field(default=8080, ge=0, le=65_535)
+    #: How long a request waits for the broker's delivery report before answering 503.
+    paystream_ingest_publish_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    #: ``Retry-After`` of a 503, in seconds.
+    paystream_ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
+    #: Largest accepted request body (413 above).
+    paystream_ingest_max_body_bytes: int = Field(default=MIB, ge=1024, le=16 * MIB)
+    #: How long SIGTERM waits for in-flight requests and the producer flush.
+    paystream_ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("stripe_webhook_secrets", "paystream_app_secrets", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        return _split_secrets(value)
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        return tuple(s.get_secret_value() for s in self.stripe_webhook_secrets)
+
+    @property
+    def app_secrets(self) -> tuple[str, ...]:
+        return tuple(s.get_secret_value() for s in self.paystream_app_secrets)

@@ -1,0 +1,326 @@
+"""``paystream status``: the one screen an operator reads first.
+
+Webhook success rate (ingest's Prometheus counters), sync latency p50/p95 over the last
+15 minutes and open exceptions (the metrics store), consumer lag per group (the broker:
+committed offsets against end offsets).
+
+The store is reached directly at ``CLICKHOUSE_URL``; with the embedded store (chdb, which
+one process only may open) it is read through the running metrics sink's loopback query
+endpoint, published in ``PAYSTREAM_DATA_DIR/metrics-query.json``. Each section that cannot
+be reached says so in one line; the others still print (exit status 1 then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pydantic import Field
+
+from paystream.errors import PaystreamError
+from paystream.settings import load_settings
+from sinks.clickhouse import (
+    HttpStoreReader,
+    MetricsStore,
+    MetricsStoreSettings,
+    MetricsStoreUnavailable,
+    QueryRejected,
+    StoreReader,
+    read_endpoint_file,
+)
+
+EMBEDDED_LAG_NOTE = (
+    "the embedded broker reports end offsets wrongly: lag is approximate; "
+    "use Apache Kafka for exact figures"
+)
+
+
+class StatusSettings(MetricsStoreSettings):
+    """Where ``paystream status`` reads from."""
+
+    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
+    #: ingest's Prometheus endpoint; default: this machine's ingest port
+    paystream_status_ingest_metrics_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+
+    @property
+    def ingest_metrics_url(self) -> str:
+        return (
+            self.paystream_status_ingest_metrics_url
+            or f"http://127.0.0.1:{self.paystream_ingest_port}/metrics"
+        )
+
+
+# --------------------------------------------------------------------------- pure core
+
+
+@dataclass(frozen=True)
+class WebhookFigures:
+    """Webhook answers counted by ingest since it started."""
+
+    total: float
+    succeeded: float
+    by_status: dict[str, float]
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.succeeded / self.total if self.total else None
+
+
+def webhook_figures(metrics_text: str) -> WebhookFigures:
+    """Sum ``paystream_webhook_requests_total`` by status from a Prometheus exposition."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    by_status: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name != "paystream_webhook_requests":
+            continue
+        for sample in family.samples:
+            if sample.name == "paystream_webhook_requests_total":
+                status = sample.labels.get("status", "?")
+                by_status[status] = by_status.get(status, 0.0) + sample.value
+    total = sum(by_status.values())
+    ok = sum(v for s, v in by_status.items() if s.startswith("2"))
+    return WebhookFigures(total, ok, dict(sorted(by_status.items())))
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    topic: str
+    partition: int
+    committed: int
+    end: int
+
+    @property
+    def lag(self) -> int:
+        # A group with no commit yet has everything ahead of it.
+        start = self.committed if self.committed >= 0 else 0
+        return max(0, self.end - start)
+
+
+def group_lag(partitions: Iterable[PartitionLag]) -> dict[str, int]:
+    """Lag per topic of one group."""
+    out: dict[str, int] = {}
+    for p in partitions:
+        out[p.topic] = out.get(p.topic, 0) + p.lag
+    return dict(sorted(out.items()))
+
+
+@dataclass
+class Status:
+    """Everything the screen shows; None where a source could not be read."""
+
+    window_minutes: int
+    webhooks: WebhookFigures | None = None
+    webhooks_accepted_in_window: int | None = None
+    latency: list[dict[str, Any]] | None = None
+    exceptions: dict[str, int] | None = None
+    lag: dict[str, dict[str, int]] | None = None
+    lag_note: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _seconds(value: Any) -> str:
+    if value is None:
+        return "-"
+    v = float(value)
+    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s"
+
+
+def render(status: Status, topic_prefix: str) -> str:
+    """The terminal screen, plain text, one fact per line."""
+    w = status.window_minutes
+    lines = [f"paystream status  (topics {topic_prefix}*)", ""]
+    if status.webhooks is None:
+        lines.append("webhooks        unavailable (ingest /metrics not reachable)")
+    elif status.webhooks.success_rate is None:
+        lines.append("webhooks        no request since ingest started")
+    else:
+        f = status.webhooks
+        rate = f.success_rate or 0.0
+        detail = ", ".join(f"{s}: {int(n)}" for s, n in f.by_status.items())
+        lines.append(
+            f"webhooks        success {rate:.2%} of {int(f.total)} since ingest started ({detail})"
+        )
+    if status.webhooks_accepted_in_window is not None:
+        lines.append(
+            f"                {status.webhooks_accepted_in_window} accepted in the last {w} min"
+        )
+    if status.latency is None:
+        lines.append("sync latency    unavailable (metrics store not reachable)")
+    elif not status.latency:
+        lines.append(f"sync latency    no sync in the last {w} min")
+    else:
+        for i, row in enumerate(status.latency):
+            head = "sync latency" if i == 0 else ""
+            lines.append(
+                f"{head:<16}{row['sink']:<9} p50 {_seconds(row['p50_s'])}  "
+                f"p95 {_seconds(row['p95_s'])}  ({row['syncs']} syncs, last {w} min)"
+            )
+    if status.exceptions is None:
+        lines.append("exceptions      unavailable (metrics store not reachable)")
+    else:
+        total = sum(status.exceptions.values())
+        detail = ", ".join(f"{s} {n}" for s, n in sorted(status.exceptions.items()))
+        lines.append(f"exceptions      {total} open" + (f" ({detail})" if detail else ""))
+    if status.lag is None:
+        lines.append("consumer lag    unavailable (broker not reachable)")
+    elif not status.lag:
+        lines.append("consumer lag    no consumer group of this prefix has committed yet")
+    else:
+        for i, (group, topics) in enumerate(sorted(status.lag.items())):
+            head = "consumer lag" if i == 0 else ""
+            detail = ", ".join(f"{t.removeprefix(topic_prefix)} {n}" for t, n in topics.items())
+            lines.append(f"{head:<16}{group.removeprefix(topic_prefix)}: {sum(topics.values())}")
+            if detail:
+                lines.append(f"{'':<18}{detail}")
+        if status.lag_note:
+            lines.append(f"{'':<16}note: {status.lag_note}")
+    for problem in status.problems:
+        lines.append(f"! {problem}")
+    return "\n".join(lines)
+
+
+def as_json(status: Status) -> str:
+    data = asdict(status)
+    if status.webhooks is not None:
+        data["webhooks"]["success_rate"] = status.webhooks.success_rate
+    return json.dumps(data, default=str, indent=2)
+
+
+# --------------------------------------------------------------------------- shell
+
+
+def latency_sql(database: str, minutes: int) -> str:
+    """p50/p95 from Stripe created to sink acknowledgement per sink, last ``minutes``."""
+    return (  # the database name is a validated identifier (settings pattern)
+        "SELECT sink, count() AS syncs, "  # noqa: S608
+        "quantileExact(0.5)(latency_s) AS p50_s, quantileExact(0.95)(latency_s) AS p95_s "
+        "FROM (SELECT sink, (toUnixTimestamp64Milli(acked_at) - "
+        "toInt64(toUnixTimestamp(event_created)) * 1000) / 1000. AS latency_s "
+        f"FROM {database}.sink_attempts FINAL "
+        "WHERE outcome IN ('delivered', 'dry_run') "
+        f"AND acked_at >= now() - INTERVAL {int(minutes)} MINUTE) "
+        "GROUP BY sink ORDER BY sink"
+    )
+
+
+def open_reader(settings: StatusSettings) -> StoreReader:
+    """The store directly (a server), or through the metrics sink (embedded store)."""
+    if settings.clickhouse_url is not None:
+        from paystream.runtime.store import open_metrics_store
+
+        url = settings.clickhouse_url.get_secret_value()
+        try:
+            client = open_metrics_store(url, settings.embedded_store_dir)
+        except Exception as exc:
+            raise MetricsStoreUnavailable(
+                f"CLICKHOUSE_URL not reachable ({type(exc).__name__})"
+            ) from None
+        return MetricsStore(client, settings.store_database)
+    url, token = read_endpoint_file(settings.query_endpoint_file)
+    return HttpStoreReader(url, token)
+
+
+def read_store(settings: StatusSettings, status: Status) -> None:
+    db = settings.store_database
+    minutes = status.window_minutes
+    try:
+        reader = open_reader(settings)
+    except MetricsStoreUnavailable as exc:
+        status.problems.append(f"metrics store: {exc}")
+        return
+    try:
+        status.latency = reader.query(latency_sql(db, minutes)).dicts()
+        rows = reader.query(
+            f"SELECT sink, count() AS n FROM {db}.open_exceptions GROUP BY sink"  # noqa: S608
+        ).rows
+        status.exceptions = {str(sink): int(n) for sink, n in rows}
+        accepted = reader.query(
+            f"SELECT count() FROM {db}.webhook_events FINAL "  # noqa: S608
+            f"WHERE received_at >= now() - INTERVAL {minutes} MINUTE"
+        ).rows
+        status.webhooks_accepted_in_window = int(accepted[0][0])
+    except (MetricsStoreUnavailable, QueryRejected) as exc:
+        status.problems.append(f"metrics store: {exc}")
+    finally:
+        reader.close()
+
+
+def read_webhooks(settings: StatusSettings, status: Status) -> None:
+    url = settings.ingest_metrics_url
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - our setting
+            text = response.read().decode()
+    except (OSError, ValueError) as exc:
+        status.problems.append(f"ingest metrics at {url}: {type(exc).__name__}")
+        return
+    status.webhooks = webhook_figures(text)
+
+
+def read_lag(settings: StatusSettings, status: Status, timeout: float = 5.0) -> None:
+    from confluent_kafka import (
+        Consumer,
+        ConsumerGroupTopicPartitions,
+        KafkaException,
+        TopicPartition,
+    )
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        bootstrap = settings.bootstrap_servers
+    except PaystreamError as exc:
+        status.problems.append(str(exc))
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    prefix = settings.topic_prefix
+    try:
+        listed = admin.list_consumer_groups(request_timeout=timeout).result()
+        groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
+        lag: dict[str, dict[str, int]] = {}
+        probe = Consumer({"bootstrap.servers": bootstrap, "group.id": prefix + "status-probe"})
+        try:
+            for group in groups:
+                futures = admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+                )
+                committed = futures[group].result().topic_partitions or []
+                parts = []
+                for tp in committed:
+                    if not tp.topic.startswith(prefix):
+                        continue
+                    _, high = probe.get_watermark_offsets(
+                        TopicPartition(tp.topic, tp.partition), timeout=timeout
+                    )
+                    parts.append(PartitionLag(tp.topic, tp.partition, tp.offset, high))
+                lag[group] = group_lag(parts)
+        finally:
+            probe.close()
+    except (KafkaException, OSError) as exc:
+        status.problems.append(f"broker: {type(exc).__name__}")
+        return
+    status.lag = lag
+    if settings.embedded_broker:
+        status.lag_note = EMBEDDED_LAG_NOTE
+
+
+def collect(settings: StatusSettings, window_minutes: int = 15) -> Status:
+    status = Status(window_minutes)
+    read_webhooks(settings, status)
+    read_store(settings, status)
+    read_lag(settings, status)
+    return status
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="paystream status", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--minutes", type=int, default=15, help="window of the store figures")
+    args = parser.parse_args(argv)
+    settings = load_settings(StatusSettings)
+    status = collect(settings, max(1, args.minutes))
+    print(as_json(status) if args.json else render(status, settings.topic_prefix))
+    return 1 if status.problems else 0

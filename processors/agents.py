@@ -1,0 +1,74 @@
+"""The agent: a thin shell around ``BatchProcessor`` (decode, fold, publish, write tables).
+
+Order within a batch is what makes a SIGKILL at any moment safe (at-least-once input,
+idempotent effects):
+
+1. commands are produced and flushed (durable) — a crash here replays the batch, which
+   rebuilds the very same commands with the very same keys;
+2. then the table changelogs are produced and flushed — a crash here replays the batch
+   onto a record that already holds it, which emits nothing new;
+3. only then does ``take_events`` ack the batch, so its offsets may be committed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from processors.app import WorkerParts, partition_scope
+from processors.lifecycle import CustomerRecord
+from processors.pipeline import InMessage
+
+
+async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
+    """Process one ``take_events`` batch end to end."""
+    messages = [
+        InMessage(e.message.topic, e.message.partition, e.message.key, e.message.value)
+        for e in events
+    ]
+
+    def get_record(customer: str, partition: int) -> CustomerRecord | None:
+        with partition_scope("customers", partition):
+            raw = parts.customers.get(customer.encode())
+        return CustomerRecord.from_json(raw) if raw is not None else None
+
+    def get_seen(event_id: str, partition: int) -> bytes | None:
+        with partition_scope("dedup", partition):
+            value: bytes | None = parts.dedup.get(event_id.encode())
+        return value
+
+    result = parts.processor.process(messages, get_record, get_seen, int(time.time() * 1000))
+    for out in result.outputs:
+        parts.publisher.produce(out.topic, out.key, out.value)
+    await parts.publisher.flush()
+    for customer, (partition, record) in result.records.items():
+        with partition_scope("customers", partition):
+            parts.customers[customer.encode()] = record.to_json()
+    for event_id, (partition, value) in result.seen.items():
+        with partition_scope("dedup", partition):
+            parts.dedup[event_id.encode()] = value
+    await parts.publisher.flush()
+    for (event_type, outcome), count in result.counts.items():
+        parts.metrics.events.labels(event_type, outcome).inc(count)
+
+
+def register(parts: WorkerParts) -> None:
+    """Attach the lifecycle agent to the app."""
+    settings = parts.settings
+
+    @parts.app.agent(parts.source, name="lifecycle")
+    async def lifecycle(stream: Any) -> None:
+        async for events in stream.take_events(
+            settings.paystream_worker_batch_size, within=settings.paystream_worker_batch_within
+        ):
+            try:
+                await handle_batch(parts, events)
+            except Exception as exc:
+                # Nothing of this batch is acked: stop the worker (a supervisor restarts
+                # it) rather than run on without its agent.
+                structlog.get_logger().error("batch failed, stopping", error=type(exc).__name__)
+                await parts.app.crash(exc)
+                raise

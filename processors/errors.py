@@ -1,0 +1,19 @@
+"""Errors of the processors stage: one root, retryable and permanent kept apart."""
+
+from __future__ import annotations
+
+
+class ProcessorError(Exception):
+    """Root of every error raised by the worker (dedup, lifecycle, timers, web)."""
+
+
+class RetryableProcessorError(ProcessorError):
+    """Raised when a batch could not be published but may succeed if processed again."""
+
+
+class PermanentProcessorError(ProcessorError):
+    """Raised when input can never be processed as is (it is counted and skipped)."""
+
+
+class MalformedEventError(PermanentProcessorError):
+    """Raised when an input message is not a decodable paystream event."""

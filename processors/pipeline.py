@@ -1,0 +1,179 @@
+"""One batch of input messages → outputs, table writes and counts (no I/O of its own).
+
+The agent hands in the messages of a ``stream.take`` batch and two lookups into its tables;
+it gets back everything to publish and to write. Keeping this out of the agent keeps the
+agent a few lines long and lets the unit tests run a whole batch without Kafka.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from processors import commands, dedup
+from processors.errors import PermanentProcessorError
+from processors.events import from_app_event, from_stripe_envelope
+from processors.lifecycle import (
+    ContactChanged,
+    CustomerRecord,
+    Event,
+    OpenTicket,
+    StateChanged,
+    apply,
+    apply_orphan,
+)
+from schemas.codec import (
+    APP_EVENT,
+    CRM_COMMAND,
+    HELPDESK_COMMAND,
+    LIFECYCLE_CHANGE,
+    STRIPE_EVENT,
+    AvroCodec,
+    SchemaError,
+)
+from schemas.topics import Topics
+
+
+@dataclass(frozen=True)
+class InMessage:
+    """A raw input message: where it came from and its bytes."""
+
+    topic: str
+    partition: int
+    key: bytes | None
+    value: bytes
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    """A message to publish."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass
+class BatchResult:
+    """What one batch produced."""
+
+    outputs: list[OutMessage] = field(default_factory=list)
+    #: customer id → (partition, record), last value per customer
+    records: dict[str, tuple[int, CustomerRecord]] = field(default_factory=dict)
+    #: event id → (partition, dedup table value)
+    seen: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    #: (event type, outcome) → count; outcome: applied, duplicate, stale, ignored, malformed
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+
+RecordLookup = Callable[[str, int], CustomerRecord | None]
+SeenLookup = Callable[[str, int], bytes | None]
+
+
+class BatchProcessor:
+    """Decodes, deduplicates and folds input messages; builds the output commands."""
+
+    def __init__(self, topics: Topics, codec: AvroCodec, stuck_after_ms: int) -> None:
+        self.topics = topics
+        self.codec = codec
+        self.stuck_after_ms = stuck_after_ms
+
+    def decode(self, message: InMessage) -> Event:
+        try:
+            if message.topic == self.topics.app_events:
+                return from_app_event(self.codec.decode_as(APP_EVENT, message.value))
+            return from_stripe_envelope(self.codec.decode_as(STRIPE_EVENT, message.value))
+        except SchemaError as exc:
+            raise PermanentProcessorError(str(exc)) from None
+
+    def process(
+        self,
+        messages: Sequence[InMessage],
+        get_record: RecordLookup,
+        get_seen: SeenLookup,
+        processed_at_ms: int,
+    ) -> BatchResult:
+        result = BatchResult()
+        for message in messages:
+            try:
+                event = self.decode(message)
+            except PermanentProcessorError:
+                result.counts["unknown", "malformed"] += 1
+                continue
+            duplicate = dedup.is_duplicate(
+                event.event_id, get_seen(event.event_id, message.partition), result.seen
+            )
+            if not duplicate:
+                result.seen[event.event_id] = (message.partition, dedup.seen_value(event.created))
+            outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)
+            result.counts[event.type, "duplicate" if duplicate else outcome] += 1
+        return result
+
+    def _fold(
+        self,
+        message: InMessage,
+        event: Event,
+        duplicate: bool,
+        get_record: RecordLookup,
+        now_ms: int,
+        result: BatchResult,
+    ) -> str:
+        key = message.key.decode() if message.key else None
+        customer = event.customer_id
+        if customer is None or customer != key:
+            # Keyed by event id (no customer on the object, e.g. a dispute on a bare
+            # charge) or keyed elsewhere: the record lives with its own key, so only the
+            # ticket is opened here, carrying whatever customer the event names.
+            # No record remembers its tickets: the dedup table alone makes them once-only
+            # (a dispute.created event is the only one to carry its dispute id's trigger).
+            effects = () if duplicate else apply_orphan(event)
+            for effect in effects:
+                if isinstance(effect, OpenTicket):
+                    self._ticket(effect, customer or "", None, event, now_ms, result)
+            return "applied" if effects else "ignored"
+        cached = result.records.get(customer)
+        record = cached[1] if cached else get_record(customer, message.partition)
+        if record is None:
+            record = CustomerRecord(customer_id=customer)
+        # Duplicates are folded too: applying an event twice changes nothing and emits
+        # nothing, and after a crash between table writes it restores what was lost.
+        applied = apply(record, event, stuck_after_ms=self.stuck_after_ms)
+        if applied.record != record:
+            result.records[customer] = (message.partition, applied.record)
+        out_key = customer.encode()
+        for effect in applied.effects:
+            if isinstance(effect, StateChanged):
+                change = commands.lifecycle_change(
+                    applied.record, effect.previous_state, event, now_ms
+                )
+                result.outputs.append(
+                    OutMessage(
+                        self.topics.customer_lifecycle,
+                        out_key,
+                        self.codec.encode(LIFECYCLE_CHANGE, change),
+                    )
+                )
+            if isinstance(effect, StateChanged | ContactChanged):
+                crm = commands.crm_command(applied.record, event, now_ms)
+                result.outputs.append(
+                    OutMessage(self.topics.sink_crm, out_key, self.codec.encode(CRM_COMMAND, crm))
+                )
+            elif isinstance(effect, OpenTicket):
+                self._ticket(effect, customer, applied.record, event, now_ms, result)
+        return applied.outcome
+
+    def _ticket(
+        self,
+        effect: OpenTicket,
+        customer: str,
+        record: CustomerRecord | None,
+        event: Event,
+        now_ms: int,
+        result: BatchResult,
+    ) -> None:
+        command = commands.helpdesk_command(effect.ticket, customer, record, event, now_ms)
+        key = (customer or effect.ticket.object_id).encode()
+        result.outputs.append(
+            OutMessage(self.topics.sink_helpdesk, key, self.codec.encode(HELPDESK_COMMAND, command))
+        )

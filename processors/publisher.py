@@ -1,0 +1,67 @@
+"""One confluent-kafka producer for everything the worker writes: commands and changelogs.
+
+Faust's own producer sends one message per request on the embedded broker; librdkafka
+batches. The agent produces a whole batch, then awaits ``flush()``; only then does the
+stream ack the batch's events, so an offset is never committed before its effects are
+durably in Kafka (at-least-once, with idempotent effects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from processors.errors import RetryableProcessorError
+
+
+class Publisher:
+    """Produce without waiting; ``flush()`` waits for every delivery report."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._producer: Producer | None = None
+        self._failures: list[str] = []
+
+    def start(self) -> None:
+        if self._producer is None:
+            self._producer = Producer(self._config)
+
+    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self._failures.append(err.name())
+
+    def produce(
+        self, topic: str, key: bytes, value: bytes | None, partition: int | None = None
+    ) -> None:
+        producer = self._producer
+        if producer is None:
+            raise RetryableProcessorError("publisher not started")
+        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
+        if partition is not None:
+            kwargs["partition"] = partition
+        while True:
+            try:
+                producer.produce(topic, value=value, key=key, **kwargs)
+                return
+            except BufferError:  # local queue full: let deliveries drain
+                producer.poll(0.05)
+
+    def flush_sync(self, timeout: float = 30.0) -> None:
+        producer = self._producer
+        if producer is None:
+            return
+        remaining = producer.flush(timeout)
+        failures, self._failures = self._failures, []
+        if remaining or failures:
+            reason = failures[0] if failures else f"{remaining} messages not delivered"
+            raise RetryableProcessorError(f"publish failed: {reason}")
+
+    async def flush(self, wait_s: float = 30.0) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.flush_sync, wait_s)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.flush(10)
+            self._producer = None

@@ -1,0 +1,59 @@
+"""Settings of ``paystream worker``: the common ones plus timers, retention and the API."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, SecretStr
+
+from paystream.settings import CommonSettings
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """``"24h"``, ``"30d"``, ``"90s"``, ``"500ms"`` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 24h, 30m or 90s")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError("expected a duration such as 24h, 30m or 90s")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class WorkerSettings(CommonSettings):
+    """Settings of the Faust worker (field name == environment variable)."""
+
+    #: how long a customer may stay ``onboarding_pending`` before a helpdesk ticket
+    paystream_onboarding_stuck_after: Duration = 24 * 3600.0
+    #: how often the onboarding timer scans the local customers
+    paystream_onboarding_scan_interval: Duration = 60.0
+    #: how long an event id is remembered for deduplication (and how often it is purged)
+    paystream_dedup_retention: Duration = 30 * 86400.0
+    paystream_dedup_purge_interval: Duration = 3600.0
+    #: bearer token of GET /customers/{id}; unset: the customer-state API answers 404
+    paystream_api_token: SecretStr | None = None
+    paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
+    paystream_worker_host: str = "127.0.0.1"
+    #: stream.take() batch size and wait (seconds)
+    paystream_worker_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    paystream_worker_batch_within: Duration = 0.05
+
+    @property
+    def stuck_after_ms(self) -> int:
+        return int(self.paystream_onboarding_stuck_after * 1000)
+
+    @property
+    def dedup_retention_ms(self) -> int:
+        return int(self.paystream_dedup_retention * 1000)

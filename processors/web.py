@@ -1,0 +1,91 @@
+"""The worker's web port: GET /customers/{id} (routed to the key's owner), /metrics, /readyz.
+
+``/customers/{id}`` checks the bearer token on whichever worker the request lands on, then
+Faust's router forwards it (headers included) to the worker that owns the customer's
+partition, which answers from its table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+
+import structlog
+from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from processors.app import WorkerParts
+from processors.lifecycle import CustomerRecord
+
+
+def authorized(header: str | None, token: str | None) -> bool:
+    """True when ``Authorization: Bearer <token>`` matches (constant time)."""
+    if not token or not header or not header.startswith("Bearer "):
+        return False
+    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+
+
+def register(parts: WorkerParts) -> None:
+    app, settings = parts.app, parts.settings
+    token = (
+        settings.paystream_api_token.get_secret_value() if settings.paystream_api_token else None
+    )
+
+    @app.page("/customers/{customer_id}")
+    class CustomerView(View):
+        async def get(self, request: Request, customer_id: str) -> Response:
+            if token is None:
+                return self.json({"error": "not_found"}, status=404)
+            if not authorized(request.headers.get("Authorization"), token):
+                return self.json({"error": "unauthorized"}, status=401)
+            if not parts.state["ready"]:
+                return self.json({"error": "unavailable"}, status=503)
+            try:
+                response: Response = await self.routed(request, customer_id=customer_id)  # type: ignore[call-arg]
+            except Exception:  # owner unknown or unreachable (rebalancing)
+                return self.json({"error": "unavailable"}, status=503)
+            return response
+
+        @app.table_route(table=parts.customers, match_info="customer_id")  # type: ignore[arg-type]
+        async def routed(self, request: Request, customer_id: str) -> Response:
+            raw = parts.customers.data.get(customer_id.encode())
+            if raw is None:
+                return self.json({"error": "not_found"}, status=404)
+            return self.json(CustomerRecord.from_json(raw).public())
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            body = generate_latest(parts.metrics.registry)
+            return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/readyz")
+    class ReadyView(View):
+        async def get(self, request: Request) -> Response:
+            ready = parts.state["ready"]
+            return self.json({"ready": ready}, status=200 if ready else 503)
+
+    register_readiness(parts)
+
+    @app.page("/healthz")
+    class HealthView(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"alive": True})
+
+
+def register_readiness(parts: WorkerParts) -> None:
+    """Mark the worker ready (``/readyz`` 200, one ``worker ready`` log line) after recovery."""
+    app = parts.app
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def mark_ready() -> None:
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
+        while not (recovery.completed.is_set() and not app.rebalancing):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+        parts.state["ready"] = True
+        structlog.get_logger().info(
+            "worker ready",
+            app_id=app.conf.id,
+            port=parts.settings.paystream_worker_port,
+            partitions=sorted(tp.partition for tp in app.consumer.assignment()),
+        )

@@ -1,0 +1,122 @@
+"""``paystream sinks [crm|helpdesk|metrics ...]``: run the selected sinks (default: all).
+
+Each sink runs in its own thread until SIGINT/SIGTERM; the process serves Prometheus
+``/metrics`` on PAYSTREAM_SINKS_METRICS_PORT (0: off).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType
+
+import structlog
+from prometheus_client import start_http_server
+
+from paystream.logging import configure_logging
+from paystream.metrics import PaystreamMetrics
+from paystream.settings import load_settings
+from sinks.app import create_crm_sink, create_helpdesk_sink
+from sinks.service import SinkService
+from sinks.settings import SinkSettings
+
+SINKS = ("crm", "helpdesk", "metrics")
+
+
+def _metrics_sink(metrics: PaystreamMetrics) -> SinkService | None:
+    try:
+        module = importlib.import_module("sinks.metrics_sink")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("sinks.metrics_sink", "sinks"):
+            print(
+                "paystream sinks: metrics sink not available in this version, skipped",
+                file=sys.stderr,
+            )
+            return None
+        raise
+    factory: Callable[[PaystreamMetrics], SinkService] = module.create_metrics_sink
+    return factory(metrics)
+
+
+def build_services(
+    names: list[str], settings: SinkSettings, metrics: PaystreamMetrics
+) -> list[SinkService]:
+    services: list[SinkService] = []
+    for name in names:
+        if name == "crm":
+            services.append(create_crm_sink(settings, metrics))
+        elif name == "helpdesk":
+            services.append(create_helpdesk_sink(settings, metrics))
+        else:
+            service = _metrics_sink(metrics)
+            if service is not None:
+                services.append(service)
+    return services
+
+
+def run_services(services: list[SinkService], stop: threading.Event) -> int:
+    """Run each service in a thread; when one fails, stop the others. 0 when all ended well."""
+    failed: list[str] = []
+    log = structlog.get_logger("sinks")
+
+    def target(service: SinkService) -> None:
+        try:
+            service.run(stop)
+        except Exception as exc:
+            failed.append(service.name)
+            log.error(
+                "sink_failed", sink=service.name, error=type(exc).__name__, detail=str(exc)[:200]
+            )
+            stop.set()
+
+    threads = [
+        threading.Thread(target=target, args=(s,), name=f"sink-{s.name}", daemon=True)
+        for s in services
+    ]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(0.5)
+    return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="paystream sinks", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "sinks", nargs="*", metavar="SINK", help=f"any of {', '.join(SINKS)} (default: all)"
+    )
+    args = parser.parse_args(argv)
+    unknown = [n for n in args.sinks if n not in SINKS]
+    if unknown:
+        parser.error(f"unknown sink {unknown[0]!r} (choose from {', '.join(SINKS)})")
+    names: list[str] = list(dict.fromkeys(args.sinks)) or list(SINKS)
+    settings = load_settings(SinkSettings)
+    settings.bootstrap_servers  # noqa: B018 (raises SettingsError naming the variable when unset)
+    configure_logging("sinks", settings.paystream_log_level)
+    metrics = PaystreamMetrics()
+    services = build_services(names, settings, metrics)
+    if not services:
+        print("paystream sinks: nothing to run", file=sys.stderr)
+        return 2
+    if settings.paystream_sinks_metrics_port:
+        start_http_server(settings.paystream_sinks_metrics_port, registry=metrics.registry)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    structlog.get_logger("sinks").info(
+        "sinks_starting", sinks=[s.name for s in services], writes=settings.writes_enabled
+    )
+    return run_services(services, stop)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,112 @@
+"""Factories of the CRM and helpdesk sink services (nothing is built at import time).
+
+A factory checks the settings it needs (credentials only when writes are enabled), so a bad
+setting stops the process at start-up; ``run`` builds the consumer, producer and HTTP
+client in its own thread and closes them when ``stop`` is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from confluent_kafka import Consumer, Producer
+
+from paystream.metrics import PaystreamMetrics
+from sinks._http import Throttle
+from sinks.crm import CrmAdapter
+from sinks.helpdesk import HelpdeskAdapter
+from sinks.hubspot import HubSpotClient
+from sinks.retry import SlidingWindowLimiter
+from sinks.runner import SinkAdapter, SinkRunner
+from sinks.service import SinkService
+from sinks.settings import SinkSettings
+from sinks.zendesk import ZendeskClient
+
+
+class RunnerService:
+    """A ``SinkService`` running one ``SinkRunner`` on its own consumer and producer."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: SinkSettings,
+        metrics: PaystreamMetrics,
+        source_topic: str,
+        build_adapter: Callable[[threading.Event], SinkAdapter],
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.metrics = metrics
+        self.source_topic = source_topic
+        self.build_adapter = build_adapter
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.settings.topic_prefix}sinks.{self.name}"
+
+    def run(self, stop: threading.Event) -> None:
+        s = self.settings
+        consumer = Consumer(s.consumer_config(self.group_id))
+        producer = Producer(s.producer_config())
+        try:
+            SinkRunner(
+                adapter=self.build_adapter(stop),
+                consumer=consumer,
+                producer=producer,
+                source_topic=self.source_topic,
+                results_topic=s.topics.sink_results,
+                dlq_topic=s.topics.sink_dlq,
+                writes_enabled=s.writes_enabled,
+                policy=s.retry_policy(),
+                metrics=self.metrics,
+                batch_size=s.paystream_sink_batch_size,
+                batch_wait_s=s.paystream_sink_batch_wait_s,
+            ).run(stop)
+        finally:
+            producer.flush(10)
+            consumer.close()
+
+
+def create_crm_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkService:
+    """The HubSpot sink; needs HUBSPOT_ACCESS_TOKEN only when writes are enabled."""
+    token = settings.require_hubspot() if settings.writes_enabled else None
+
+    def build(stop: threading.Event) -> SinkAdapter:
+        client = None
+        if token is not None:
+            limiter = SlidingWindowLimiter(
+                settings.paystream_hubspot_rate_limit, settings.paystream_hubspot_rate_period_s
+            )
+            client = HubSpotClient(
+                settings.hubspot_api_base,
+                token,
+                settings.paystream_sink_timeout_s,
+                Throttle(limiter, wait=stop.wait),
+            )
+        return CrmAdapter(client, settings.paystream_crm_stale_guard)
+
+    return RunnerService("crm", settings, metrics, settings.topics.sink_crm, build)
+
+
+def create_helpdesk_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkService:
+    """The Zendesk sink; needs ZENDESK_API_BASE/EMAIL/API_TOKEN only when writes are enabled."""
+    creds = settings.require_zendesk() if settings.writes_enabled else None
+
+    def build(stop: threading.Event) -> SinkAdapter:
+        client = None
+        if creds is not None:
+            base, email, token = creds
+            limiter = SlidingWindowLimiter(
+                settings.paystream_zendesk_rate_limit, settings.paystream_zendesk_rate_period_s
+            )
+            client = ZendeskClient(
+                base,
+                email,
+                token,
+                settings.paystream_sink_timeout_s,
+                Throttle(limiter, wait=stop.wait),
+            )
+        return HelpdeskAdapter(client)
+
+    return RunnerService("helpdesk", settings, metrics, settings.topics.sink_helpdesk, build)

@@ -1,0 +1,79 @@
+"""Records the sinks write to ``sink.results`` and ``sink.dlq``: pure builders."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DELIVERED = "delivered"
+DRY_RUN = "dry_run"
+RETRY = "retry"
+DEAD_LETTERED = "dead_lettered"
+
+#: reason codes of a delivered command that needed no call of its own
+COALESCED = "coalesced"
+STALE = "stale"
+
+
+def sink_result(
+    sink: str,
+    command: Mapping[str, Any],
+    outcome: str,
+    *,
+    attempts: int,
+    reason_code: str | None,
+    latency_ms: float,
+    acked_at_ms: int,
+) -> dict[str, Any]:
+    """One ``sink_result`` record; stage timestamps are carried over from the command."""
+    return {
+        "sink": sink,
+        "idempotency_key": str(command["idempotency_key"]),
+        "outcome": outcome,
+        "attempts": attempts,
+        "reason_code": reason_code,
+        "latency_ms": float(latency_ms),
+        "customer_id": str(command.get("customer_id") or ""),
+        "cause_event_id": str(command.get("cause_event_id") or ""),
+        "cause_event_type": str(command.get("cause_event_type") or ""),
+        "event_created": int(command.get("event_created") or 0),
+        "received_at_ms": int(command.get("received_at_ms") or 0),
+        "processed_at_ms": int(command.get("processed_at_ms") or 0),
+        "acked_at_ms": acked_at_ms,
+        "correlation_id": str(command.get("correlation_id") or ""),
+    }
+
+
+def dead_letter(
+    sink: str,
+    command: Mapping[str, Any],
+    raw: bytes,
+    *,
+    reason_code: str,
+    last_error: str,
+    attempts: int,
+    failed_at_ms: int,
+    source_topic: str,
+) -> dict[str, Any]:
+    """One ``dead_letter`` record carrying the original command bytes."""
+    return {
+        "sink": sink,
+        "idempotency_key": str(command.get("idempotency_key") or ""),
+        "reason_code": reason_code,
+        "last_error": " ".join(last_error.split())[:300],
+        "attempts": attempts,
+        "failed_at_ms": failed_at_ms,
+        "customer_id": str(command.get("customer_id") or ""),
+        "cause_event_id": str(command.get("cause_event_id") or ""),
+        "correlation_id": str(command.get("correlation_id") or ""),
+        "source_topic": source_topic,
+        "command": bytes(raw),
+    }
+
+
+def sync_latency_s(command: Mapping[str, Any], acked_at_ms: int) -> float | None:
+    """From Stripe's ``created`` (unix seconds) to the sink's acknowledgement."""
+    created = int(command.get("event_created") or 0)
+    if created <= 0:
+        return None
+    return max(0.0, acked_at_ms / 1000 - created)

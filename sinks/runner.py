@@ -1,0 +1,379 @@
+"""The sink runner: consume a batch → call the API → publish outcomes → commit.
+
+At-least-once delivery with manual commits, exactly-once in effect because every call
+carries its idempotency key. A batch's offsets are committed only after every command in
+it was delivered (or dry-run) or published to ``sink.dlq``, and after the broker
+acknowledged those records. While a call backs off, the runner pauses its partitions and
+keeps polling (so the group keeps it), then resumes. A rebalance or a stop during a back-off
+abandons the batch uncommitted: whoever owns the partitions next sends it again, and the
+idempotency keys make that harmless.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
+
+from paystream.metrics import PaystreamMetrics
+from schemas.codec import SchemaError, default_codec
+from sinks.errors import PermanentSinkError, RetryableSinkError
+from sinks.outcomes import (
+    DEAD_LETTERED,
+    DELIVERED,
+    DRY_RUN,
+    RETRY,
+    dead_letter,
+    sink_result,
+    sync_latency_s,
+)
+from sinks.retry import INVALID_COMMAND, Attempts, RetryPolicy, after_failure
+
+Command = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request and the commands (positions in the batch) it stands for."""
+
+    indexes: tuple[int, ...]
+    payload: Any
+    #: reason code of commands that are delivered through another's call (coalesced)
+    notes: Mapping[int, str] = field(default_factory=dict)
+
+
+class SinkAdapter(Protocol):
+    """What a concrete sink adds to the runner: planning calls and sending one."""
+
+    sink: str
+    schema: str
+
+    def plan(self, commands: Sequence[Command]) -> list[Call]:
+        """Group a batch's commands into API calls (pure)."""
+        ...
+
+    def split(self, call: Call) -> list[Call]:
+        """Smaller calls to isolate a permanent failure; one call or none when indivisible."""
+        ...
+
+    def send(self, call: Call) -> Mapping[int, str]:
+        """Make the call; return reason codes learnt for some commands (e.g. stale)."""
+        ...
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _position(message: Message) -> tuple[str, int, int]:
+    return str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
+
+
+class BatchAbandoned(Exception):
+    """Raised inside the runner when a batch must be left uncommitted (stop or rebalance)."""
+
+
+class SinkRunner:
+    """Runs one adapter against one input topic in one consumer group."""
+
+    def __init__(
+        self,
+        *,
+        adapter: SinkAdapter,
+        consumer: Consumer,
+        producer: Producer,
+        source_topic: str,
+        results_topic: str,
+        dlq_topic: str,
+        writes_enabled: bool,
+        policy: RetryPolicy,
+        metrics: PaystreamMetrics,
+        batch_size: int = 100,
+        batch_wait_s: float = 0.2,
+        rand: Callable[[], float] = random.random,
+        clock_ms: Callable[[], int] = wall_ms,
+    ) -> None:
+        self.adapter = adapter
+        self.consumer = consumer
+        self.producer = producer
+        self.source_topic = source_topic
+        self.results_topic = results_topic
+        self.dlq_topic = dlq_topic
+        self.writes_enabled = writes_enabled
+        self.policy = policy
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.batch_wait_s = batch_wait_s
+        self.rand = rand
+        self.clock_ms = clock_ms
+        self.codec = default_codec()
+        self.log = structlog.get_logger("sinks").bind(sink=adapter.sink)
+        self._pending: deque[Message] = deque()
+        self._generation = 0
+        self._delivery_errors: list[str] = []
+
+    # ---------------------------------------------------------------- consumer plumbing
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._generation += 1
+        self._pending.clear()
+        self.log.info("partitions_revoked", count=len(partitions))
+
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.log.info("partitions_assigned", count=len(partitions))
+
+    def _fetch(self) -> list[Message]:
+        if self._pending:
+            batch = [
+                self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))
+            ]
+            return batch
+        return [
+            m for m in self.consumer.consume(self.batch_size, self.batch_wait_s) if self._usable(m)
+        ]
+
+    def _usable(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return True
+        self.log.warning("consumer_error", error=str(error))
+        return False
+
+    def _back_off(self, delay_s: float, stop: threading.Event, generation: int) -> None:
+        """Pause every assigned partition, keep polling for ``delay_s``, resume."""
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.consumer.pause(assignment)
+        deadline = time.monotonic() + delay_s
+        try:
+            while not stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                # Paused partitions deliver nothing; partitions assigned by a rebalance meanwhile
+                # may, and those messages are kept for the next batch.
+                for message in self.consumer.consume(self.batch_size, min(left, 0.5)):
+                    if self._usable(message):
+                        self._pending.append(message)
+        finally:
+            assignment = self.consumer.assignment()
+            if assignment:
+                self.consumer.resume(assignment)
+        if stop.is_set() or generation != self._generation:
+            raise BatchAbandoned
+
+    # ---------------------------------------------------------------- producing outcomes
+    def _on_delivery(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self._delivery_errors.append(str(err))
+
+    def _produce(self, topic: str, key: str, value: bytes) -> None:
+        for _ in range(100):
+            try:
+                self.producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery)
+                break
+            except BufferError:
+                self.producer.poll(0.1)
+        self.producer.poll(0)
+
+    def _result(
+        self,
+        command: Command,
+        outcome: str,
+        attempts: int,
+        reason: str | None,
+        latency_ms: float,
+    ) -> None:
+        acked = self.clock_ms()
+        record = sink_result(
+            self.adapter.sink,
+            command,
+            outcome,
+            attempts=attempts,
+            reason_code=reason,
+            latency_ms=latency_ms,
+            acked_at_ms=acked,
+        )
+        self._produce(
+            self.results_topic,
+            record["idempotency_key"],
+            self.codec.encode("sink_result", record),
+        )
+        self.metrics.sink_requests.labels(self.adapter.sink, outcome).inc()
+        if outcome == DELIVERED:
+            latency = sync_latency_s(command, acked)
+            if latency is not None:
+                self.metrics.sync_latency.labels(self.adapter.sink).observe(latency)
+
+    def _dead_letter(
+        self, command: Command, raw: bytes, reason: str, error: str, attempts: int
+    ) -> None:
+        record = dead_letter(
+            self.adapter.sink,
+            command,
+            raw,
+            reason_code=reason,
+            last_error=error,
+            attempts=attempts,
+            failed_at_ms=self.clock_ms(),
+            source_topic=self.source_topic,
+        )
+        key = record["idempotency_key"] or record["customer_id"] or "unknown"
+        self._produce(self.dlq_topic, key, self.codec.encode("dead_letter", record))
+        self.log.warning(
+            "dead_lettered",
+            key=record["idempotency_key"],
+            reason_code=reason,
+            attempts=attempts,
+            last_error=record["last_error"],
+        )
+
+    # ---------------------------------------------------------------- the batch
+    def process(self, messages: Sequence[Message], stop: threading.Event) -> bool:
+        """Handle one batch; True when its offsets were committed."""
+        generation = self._generation
+        commands: list[Command] = []
+        raws: list[bytes] = []
+        for message in messages:
+            raw = message.value() or b""
+            try:
+                command = self.codec.decode_as(self.adapter.schema, raw)
+            except SchemaError as exc:
+                key = (message.key() or b"").decode("utf-8", "replace")
+                self._dead_letter({"customer_id": key}, raw, INVALID_COMMAND, str(exc), 0)
+                self.metrics.sink_requests.labels(self.adapter.sink, DEAD_LETTERED).inc()
+                continue
+            commands.append(command)
+            raws.append(raw)
+        try:
+            queue = deque(self.adapter.plan(commands))
+            while queue:
+                call = queue.popleft()
+                if not self.writes_enabled:
+                    for i in call.indexes:
+                        self._result(commands[i], DRY_RUN, 0, call.notes.get(i), 0.0)
+                    continue
+                if stop.is_set():  # shut down promptly; the uncommitted rest is sent again
+                    raise BatchAbandoned
+                queue.extendleft(reversed(self._deliver(call, commands, raws, stop, generation)))
+        except BatchAbandoned:
+            self.log.info("batch_abandoned", size=len(messages))
+            self.producer.flush(30)
+            return False
+        return self._commit(messages)
+
+    def _deliver(
+        self,
+        call: Call,
+        commands: list[Command],
+        raws: list[bytes],
+        stop: threading.Event,
+        generation: int,
+    ) -> list[Call]:
+        """Send one call until it is delivered or dead-lettered; return calls split off it."""
+        attempts = Attempts()
+        spent_ms = 0.0
+        while True:
+            started = time.monotonic()
+            try:
+                attempts = Attempts(attempts.total + 1, attempts.errors, attempts.rate_limited)
+                learnt = self.adapter.send(call)
+            except RetryableSinkError as exc:
+                spent_ms += (time.monotonic() - started) * 1000
+                decision = after_failure(
+                    self.policy, attempts, exc.reason_code, exc.retry_after, self.rand()
+                )
+                attempts = decision.attempts
+                if not decision.retry:
+                    for i in call.indexes:
+                        self._result(
+                            commands[i], DEAD_LETTERED, attempts.total, exc.reason_code, spent_ms
+                        )
+                        self._dead_letter(
+                            commands[i], raws[i], exc.reason_code, str(exc), attempts.total
+                        )
+                    return []
+                for i in call.indexes:
+                    self._result(commands[i], RETRY, attempts.total, exc.reason_code, spent_ms)
+                self.log.info(
+                    "backing_off",
+                    reason_code=exc.reason_code,
+                    attempts=attempts.total,
+                    delay_s=round(decision.delay_s, 3),
+                )
+                self._back_off(decision.delay_s, stop, generation)
+                continue
+            except PermanentSinkError as exc:
+                spent_ms += (time.monotonic() - started) * 1000
+                parts = self.adapter.split(call)
+                if len(parts) > 1:
+                    self.log.info("splitting_call", reason_code=exc.reason_code, parts=len(parts))
+                    return parts
+                for i in call.indexes:
+                    self._result(
+                        commands[i], DEAD_LETTERED, attempts.total, exc.reason_code, spent_ms
+                    )
+                    self._dead_letter(
+                        commands[i], raws[i], exc.reason_code, str(exc), attempts.total
+                    )
+                return []
+            spent_ms += (time.monotonic() - started) * 1000
+            for i in call.indexes:
+                reason = learnt.get(i) or call.notes.get(i)
+                self._result(commands[i], DELIVERED, attempts.total, reason, spent_ms)
+            return []
+
+    def _commit(self, messages: Sequence[Message]) -> bool:
+        left = self.producer.flush(30)
+        errors, self._delivery_errors = self._delivery_errors, []
+        if left or errors:
+            self.log.error("outcomes_not_acknowledged", pending=left, errors=errors[:3])
+            self._rewind(messages)
+            return False
+        offsets: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in map(_position, messages):
+            tp = (topic, partition)
+            offsets[tp] = max(offsets.get(tp, -1), offset + 1)
+        if not offsets:
+            return True
+        try:
+            self.consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            # The group moved on (rebalance): the new owner sends these again, harmlessly.
+            self.log.warning("commit_failed", error=str(exc.args[0]) if exc.args else "")
+            return False
+        return True
+
+    def _rewind(self, messages: Sequence[Message]) -> None:
+        """Seek back to the batch's first offsets so it is processed again."""
+        first: dict[tuple[str, int], int] = {}
+        for topic, partition, offset in map(_position, messages):
+            tp = (topic, partition)
+            first[tp] = min(first.get(tp, offset), offset)
+        for (topic, partition), offset in first.items():
+            try:
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException:
+                self._generation += 1  # not ours any more: the next owner re-reads it
+
+    # ---------------------------------------------------------------- the loop
+    def run(self, stop: threading.Event) -> None:
+        self.consumer.subscribe(
+            [self.source_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        self.log.info("sink_started", topic=self.source_topic, writes=self.writes_enabled)
+        while not stop.is_set():
+            messages = self._fetch()
+            if messages:
+                self.process(messages, stop)
+        self.producer.flush(30)
+        self.log.info("sink_stopped")

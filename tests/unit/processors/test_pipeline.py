@@ -1,0 +1,150 @@
+"""A whole batch through ``BatchProcessor`` without Kafka: dedup, commands, keys, counts."""
+
+from __future__ import annotations
+
+import pytest
+
+from processors.lifecycle import CustomerRecord
+from processors.pipeline import BatchProcessor, InMessage
+from schemas.codec import default_codec
+from schemas.topics import Topics
+from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
+
+TOPICS = Topics("p.", 2)
+
+
+@pytest.fixture
+def processor() -> BatchProcessor:
+    return BatchProcessor(TOPICS, default_codec(), stuck_after_ms=3_600_000)
+
+
+def message(pair: tuple[str, bytes], topic: str = TOPICS.stripe_events) -> InMessage:
+    return InMessage(topic, 0, pair[0].encode(), pair[1])
+
+
+def by_topic(result: object, topic: str) -> list[dict[str, object]]:
+    codec = default_codec()
+    return [codec.decode(o.value)[1] for o in result.outputs if o.topic == topic]  # type: ignore[attr-defined]
+
+
+def test_a_batch_builds_commands_with_deterministic_keys(processor: BatchProcessor) -> None:
+    batch = [
+        message(encoded_stripe("checkout.session.completed", "evt_1", 100, "cus_1")),
+        message(
+            encoded_app("onboarding.completed", "app_1", 150, "cus_1", "user_1"), TOPICS.app_events
+        ),
+        message(
+            encoded_stripe(
+                "invoice.payment_failed",
+                "evt_2",
+                200,
+                "cus_1",
+                billing_reason="subscription_cycle",
+                attempt_count=2,
+                id="in_9",
+            )
+        ),
+    ]
+    result = processor.process(batch, lambda c, p: None, lambda e, p: None, 5)
+    crm = by_topic(result, TOPICS.sink_crm)
+    assert [c["idempotency_key"] for c in crm] == [
+        "crm:cus_1:evt_1",
+        "crm:cus_1:app_1",
+        "crm:cus_1:evt_2",
+    ]
+    assert [c["billing_state"] for c in crm] == ["onboarding_pending", "active", "payment_failed"]
+    assert crm[2]["billing_state_changed_at_ms"] == 200_000
+    assert crm[2]["user_id"] == "user_1"
+    assert crm[2]["correlation_id"] == "corr-evt_2"
+    assert crm[2]["processed_at_ms"] == 5
+    lifecycle = by_topic(result, TOPICS.customer_lifecycle)
+    assert [(c["previous_state"], c["new_state"]) for c in lifecycle] == [
+        (None, "onboarding_pending"),
+        ("onboarding_pending", "active"),
+        ("active", "payment_failed"),
+    ]
+    (ticket,) = by_topic(result, TOPICS.sink_helpdesk)
+    assert ticket["idempotency_key"] == "paystream:failed_renewal:in_9"
+    assert all(o.key == b"cus_1" for o in result.outputs)
+    assert result.records["cus_1"][1].state == "payment_failed"
+    assert set(result.seen) == {"evt_1", "app_1", "evt_2"}
+
+
+def test_duplicates_are_counted_and_emit_nothing(processor: BatchProcessor) -> None:
+    first = encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")
+    result = processor.process(
+        [message(first), message(first)], lambda c, p: None, lambda e, p: None, 1
+    )
+    assert len(by_topic(result, TOPICS.sink_crm)) == 1
+    assert result.counts["invoice.paid", "applied"] == 1
+    assert result.counts["invoice.paid", "duplicate"] == 1
+
+    record = result.records["cus_1"][1]
+    again = processor.process([message(first)], lambda c, p: record, lambda e, p: b"100", 1)
+    assert again.outputs == [] and again.records == {} and again.seen == {}
+    assert again.counts["invoice.paid", "duplicate"] == 1
+
+
+def test_a_duplicate_lost_from_the_record_is_restored(processor: BatchProcessor) -> None:
+    # the dedup entry survived a crash but the record did not: folding it again repairs it
+    event = encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")
+    result = processor.process(
+        [message(event)], lambda c, p: CustomerRecord("cus_1"), lambda e, p: b"100", 1
+    )
+    assert [c["idempotency_key"] for c in by_topic(result, TOPICS.sink_crm)] == ["crm:cus_1:evt_1"]
+
+
+def test_stale_and_unhandled_are_counted(processor: BatchProcessor) -> None:
+    batch = [
+        message(encoded_stripe("invoice.payment_failed", "evt_2", 200, "cus_1")),
+        message(encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")),
+        message(encoded_stripe("product.created", "evt_3", 300, None)),
+    ]
+    result = processor.process(batch, lambda c, p: None, lambda e, p: None, 1)
+    assert result.counts["invoice.paid", "stale"] == 1
+    assert result.counts["product.created", "ignored"] == 1
+    assert len(by_topic(result, TOPICS.sink_crm)) == 1
+
+
+def test_dispute_without_customer_still_opens_its_ticket(processor: BatchProcessor) -> None:
+    pair = encoded_stripe("charge.dispute.created", "evt_d", 100, None, id="dp_1")
+    assert pair[0] == "evt_d"  # ingest keys it by event id
+    result = processor.process([message(pair)], lambda c, p: None, lambda e, p: None, 1)
+    (ticket,) = by_topic(result, TOPICS.sink_helpdesk)
+    assert ticket["idempotency_key"] == "paystream:chargeback:dp_1"
+    assert ticket["customer_id"] == ""
+    assert ticket["facts"]["charge"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
+    assert result.records == {}
+
+
+@pytest.mark.parametrize("value", [b"", b"not avro", b"\xc3\x01" + b"\x00" * 8 + b"x"])
+def test_malformed_input_is_counted_not_fatal(processor: BatchProcessor, value: bytes) -> None:
+    good = encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")
+    batch = [InMessage(TOPICS.stripe_events, 0, b"k", value), message(good)]
+    result = processor.process(batch, lambda c, p: None, lambda e, p: None, 1)
+    assert result.counts["unknown", "malformed"] == 1
+    assert len(by_topic(result, TOPICS.sink_crm)) == 1
+
+
+def test_stripe_event_with_unreadable_raw_is_malformed(processor: BatchProcessor) -> None:
+    from schemas.codec import STRIPE_EVENT
+
+    record = {
+        "event_id": "evt_x",
+        "type": "invoice.paid",
+        "created": 1,
+        "livemode": False,
+        "customer_id": "cus_1",
+        "received_at_ms": 1,
+        "correlation_id": "c",
+        "raw": "{not json",
+    }
+    value = default_codec().encode(STRIPE_EVENT, record)
+    result = processor.process(
+        [InMessage(TOPICS.stripe_events, 0, b"cus_1", value)],
+        lambda c, p: None,
+        lambda e, p: None,
+        1,
+    )
+    assert result.counts["unknown", "malformed"] == 1
+    assert result.outputs == []

@@ -1,0 +1,56 @@
+"""Command factories for the sink tests (plain dicts shaped like the Avro records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def crm_command(
+    customer: str = "cus_A", state: str = "active", changed_s: int = 1_700_000_000, **extra: Any
+) -> dict[str, Any]:
+    event = extra.pop("cause_event_id", f"evt_{customer}_{changed_s}_{state}")
+    command: dict[str, Any] = {
+        "idempotency_key": f"crm:{customer}:{event}",
+        "customer_id": customer,
+        "billing_state": state,
+        "billing_state_changed_at_ms": changed_s * 1000,
+        "email": None,
+        "user_id": None,
+        "cause_event_id": event,
+        "cause_event_type": "invoice.paid",
+        "event_created": changed_s,
+        "received_at_ms": changed_s * 1000 + 150,
+        "processed_at_ms": changed_s * 1000 + 300,
+        "livemode": False,
+        "correlation_id": f"req_{event}",
+    }
+    command.update(extra)
+    return command
+
+
+def helpdesk_command(
+    trigger: str = "failed_renewal",
+    object_id: str = "in_1",
+    customer: str = "cus_A",
+    created_s: int = 1_700_000_000,
+    **extra: Any,
+) -> dict[str, Any]:
+    facts = {"amount": "4900", "currency": "usd", "attempt_count": "2"}
+    command: dict[str, Any] = {
+        "idempotency_key": f"paystream:{trigger}:{object_id}",
+        "trigger": trigger,
+        "object_id": object_id,
+        "customer_id": customer,
+        "email": "jenny@example.com",
+        "user_id": "user_42",
+        "facts": facts,
+        "cause_event_id": f"evt_{object_id}",
+        "cause_event_type": "invoice.payment_failed",
+        "event_created": created_s,
+        "received_at_ms": created_s * 1000 + 150,
+        "processed_at_ms": created_s * 1000 + 300,
+        "livemode": False,
+        "correlation_id": f"req_{object_id}",
+    }
+    command.update(extra)
+    return command

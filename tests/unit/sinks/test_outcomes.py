@@ -1,0 +1,66 @@
+"""sink.results and sink.dlq records: valid against their schemas, carrying the stages."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas.codec import default_codec
+from sinks.outcomes import dead_letter, sink_result, sync_latency_s
+from tests.unit.sinks.commands import crm_command, helpdesk_command
+
+
+@pytest.mark.parametrize("outcome", ["delivered", "dry_run", "retry", "dead_lettered"])
+def test_sink_result_encodes_and_carries_the_stage_timestamps(outcome: str) -> None:
+    command = crm_command("cus_A", "active", 1_700_000_000)
+    record = sink_result(
+        "crm",
+        command,
+        outcome,
+        attempts=2,
+        reason_code=None,
+        latency_ms=12.5,
+        acked_at_ms=1_700_000_001_000,
+    )
+    decoded = default_codec().decode_as(
+        "sink_result", default_codec().encode("sink_result", record)
+    )
+    assert decoded["outcome"] == outcome
+    assert decoded["idempotency_key"] == command["idempotency_key"]
+    assert decoded["event_created"] == 1_700_000_000
+    assert decoded["received_at_ms"] == command["received_at_ms"]
+    assert decoded["processed_at_ms"] == command["processed_at_ms"]
+    assert decoded["acked_at_ms"] == 1_700_000_001_000
+    assert decoded["correlation_id"] == command["correlation_id"]
+
+
+def test_dead_letter_keeps_the_original_bytes_and_one_line() -> None:
+    codec = default_codec()
+    command = helpdesk_command()
+    raw = codec.encode("helpdesk_command", command)
+    record = dead_letter(
+        "helpdesk",
+        command,
+        raw,
+        reason_code="server_error",
+        last_error="server_error:\n  Zendesk answered 503" + "x" * 500,
+        attempts=3,
+        failed_at_ms=1,
+        source_topic="p.sink.helpdesk",
+    )
+    decoded = codec.decode_as("dead_letter", codec.encode("dead_letter", record))
+    assert codec.decode_as("helpdesk_command", decoded["command"]) == command
+    assert "\n" not in decoded["last_error"]
+    assert len(decoded["last_error"]) <= 300
+    assert decoded["idempotency_key"] == "paystream:failed_renewal:in_1"
+
+
+@pytest.mark.parametrize(
+    ("created", "acked_ms", "latency"),
+    [
+        (1_700_000_000, 1_700_000_002_500, 2.5),
+        (0, 5, None),
+        (1_700_000_010, 1_700_000_000_000, 0.0),
+    ],
+)
+def test_sync_latency(created: int, acked_ms: int, latency: float | None) -> None:
+    assert sync_latency_s({"event_created": created}, acked_ms) == latency

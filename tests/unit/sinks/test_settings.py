@@ -1,0 +1,67 @@
+"""SinkSettings: the write switch, credentials checks and one-line errors naming variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from paystream.errors import SettingsError
+from paystream.settings import load_settings
+from sinks.settings import SinkSettings
+
+
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [
+        ("enabled", True),
+        ("ENABLED", True),
+        (" enabled ", True),
+        ("dry-run", False),
+        ("yes", False),
+        ("", False),
+    ],
+)
+def test_writes_need_the_exact_word(value: str, enabled: bool) -> None:
+    assert SinkSettings(paystream_sink_writes=value).writes_enabled is enabled
+
+
+def test_writes_are_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAYSTREAM_SINK_WRITES", raising=False)
+    assert load_settings(SinkSettings).writes_enabled is False
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PAYSTREAM_SINK_MAX_ATTEMPTS", "0"),
+        ("PAYSTREAM_HUBSPOT_RATE_LIMIT", "lots"),
+        ("HUBSPOT_API_BASE", "not a url"),
+        ("PAYSTREAM_SINK_BATCH_SIZE", "101"),
+        ("PAYSTREAM_SINKS_METRICS_PORT", "70000"),
+    ],
+)
+def test_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^invalid setting {variable}:"):
+        load_settings(SinkSettings)
+
+
+def test_missing_credentials_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="HUBSPOT_ACCESS_TOKEN"):
+        SinkSettings(hubspot_access_token=None).require_hubspot()
+    with pytest.raises(SettingsError, match="ZENDESK_EMAIL"):
+        SinkSettings(zendesk_api_base="https://x.zendesk.com", zendesk_email=None).require_zendesk()
+
+
+def test_token_never_shows_in_repr() -> None:
+    settings = SinkSettings(hubspot_access_token="pat-secret-123", zendesk_api_token="zd-secret")
+    assert "pat-secret-123" not in repr(settings)
+    assert "zd-secret" not in str(settings)
+
+
+def test_retry_policy_comes_from_the_settings() -> None:
+    policy = SinkSettings(
+        paystream_sink_max_attempts=3, paystream_sink_backoff_base_s=0.01
+    ).retry_policy()
+    assert (policy.max_attempts, policy.backoff_base_s) == (3, 0.01)
