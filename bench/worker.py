@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,17 +91,34 @@ def run(bootstrap: str, profile: str, args: argparse.Namespace) -> float:
             PAYSTREAM_DATA_DIR=data,
             PAYSTREAM_WORKER_PORT=str(free_port()),
         )
+        command = [str(ROOT / ".venv" / "bin" / "paystream"), "worker"]
+        if args.profile:
+            command = [
+                str(ROOT / ".venv" / "bin" / "py-spy"),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "-o",
+                args.profile,
+                "--",
+                *command,
+            ]
         worker = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "paystream"), "worker"],
+            command,
             env=env,
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
         )
         ready = threading.Event()
+        log = open(args.log, "ab") if args.log else None  # noqa: SIM115
 
         def watch() -> None:
             assert worker.stderr is not None
             for line in worker.stderr:
+                if log is not None:
+                    log.write(line)
                 if b'"worker ready"' in line:
                     ready.set()
 
@@ -111,7 +129,7 @@ def run(bootstrap: str, profile: str, args: argparse.Namespace) -> float:
             t0 = time.monotonic()
             t1 = count_crm(settings, args.events, timeout=600)
         finally:
-            worker.terminate()
+            worker.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
             worker.wait(60)
     return args.events / (t1 - t0)
 
@@ -121,6 +139,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--log", help="append the worker's stderr to this file")
+    parser.add_argument("--profile", help="record a py-spy profile (raw folded stacks) here")
     args = parser.parse_args()
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:

@@ -19,6 +19,7 @@ from ingest.handlers import (
     readyz_handler,
 )
 from ingest.publisher import Publisher
+from ingest.requestlog import RequestIds, RequestLog
 from ingest.settings import IngestSettings
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import default_codec
@@ -31,6 +32,8 @@ APP_ENDPOINT = web.AppKey("app_endpoint", Endpoint)
 
 #: librdkafka room above the body limit for the envelope's other fields and headers.
 ENVELOPE_OVERHEAD_BYTES = 64 * 1024
+#: How long start-up waits for the broker's first metadata answer (not fatal when missed).
+WARM_UP_TIMEOUT_S = 2.0
 
 
 def producer_config(settings: IngestSettings) -> dict[str, Any]:
@@ -38,6 +41,7 @@ def producer_config(settings: IngestSettings) -> dict[str, Any]:
     return settings.producer_config(
         **{
             "client.id": "paystream-ingest",
+            "linger.ms": settings.paystream_ingest_linger_ms,
             "message.max.bytes": settings.paystream_ingest_max_body_bytes + ENVELOPE_OVERHEAD_BYTES,
             # What waits while the broker is away; full → 503 within the deadline.
             "queue.buffering.max.kbytes": 256 * 1024,
@@ -58,6 +62,8 @@ def create_app(settings: IngestSettings) -> web.Application:
         "codec": default_codec(),
         "publish_timeout_s": settings.paystream_ingest_publish_timeout_s,
         "retry_after": str(settings.paystream_ingest_retry_after_s),
+        "request_ids": RequestIds(),
+        "log": RequestLog("ingest", enabled=settings.paystream_log_level in ("debug", "info")),
     }
     app[SETTINGS] = settings
     app[METRICS] = metrics
@@ -104,10 +110,15 @@ def _parse_app(text: str, received_at_ms: int, cid: str) -> envelope.Outgoing:
 
 async def _run_publisher(app: web.Application) -> AsyncIterator[None]:
     publisher = app[PUBLISHER]
-    await publisher.start()
-    yield
-    left = await publisher.close(app[SETTINGS].paystream_ingest_shutdown_timeout_s)
+    settings = app[SETTINGS]
     log = structlog.get_logger("ingest")
+    await publisher.start()
+    # Connect before the first webhook arrives; a broker that is away is not fatal here
+    # (requests get 503 and /readyz says so until it is back).
+    ready = await publisher.ready(settings.topics.stripe_events, WARM_UP_TIMEOUT_S)
+    log.info("broker_connected" if ready else "broker_unreachable")
+    yield
+    left = await publisher.close(settings.paystream_ingest_shutdown_timeout_s)
     if left:
         log.error("producer_flush_incomplete", unsent=left)
     else:

@@ -19,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from ingest import envelope, signature
 from ingest.errors import IngestError, PublishUnavailable, TooLarge
 from ingest.publisher import Publisher
+from ingest.requestlog import RequestLog
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import AvroCodec
 
@@ -57,6 +58,8 @@ class Endpoint:
     #: Pre-resolved metric children by reason (label lookups stay off the hot path).
     counters: dict[str, Any]
     duration: Histogram | None
+    request_ids: Callable[[], str]
+    log: RequestLog
 
 
 def counters_by_reason(counter: Counter) -> dict[str, Any]:
@@ -78,7 +81,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
     """Run one signed event through every check and publish it before answering 200."""
     started = time.perf_counter()
     now = time.time()
-    cid = envelope.correlation_id(request.headers.get(REQUEST_ID))
+    cid = envelope.correlation_id(request.headers.get(REQUEST_ID), ep.request_ids)
     event: envelope.Outgoing | None = None
     headers = {REQUEST_ID: cid}
     try:
@@ -109,7 +112,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
     ep.counters[reason].inc()
     if ep.duration is not None:
         ep.duration.observe(elapsed)
-    _log.info(
+    ep.log.write(
         ep.name,
         correlation_id=cid,
         event_id=event.event_id if event else None,
@@ -118,6 +121,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         status=status,
         outcome=reason,
         latency_ms=round(elapsed * 1000, 2),
+        now=now,
     )
     return web.Response(body=payload, status=status, content_type=JSON, headers=headers)
 

@@ -98,11 +98,13 @@ class Publisher:
                 await asyncio.sleep(BUFFER_FULL_WAIT_S)
             except KafkaException as exc:
                 raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        expiry = loop.call_at(loop.time() + deadline - time.monotonic(), _expire, future)
         try:
-            async with asyncio.timeout_at(loop.time() + max(0.0, deadline - time.monotonic())):
-                error = await future
-        except TimeoutError:
-            raise PublishTimeout("no delivery report within the deadline") from None
+            error = await future
+        finally:
+            expiry.cancel()
+        if error is _TIMED_OUT:
+            raise PublishTimeout("no delivery report within the deadline")
         if error is not None:
             raise PublishFailed(_code(error))
 
@@ -151,6 +153,15 @@ class Publisher:
             self._log.error("kafka_fatal", code=error.name())
         else:
             self._log.warning("kafka_error", code=error.name())
+
+
+#: Stands in for a delivery report that did not come in time.
+_TIMED_OUT = KafkaError(KafkaError._MSG_TIMED_OUT)
+
+
+def _expire(future: asyncio.Future[KafkaError | None]) -> None:
+    if not future.done():
+        future.set_result(_TIMED_OUT)
 
 
 def _resolve(reports: list[_Report]) -> None:

@@ -8,6 +8,7 @@ customer id. Everything else the service logs goes through structlog.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import sys
@@ -61,7 +62,10 @@ class RequestLog:
             "latency_ms": latency_ms,
             "event": event,
             "service": self._service,
-            "level": "info" if status < 500 else "warning",
+            "level": "info" if status < 500 else "warning" if status == 503 else "error",
             "timestamp": datetime.fromtimestamp(now, UTC).isoformat().replace("+00:00", "Z"),
         }
-        self._stream.write(json.dumps(line) + "\n")
+        # The answer is decided (the event may already be in Kafka): a log that cannot be
+        # written must not turn it into an error.
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.write(json.dumps(line) + "\n")

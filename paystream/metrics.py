@@ -66,3 +66,14 @@ class PaystreamMetrics:
             ["action"],
             registry=r,
         )
+        self.metrics_rows_stored = Counter(
+            "paystream_metrics_rows_stored",
+            "Rows the metrics sink stored in the metrics store, by table.",
+            ["table"],
+            registry=r,
+        )
+        self.metrics_store_errors = Counter(
+            "paystream_metrics_store_errors",
+            "Failed inserts into the metrics store (retried; nothing committed until stored).",
+            registry=r,
+        )

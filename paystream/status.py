@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import urllib.request
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -123,11 +124,19 @@ class Status:
     problems: list[str] = field(default_factory=list)
 
 
-def _seconds(value: Any) -> str:
+def duration(value: Any) -> str:
+    """A latency for people: 420 ms, 1.9 s, 4m 05s, 2h 10m."""
     if value is None:
         return "-"
     v = float(value)
-    return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.1f} s"
+    if v < 1:
+        return f"{v * 1000:.0f} ms"
+    if v < 120:
+        return f"{v:.1f} s"
+    whole = round(v)
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
 
 
 def render(status: Status, topic_prefix: str) -> str:
@@ -141,7 +150,7 @@ def render(status: Status, topic_prefix: str) -> str:
     else:
         f = status.webhooks
         rate = f.success_rate or 0.0
-        detail = ", ".join(f"{s}: {int(n)}" for s, n in f.by_status.items())
+        detail = ", ".join(f"{s}: {int(n)}" for s, n in f.by_status.items() if n)
         lines.append(
             f"webhooks        success {rate:.2%} of {int(f.total)} since ingest started ({detail})"
         )
@@ -157,8 +166,8 @@ def render(status: Status, topic_prefix: str) -> str:
         for i, row in enumerate(status.latency):
             head = "sync latency" if i == 0 else ""
             lines.append(
-                f"{head:<16}{row['sink']:<9} p50 {_seconds(row['p50_s'])}  "
-                f"p95 {_seconds(row['p95_s'])}  ({row['syncs']} syncs, last {w} min)"
+                f"{head:<16}{row['sink']:<9} p50 {duration(row['p50_s'])}  "
+                f"p95 {duration(row['p95_s'])}  ({row['syncs']} syncs, last {w} min)"
             )
     if status.exceptions is None:
         lines.append("exceptions      unavailable (metrics store not reachable)")
@@ -278,10 +287,13 @@ def read_lag(settings: StatusSettings, status: Status, timeout: float = 5.0) -> 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     prefix = settings.topic_prefix
     try:
+        admin.list_topics(timeout=timeout)  # raises when the broker does not answer
         listed = admin.list_consumer_groups(request_timeout=timeout).result()
         groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
         lag: dict[str, dict[str, int]] = {}
-        probe = Consumer({"bootstrap.servers": bootstrap, "group.id": prefix + "status-probe"})
+        probe = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": prefix + "status-probe", "log_level": 0}
+        )
         try:
             for group in groups:
                 futures = admin.list_consumer_group_offsets(
@@ -321,6 +333,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--minutes", type=int, default=15, help="window of the store figures")
     args = parser.parse_args(argv)
     settings = load_settings(StatusSettings)
+    # Client libraries log connection failures themselves; the screen says it in one line.
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     status = collect(settings, max(1, args.minutes))
     print(as_json(status) if args.json else render(status, settings.topic_prefix))
     return 1 if status.problems else 0

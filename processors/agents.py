@@ -1,13 +1,13 @@
 """The agent: a thin shell around ``BatchProcessor`` (decode, fold, publish, write tables).
 
-Order within a batch is what makes a SIGKILL at any moment safe (at-least-once input,
-idempotent effects):
+The order of durability is what makes a SIGKILL at any moment safe (at-least-once input,
+idempotent effects), enforced by ``TableWriter`` and the commit barrier:
 
-1. commands are produced and flushed (durable) — a crash here replays the batch, which
-   rebuilds the very same commands with the very same keys;
-2. then the table changelogs are produced and flushed — a crash here replays the batch
-   onto a record that already holds it, which emits nothing new;
-3. only then does ``take_events`` ack the batch, so its offsets may be committed.
+1. a batch's commands are durable first — a crash before its table writes replays the
+   batch, which rebuilds the very same commands with the very same keys;
+2. then its table changelogs — a crash after them replays the batch onto a record that
+   already holds it, which emits nothing new;
+3. only then may Faust commit the batch's offsets.
 """
 
 from __future__ import annotations
@@ -20,22 +20,40 @@ import structlog
 
 from processors.app import WorkerParts, partition_scope
 from processors.lifecycle import CustomerRecord
-from processors.pipeline import InMessage
+from processors.pipeline import BatchResult, InMessage
+from processors.writer import install_commit_barrier
+
+
+def write_tables(parts: WorkerParts, result: BatchResult) -> None:
+    """Write a batch's records and dedup entries (local store + changelog)."""
+    for customer, (partition, record) in result.records.items():
+        with partition_scope("customers", partition):
+            parts.customers[customer.encode()] = record.to_json()
+    for event_id, (partition, value) in result.seen.items():
+        with partition_scope("dedup", partition):
+            parts.dedup[event_id.encode()] = value
 
 
 async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
-    """Process one ``take_events`` batch end to end."""
+    """Process one ``take_events`` batch: fold, produce the commands, schedule table writes."""
     messages = [
         InMessage(e.message.topic, e.message.partition, e.message.key, e.message.value)
         for e in events
     ]
+    writer = parts.writer
 
     def get_record(customer: str, partition: int) -> CustomerRecord | None:
+        pending = writer.records.get(customer)
+        if pending is not None:
+            return pending
         with partition_scope("customers", partition):
             raw = parts.customers.get(customer.encode())
         return CustomerRecord.from_json(raw) if raw is not None else None
 
     def get_seen(event_id: str, partition: int) -> bytes | None:
+        pending = writer.seen.get(event_id)
+        if pending is not None:
+            return pending
         with partition_scope("dedup", partition):
             value: bytes | None = parts.dedup.get(event_id.encode())
         return value
@@ -43,14 +61,7 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
     result = parts.processor.process(messages, get_record, get_seen, int(time.time() * 1000))
     for out in result.outputs:
         parts.publisher.produce(out.topic, out.key, out.value)
-    await parts.publisher.flush()
-    for customer, (partition, record) in result.records.items():
-        with partition_scope("customers", partition):
-            parts.customers[customer.encode()] = record.to_json()
-    for event_id, (partition, value) in result.seen.items():
-        with partition_scope("dedup", partition):
-            parts.dedup[event_id.encode()] = value
-    await parts.publisher.flush()
+    await writer.submit(result)
     for (event_type, outcome), count in result.counts.items():
         parts.metrics.events.labels(event_type, outcome).inc(count)
 
@@ -61,6 +72,8 @@ def register(parts: WorkerParts) -> None:
 
     @parts.app.agent(parts.source, name="lifecycle")
     async def lifecycle(stream: Any) -> None:
+        # before the first event is acked: no offset is committed ahead of its effects
+        install_commit_barrier(parts.app.consumer, parts.writer)
         async for events in stream.take_events(
             settings.paystream_worker_batch_size, within=settings.paystream_worker_batch_within
         ):

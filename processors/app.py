@@ -22,6 +22,7 @@ from paystream.metrics import PaystreamMetrics
 from processors.pipeline import BatchProcessor
 from processors.publisher import Publisher
 from processors.settings import WorkerSettings
+from processors.writer import TableWriter
 from schemas.codec import default_codec
 
 CUSTOMERS = "customers"
@@ -96,6 +97,7 @@ class WorkerParts:
     publisher: Publisher
     metrics: PaystreamMetrics
     processor: BatchProcessor
+    writer: TableWriter
     state: dict[str, bool] = field(default_factory=lambda: {"ready": False})
 
 
@@ -126,6 +128,8 @@ def _table(app: faust.App, name: str, partitions: int, publisher: Publisher) -> 
 
 def create_worker(settings: WorkerSettings) -> WorkerParts:
     """Build the Faust app, its topics, tables, publisher and metrics (not started)."""
+    from processors import agents, timers, web  # the shells, wired onto this app
+
     topics = settings.topics
     host, port = settings.paystream_worker_host, settings.paystream_worker_port
     tuning: dict[str, Any] = {}
@@ -161,7 +165,7 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         **tuning,
     )
     publisher = Publisher(settings.producer_config(**{"linger.ms": 5}))
-    parts = WorkerParts(
+    parts: WorkerParts = WorkerParts(
         settings=settings,
         app=app,
         source=app.topic(
@@ -178,9 +182,8 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         publisher=publisher,
         metrics=PaystreamMetrics(),
         processor=BatchProcessor(topics, default_codec(), settings.stuck_after_ms),
+        writer=TableWriter(publisher, lambda result: agents.write_tables(parts, result)),
     )
-    from processors import agents, timers, web  # the shells, wired onto this app
-
     agents.register(parts)
     timers.register(parts)
     web.register(parts)

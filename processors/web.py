@@ -62,8 +62,12 @@ def register(parts: WorkerParts) -> None:
     @app.page("/readyz")
     class ReadyView(View):
         async def get(self, request: Request) -> Response:
-            ready = parts.state["ready"]
-            return self.json({"ready": ready}, status=200 if ready else 503)
+            ready = parts.state["ready"] and not app.rebalancing
+            partitions = sorted(
+                {tp.partition for tp in app.consumer.assignment()} if ready else set()
+            )
+            body = {"ready": ready, "partitions": partitions}
+            return self.json(body, status=200 if ready else 503)
 
     register_readiness(parts)
 
@@ -87,5 +91,5 @@ def register_readiness(parts: WorkerParts) -> None:
             "worker ready",
             app_id=app.conf.id,
             port=parts.settings.paystream_worker_port,
-            partitions=sorted(tp.partition for tp in app.consumer.assignment()),
+            partitions=sorted({tp.partition for tp in app.consumer.assignment()}),
         )

@@ -31,6 +31,13 @@ from sinks.errors import SinkError
 DEFAULT_DDL_DIR = Path(__file__).resolve().parents[1] / "deploy" / "clickhouse"
 _STATEMENT_END = re.compile(r";[ \t]*$", re.MULTILINE)
 _READ_ONLY_START = re.compile(r"^\s*(SELECT|WITH)\b", re.IGNORECASE)
+#: what a read query must not do even under readonly: write files or reach other systems
+_OUTSIDE_WORLD = re.compile(
+    r"\bINTO\s+OUTFILE\b|\b(file|url|s3|s3Cluster|gcs|hdfs|azureBlobStorage|remote|remoteSecure"
+    r"|cluster|clusterAllReplicas|mysql|postgresql|mongodb|redis|sqlite|jdbc|odbc|executable"
+    r"|deltaLake|iceberg|hudi|urlCluster|fileCluster)\s*\(",
+    re.IGNORECASE,
+)
 
 #: Tables and their columns in insert order (must match deploy/clickhouse/001_tables.sql).
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -133,6 +140,8 @@ def check_read_only(sql: str) -> str:
     stripped = sql.strip().rstrip(";").strip()
     if not _READ_ONLY_START.match(stripped) or ";" in stripped:
         raise QueryRejected("only a single SELECT or WITH query is accepted")
+    if _OUTSIDE_WORLD.search(stripped):
+        raise QueryRejected("queries may not write files or read other systems")
     return stripped
 
 
@@ -193,11 +202,12 @@ class MetricsStore:
             ) from None
 
     def query(self, sql: str) -> QueryResult:
-        """Run one read-only query (the store enforces readonly=1 too)."""
+        """Run one read-only query (the store enforces it too: readonly=2)."""
         checked = check_read_only(sql)
         try:
             with self._lock:
-                result = self._client.query(checked, settings={"readonly": 1})
+                # readonly=2: no writes or DDL, yet the client may still pass its own settings
+                result = self._client.query(checked, settings={"readonly": 2})
         except Exception as exc:
             raise QueryRejected(_short_db_error(exc)) from None
         rows = [[_jsonable(v) for v in row] for row in result.result_rows]

@@ -16,6 +16,7 @@ publishes its address in ``PAYSTREAM_DATA_DIR/metrics-query.json`` for ``paystre
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
 import time
@@ -82,12 +83,32 @@ class MetricsSettings(MetricsStoreSettings):
 # --------------------------------------------------------------------------- pure core
 
 
-def _ms(value: int) -> datetime:
-    return datetime.fromtimestamp(value / 1000, tz=UTC)
+#: DateTime columns hold 1970-01-01 .. 2106-02-07; anything outside is a bad message
+_MAX_S = 2**32 - 1
 
 
 def _s(value: int) -> datetime:
+    if not 0 <= value <= _MAX_S:
+        raise ValueError(f"timestamp out of range: {value}")
     return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _ms(value: int) -> datetime:
+    if not 0 <= value <= _MAX_S * 1000:
+        raise ValueError(f"timestamp out of range: {value}")
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def _attempts(value: int) -> int:
+    if not 0 <= value <= 65_535:
+        raise ValueError(f"attempts out of range: {value}")
+    return int(value)
+
+
+def _latency_ms(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("latency is not a finite number")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -164,9 +185,9 @@ def to_row(schema: str, record: dict[str, Any], hash_key: str = "") -> Row:
                 record["sink"],
                 key,
                 record["outcome"],
-                int(record["attempts"]),
+                _attempts(record["attempts"]),
                 record.get("reason_code") or "",
-                float(record["latency_ms"]),
+                _latency_ms(record["latency_ms"]),
                 hashed,
                 record["cause_event_id"],
                 record["cause_event_type"],
@@ -203,6 +224,10 @@ class Batch:
             return False
         return self.size >= self.max_rows or now - self.started_at >= self.max_age_s
 
+    def room(self, most: int) -> int:
+        """How many messages to ask for next, so a batch never exceeds ``max_rows``."""
+        return max(1, min(most, self.max_rows - self.size))
+
     @property
     def empty(self) -> bool:
         return self.started_at is None
@@ -230,6 +255,15 @@ def backoff_s(failures: int, base: float, cap: float) -> float:
 # --------------------------------------------------------------------------- shell
 
 
+class _OneLineErrorServer(ThreadingHTTPServer):
+    """A ThreadingHTTPServer that logs a failed request in one line, never a stack trace."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.warning("query_endpoint_error")
+
+
 class QueryServer:
     """Loopback HTTP endpoint: ``POST /query`` (bearer token) runs one read-only query."""
 
@@ -243,8 +277,11 @@ class QueryServer:
                     return self._send(404, {"error": "not_found"})
                 if self.headers.get("Authorization", "") != f"Bearer {token}":
                     return self._send(401, {"error": "unauthorized"})
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > 64 * 1024:
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= 64 * 1024:
                     return self._send(413, {"error": "too_large"})
                 sql = self.rfile.read(length).decode(errors="replace")
                 try:
@@ -264,8 +301,7 @@ class QueryServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return None
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
+        self._server = _OneLineErrorServer(("127.0.0.1", port), Handler)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="metrics-query", daemon=True
         )
@@ -326,18 +362,16 @@ class MetricsSink:
         from confluent_kafka import Consumer
 
         s = self.settings
-        store = self._store_factory(s)
+        ddl = load_ddl(
+            s.store_database, s.paystream_metrics_retention_days, Path(s.paystream_metrics_ddl_dir)
+        )
+        store = self._open_until_ready(ddl, stop)
+        if store is None:
+            return
         self.store = store
         server: QueryServer | None = None
         consumer: Any = None
         try:
-            store.apply_ddl(
-                load_ddl(
-                    store.database,
-                    s.paystream_metrics_retention_days,
-                    Path(s.paystream_metrics_ddl_dir),
-                )
-            )
             if s.embedded_store:
                 server = QueryServer(store, s.paystream_metrics_query_port)
                 server.start()
@@ -356,7 +390,7 @@ class MetricsSink:
             self.ready.set()
             log.info("metrics_sink_started", topics=self.topics, group=s.consumer_group)
             while not stop.is_set():
-                for msg in consumer.consume(500, 0.2):
+                for msg in consumer.consume(batch.room(500), 0.2):
                     self._add(batch, msg)
                 if batch.due(time.monotonic()):
                     self._flush_until_stored(store, consumer, batch, stop)
@@ -370,6 +404,35 @@ class MetricsSink:
                 s.query_endpoint_file.unlink(missing_ok=True)
             store.close()
             log.info("metrics_sink_stopped", rows_stored=self.rows_stored)
+
+    def _open_until_ready(self, ddl: list[str], stop: threading.Event) -> MetricsStore | None:
+        """Open the store and apply the DDL, retrying while it is unavailable (None: stopped)."""
+        failures = 0
+        while not stop.is_set():
+            store: MetricsStore | None = None
+            try:
+                store = self._store_factory(self.settings)
+                store.apply_ddl(ddl)
+                return store
+            except Exception as exc:  # any client error: unreachable, starting, locked
+                if store is not None:
+                    store.close()
+                failures += 1
+                self.metrics.metrics_store_errors.inc()
+                log.warning(
+                    "store_unavailable_at_start",
+                    error=type(exc).__name__,
+                    detail=str(exc).splitlines()[0][:200] if str(exc) else "",
+                    attempt=failures,
+                )
+                stop.wait(
+                    backoff_s(
+                        failures,
+                        self.settings.paystream_metrics_retry_base_s,
+                        self.settings.paystream_metrics_retry_max_s,
+                    )
+                )
+        return None
 
     def _add(self, batch: Batch, msg: Any) -> None:
         if msg.error() is not None:
@@ -432,6 +495,7 @@ class MetricsSink:
                 store.insert(table, rows, token)
         except MetricsStoreUnavailable as exc:
             self.insert_failures += 1
+            self.metrics.metrics_store_errors.inc()
             log.warning("store_unavailable", error=str(exc), attempt=attempts, rows=batch.size)
             return False
         offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(batch.offsets.items())]
@@ -441,6 +505,8 @@ class MetricsSink:
             # Stored but not committed: the rows come again and collapse on their keys.
             log.warning("commit_failed", error=str(exc.args[0]) if exc.args else "")
         self.rows_stored += batch.size
+        for table, stored in batch.rows.items():
+            self.metrics.metrics_rows_stored.labels(table=table).inc(len(stored))
         log.debug("batch_stored", rows=batch.size)
         batch.clear()
         return True

@@ -18,7 +18,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -238,7 +238,7 @@ class Standin:
         self._loop = None
         self._thread = None
 
-    def __enter__(self) -> Standin:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

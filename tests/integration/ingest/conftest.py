@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import io
 import json
 import sys
 import time
@@ -95,16 +94,28 @@ def encode(event: dict[str, Any]) -> bytes:
     return json.dumps(event).encode()
 
 
+class _CurrentStderr:
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 @pytest.fixture
-def json_logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """Route the service's structured logs into a buffer; return them parsed."""
-    buffer = io.StringIO()
-    monkeypatch.setattr(sys, "stderr", buffer)
+def json_logs(
+    capsys: pytest.CaptureFixture[str],
+) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The service's stderr during the test (structlog and the request lines), parsed."""
     configure_logging("ingest", "info")
+    # pytest swaps sys.stderr between set-up and call: write to whichever is current.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_CurrentStderr()))  # type: ignore[arg-type]
+    seen: list[str] = []
 
     def read() -> list[dict[str, Any]]:
-        lines = buffer.getvalue().splitlines()
+        seen.append(capsys.readouterr().err)
+        lines = "".join(seen).splitlines()
         return [json.loads(line) for line in lines if line.strip()]  # every line is JSON
 
     yield read
-    structlog.reset_defaults()
+    structlog.reset_defaults()  # the captured stream ends with this test

@@ -160,9 +160,16 @@ def test_store_briefly_unavailable_loses_and_doubles_nothing(
     )
     assert flaky[0].refused == 3
     assert flaky[0].acks_lost == 2
+    registry = run.sink.metrics.registry
+    assert registry.get_sample_value("paystream_metrics_store_errors_total") == 5
     assert _counts(run, db) == {"webhook_events": 40, "lifecycle_changes": 40, "sink_attempts": 40}
     run.shutdown()
     assert _committed(metrics_settings) == pipeline.sent
+    stored = sum(
+        registry.get_sample_value("paystream_metrics_rows_stored_total", {"table": t}) or 0
+        for t in ("webhook_events", "lifecycle_changes", "sink_attempts")
+    )
+    assert stored >= 120
 
 
 def test_crash_between_insert_and_commit_doubles_nothing(
@@ -257,6 +264,21 @@ def test_query_endpoint_serves_read_only_queries_to_the_token_holder(
         reader.query(f"SELECT 1; DROP TABLE {db}.sink_attempts")
     with pytest.raises(QueryRejected, match="401"):
         HttpStoreReader(url, "wrong-" + uuid.uuid4().hex).query("SELECT 1")
+    with pytest.raises(QueryRejected, match="404"):
+        HttpStoreReader(url.replace("/query", "/other"), token).query("SELECT 1")
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    for length in ("abc", "-5", str(10**9)):
+        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
+        conn.putrequest("POST", "/query")
+        conn.putheader("Authorization", f"Bearer {token}")
+        conn.putheader("Content-Length", length)
+        conn.endheaders()
+        assert conn.getresponse().status == 413
+        conn.close()
+    assert reader.query("SELECT 41 + 1").rows == [[42]]  # still serving
     run.shutdown()
     assert not metrics_settings.query_endpoint_file.exists()
 
@@ -302,7 +324,8 @@ def test_kill_9_of_the_sinks_process_loses_and_doubles_nothing(
     db = "paystream"
     total = f"SELECT count() FROM {db}.sink_attempts FINAL"
 
-    first_half, second_half = [], []
+    first_half: list[dict[str, Any]] = []
+    second_half: list[dict[str, Any]] = []
     for i in range(3):
         _, _, results = _traffic(stripe_fixtures_dir, 40, f"kill{i}")
         (first_half if i < 2 else second_half).extend(results)
@@ -365,3 +388,29 @@ def test_store_deduplicates_by_token_at_insert_and_by_key_on_read(
         assert store.query(raw + " FINAL").rows == [[10]]
     finally:
         store.close()
+
+
+def test_store_unavailable_at_start_up_is_waited_for(
+    pipeline: Pipeline,
+    metrics_settings: MetricsSettings,
+    start_sink: Callable[..., RunningSink],
+    stripe_fixtures_dir: Path,
+) -> None:
+    attempts: list[int] = []
+
+    def factory(settings: MetricsSettings) -> MetricsStore:
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise ConnectionRefusedError("store starting (injected)")
+        return open_store(settings)
+
+    _, _, results = _traffic(stripe_fixtures_dir, 8, "late")
+    pipeline.publish_results(results)
+    run = start_sink(metrics_settings, factory)
+    db = metrics_settings.store_database
+    run.wait_for(f"SELECT count() FROM {db}.sink_attempts FINAL", lambda r: r.rows[0][0] >= 8)
+    assert len(attempts) == 3
+    errors = run.sink.metrics.registry.get_sample_value("paystream_metrics_store_errors_total")
+    assert errors == 2
+    run.shutdown()
+    assert _committed(metrics_settings) == pipeline.sent

@@ -26,7 +26,7 @@ import pytest
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
-from sinks.clickhouse import QueryResult
+from sinks.clickhouse import QueryResult, customer_hash
 from sinks.metrics_sink import MetricsSettings, MetricsSink
 from tests.integration.metrics.conftest import (
     Pipeline,
@@ -144,6 +144,10 @@ def build_results(now_ms: int, rng: random.Random) -> list[dict[str, Any]]:
         "paystream:chargeback:dp_open": [
             (ten_days + 20_000, "dead_lettered", 6),  # still open
         ],
+        "crm:cus_recent:evt_4": [
+            (w + 30_000, "dead_lettered", 6),
+            (w + 90_000, "dismissed", 6),  # within the last day: not an attempt, an intervention
+        ],
         "crm:cus_auto:evt_3": [
             (yesterday + 2000, "retry", 1),
             (yesterday + 4000, "delivered", 2),  # automatic retry: no intervention
@@ -202,7 +206,7 @@ def dataset(
     prefix = f"q{uuid.uuid4().hex[:10]}."
     common = CommonSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
-        paystream_broker_profile=broker_profile,  # type: ignore[arg-type]
+        paystream_broker_profile=broker_profile,
         paystream_topic_prefix=prefix,
         paystream_topic_partitions=2,
     )
@@ -306,7 +310,8 @@ def test_failure_rate_per_15_minutes(dataset: Dataset) -> None:
         for r in rows
     }
     assert got == expected
-    assert any(rate == 0.4 for (_, _, _, rate) in got.values())
+    # the crm window: 3 retries and 2 dead letters in 11 attempts; the dismissal is no attempt
+    assert (11, 5, 2, round(5 / 11, 4)) in got.values()
 
 
 def test_duplicates_per_day(dataset: Dataset) -> None:
@@ -356,7 +361,7 @@ def test_manual_interventions_per_week(dataset: Dataset) -> None:
         for r in rows
     }
     assert got == expected
-    assert sum(v[0] for v in got.values()) == 2
+    assert sum(v[0] for v in got.values()) == 3
 
 
 def test_open_exceptions(dataset: Dataset) -> None:
@@ -368,6 +373,18 @@ def test_open_exceptions(dataset: Dataset) -> None:
     assert sorted((r["sink"], r["idempotency_key"]) for r in rows) == expected
     assert ("helpdesk", "paystream:chargeback:dp_open") in expected
     assert ("crm", "crm:cus_retried:evt_1") not in expected
+
+
+def test_one_customers_path_through_the_pipeline(dataset: Dataset) -> None:
+    sql = documented_query("customer_path", dataset.database).replace(
+        "<customer hash>", customer_hash("cus_dupA")
+    )
+    rows = dataset.run.query(sql).rows
+    first = dataset.envelopes[0]
+    assert [(stage, what, ref) for stage, _, what, ref in rows] == [
+        ("webhook", "invoice.paid", first["event_id"]),
+        ("state", "active", first["event_id"]),
+    ]
 
 
 class IngestMetricsStandIn:
@@ -497,4 +514,28 @@ def test_status_without_a_running_sink_says_how_to_fix_it(
     )
     assert result.returncode == 1
     assert "start `paystream sinks metrics` or set CLICKHOUSE_URL" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_status_with_unreachable_store_and_broker_names_no_secret(
+    tmp_path: Path, broker_env: Callable[..., dict[str, str]]
+) -> None:
+    from paystream.runtime.broker import free_port
+
+    url = f"http://paystream:s3cret-pw@127.0.0.1:{free_port()}/paystream"
+    env = broker_env(
+        "nothing.",
+        PAYSTREAM_DATA_DIR=str(tmp_path),
+        CLICKHOUSE_URL=url,
+        KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}",  # no broker there either
+    )
+    paystream = Path(sys.executable).with_name("paystream")
+    result = subprocess.run(
+        [str(paystream), "status"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1
+    assert "metrics store: CLICKHOUSE_URL not reachable" in result.stdout
+    assert "consumer lag    unavailable (broker not reachable)" in result.stdout
+    assert result.stderr == ""  # the clients' own connection noise is kept off the screen
+    assert "s3cret-pw" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr

@@ -84,10 +84,8 @@ def test_an_older_state_never_overwrites_a_newer_one(
         send_commands(settings, settings.topics.sink_crm, "crm_command", [older])
         results = final_results(settings, {older["idempotency_key"]})
 
-    assert final(results[older["idempotency_key"]]) | {"acked_at_ms": 0, "latency_ms": 0} == (
-        final(results[older["idempotency_key"]])
-        | {"outcome": "delivered", "reason_code": "stale", "acked_at_ms": 0, "latency_ms": 0}
-    )
+    outcome = final(results[older["idempotency_key"]])
+    assert (outcome["outcome"], outcome["reason_code"]) == ("delivered", "stale")
     contact = hubspot.contact_by("stripe_customer_id", "cus_A")
     assert contact is not None and contact["properties"]["billing_state"] == "canceled"
     assert states_written(hubspot, "cus_A") == ["canceled"]
@@ -104,7 +102,8 @@ def test_a_burst_of_429s_is_ridden_out_with_no_loss(
         results = final_results(settings, {c["idempotency_key"] for c in commands})
 
     assert {final(r)["outcome"] for r in results.values()} == {"delivered"}
-    assert {c["id"] for c in hubspot.state()["contacts"]} and len(hubspot.contacts) == 12
+    stored = {c["properties"]["stripe_customer_id"] for c in hubspot.state()["contacts"]}
+    assert stored == {c["customer_id"] for c in commands}
     assert sum(1 for r in hubspot.requests if r.status == 429) == 6
     retries = [r for rs in results.values() for r in rs if r["outcome"] == "retry"]
     assert retries and {r["reason_code"] for r in retries} == {"rate_limited"}

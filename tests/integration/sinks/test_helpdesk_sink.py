@@ -199,3 +199,21 @@ def test_dry_run_process_makes_no_network_call(
     assert 'paystream_sink_requests_total{outcome="dry_run",sink="helpdesk"} 2.0' in exposition
     assert hubspot.token.encode() not in stderr
     assert base64.b64encode(f"{zendesk.email}/token:{zendesk.token}".encode()) not in stderr
+
+
+def test_rebalance_while_backing_off_loses_nothing_and_duplicates_nothing(
+    sink_settings: Settings, zendesk: ZendeskStandin
+) -> None:
+    """A second sink joins while the first is paused on a 429: the paused batch is abandoned
+    uncommitted, whoever owns each partition afterwards sends it, one ticket per key."""
+    settings = sink_settings(paystream_sink_retry_after_max_s=4.0)
+    zendesk.fail_next(429, count=1, retry_after="4")
+    commands = [helpdesk_command("chargeback", f"du_rb{i}", f"cus_rb{i}") for i in range(8)]
+    send_commands(settings, settings.topics.sink_helpdesk, "helpdesk_command", commands)
+    with RunningSink(create_helpdesk_sink(settings, PaystreamMetrics())):
+        _wait(lambda: any(r.status == 429 for r in zendesk.requests), 60, "the first 429")
+        with RunningSink(create_helpdesk_sink(settings, PaystreamMetrics())):
+            results = final_results(settings, {c["idempotency_key"] for c in commands}, 120)
+    tickets = sorted(t["external_id"] for t in zendesk.ticket_list())
+    assert tickets == sorted(c["idempotency_key"] for c in commands)
+    assert {final(r)["outcome"] for r in results.values()} == {"delivered"}

@@ -128,7 +128,9 @@ def start_worker(
 Pair = tuple[str, bytes]
 
 
-def storyline(customers: int, seed: int = 7, duplicates: bool = True) -> list[tuple[str, Pair]]:
+def storyline(
+    customers: int, seed: int = 7, duplicates: bool = True, app: bool = True
+) -> list[tuple[str, Pair]]:
     """``(topic kind, (key, value))`` for ``customers`` customers, shuffled, with repeats."""
     from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
 
@@ -182,6 +184,8 @@ def storyline(customers: int, seed: int = 7, duplicates: bool = True) -> list[tu
                     ),
                 )
             )
+        if not app:
+            events = [e for e in events if e[0] == "stripe"]
         if duplicates:
             events += rng.sample(events, k=len(events) // 2)
         rng.shuffle(events)

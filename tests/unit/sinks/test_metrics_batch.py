@@ -80,3 +80,13 @@ def test_tables_group_rows_with_a_deterministic_token() -> None:
 )
 def test_backoff_doubles_up_to_the_cap(failures: int, expected: float) -> None:
     assert backoff_s(failures, 0.5, 15.0) == expected
+
+
+@pytest.mark.parametrize(
+    ("max_rows", "size", "room"), [(1000, 0, 500), (1000, 900, 100), (1, 0, 1), (5, 5, 1)]
+)
+def test_batch_asks_for_no_more_than_it_can_hold(max_rows: int, size: int, room: int) -> None:
+    batch = Batch(max_rows=max_rows, max_age_s=1.0)
+    for i in range(size):
+        batch.add("t", 0, i, row(i), now=0.0)
+    assert batch.room(500) == room

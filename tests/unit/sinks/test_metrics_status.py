@@ -11,6 +11,7 @@ from paystream.status import (
     PartitionLag,
     Status,
     WebhookFigures,
+    duration,
     group_lag,
     render,
     webhook_figures,
@@ -91,3 +92,19 @@ def test_screen_says_what_could_not_be_read() -> None:
     assert "exceptions      unavailable" in screen
     assert "consumer lag    unavailable" in screen
     assert screen.endswith("! metrics store: no running metrics sink")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (None, "-"),
+        (0.42, "420 ms"),
+        (1.94, "1.9 s"),
+        (119.9, "119.9 s"),
+        (245, "4m 05s"),
+        (3600.7, "1h 00m"),
+        (7830, "2h 10m"),
+    ],
+)
+def test_latencies_read_like_durations(seconds: float | None, text: str) -> None:
+    assert duration(seconds) == text

@@ -1,0 +1,81 @@
+"""Table writes one step behind the commands, and a barrier in front of every commit.
+
+For each batch the agent produces the commands and hands the batch's table updates to the
+``TableWriter``; it does not wait. The writer, in batch order, waits until everything
+produced so far is durable (the batch's commands included), then writes the tables (local
+store + changelog). Faust commits offsets only after ``barrier()``: every write scheduled
+so far is done and flushed. So, for any committed offset, the commands and then the table
+changelogs of every event before it are durable — the same order the simple
+flush-per-step loop gives, without the agent idling while librdkafka flushes.
+
+Until the writer has written them, the agent reads a batch's records from the overlay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from processors.lifecycle import CustomerRecord
+from processors.pipeline import BatchResult
+from processors.publisher import Publisher
+
+Write = Callable[[BatchResult], None]
+
+
+class TableWriter:
+    """Serialises table writes behind command delivery; see the module docstring."""
+
+    def __init__(self, publisher: Publisher, write: Write, max_in_flight: int = 2) -> None:
+        self._publisher = publisher
+        self._write = write
+        self._max_in_flight = max_in_flight
+        self._in_flight: deque[asyncio.Future[None]] = deque()
+        self.records: dict[str, CustomerRecord] = {}
+        self.seen: dict[str, bytes] = {}
+
+    async def submit(self, result: BatchResult) -> None:
+        """Schedule the batch's table writes; wait only when too many are in flight."""
+        await self._reap(self._max_in_flight - 1)
+        for customer, (_p, record) in result.records.items():
+            self.records[customer] = record
+        for event_id, (_p, value) in result.seen.items():
+            self.seen[event_id] = value
+        previous = self._in_flight[-1] if self._in_flight else None
+        self._in_flight.append(asyncio.ensure_future(self._run(previous, result)))
+
+    async def _run(self, previous: asyncio.Future[None] | None, result: BatchResult) -> None:
+        if previous is not None:
+            await previous
+        await self._publisher.flush()  # this batch's commands are durable
+        self._write(result)
+        for customer, (_p, record) in result.records.items():
+            if self.records.get(customer) is record:
+                del self.records[customer]
+        for event_id, (_p, value) in result.seen.items():
+            if self.seen.get(event_id) is value:
+                del self.seen[event_id]
+
+    async def _reap(self, keep: int) -> None:
+        while len(self._in_flight) > keep:
+            await self._in_flight.popleft()  # re-raises a failed write
+        while self._in_flight and self._in_flight[0].done():
+            self._in_flight.popleft().result()
+
+    async def barrier(self) -> None:
+        """Every write scheduled so far is done and every message produced is durable."""
+        await self._reap(0)
+        await self._publisher.flush()
+
+
+def install_commit_barrier(consumer: Any, writer: TableWriter) -> None:
+    """Make the Faust consumer pass ``writer.barrier()`` before it commits any offset."""
+    original = consumer._handle_attached
+
+    async def handle_attached(commit_offsets: Any) -> None:
+        await writer.barrier()
+        await original(commit_offsets)
+
+    consumer._handle_attached = handle_attached

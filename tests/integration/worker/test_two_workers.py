@@ -1,0 +1,70 @@
+"""GET /customers/{id} across two workers: either one answers for every customer."""
+
+from __future__ import annotations
+
+import time
+
+from paystream.settings import CommonSettings
+from tests.integration.worker.conftest import (
+    StartWorker,
+    WorkerProcess,
+    command_keys,
+    publish,
+    reference,
+    storyline,
+)
+
+TOKEN = "two-worker-token"
+
+
+def answer(worker: WorkerProcess, customer: str, timeout: float = 90) -> dict[str, object]:
+    """The worker's answer once the group has settled (503 while rebalancing)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = worker.get(f"/customers/{customer}", TOKEN)
+        if status == 200 or time.monotonic() > deadline:
+            assert status == 200, (status, body)
+            return body
+        time.sleep(0.5)
+
+
+def test_customer_state_answers_from_either_worker(
+    pipeline_settings: CommonSettings, start_worker: StartWorker
+) -> None:
+    topics = pipeline_settings.topics
+    items = storyline(customers=10, seed=5, duplicates=False)
+    publish(pipeline_settings, items)
+    expected = reference(pipeline_settings, items)
+
+    one = start_worker("w1", PAYSTREAM_API_TOKEN=TOKEN)
+    two = start_worker("w2", PAYSTREAM_API_TOKEN=TOKEN)
+    one.wait_ready()
+    two.wait_ready()
+    command_keys(pipeline_settings, topics.sink_helpdesk, expected.commands[topics.sink_helpdesk])
+
+    for customer, record in expected.records.items():
+        for worker in (one, two):
+            body = answer(worker, customer)
+            assert body["stripe_customer_id"] == customer
+            assert body["billing_state"] == record.state
+            assert body["user_id"] == record.user_id
+        # a routed request still checks the token on the worker it lands on
+        assert one.get(f"/customers/{customer}", "wrong")[0] == 401
+        assert two.get(f"/customers/{customer}")[0] == 401
+    assert answer_status(one, "cus_unknown") == 404
+    assert answer_status(two, "cus_unknown") == 404
+
+    # both workers own partitions: the requests above crossed between them
+    owned = [_partitions(w) for w in (one, two)]
+    assert owned[0] and owned[1] and not (owned[0] & owned[1]), owned
+
+
+def answer_status(worker: WorkerProcess, customer: str) -> int:
+    status, _ = worker.get(f"/customers/{customer}", TOKEN)
+    return status
+
+
+def _partitions(worker: WorkerProcess) -> set[int]:
+    status, body = worker.get("/readyz")
+    assert status == 200
+    return set(body.get("partitions", []))  # type: ignore[arg-type]
