@@ -69,7 +69,10 @@ def main(argv: list[str]) -> int:
     secret = settings.stripe_webhook_secrets.get_secret_value().split(",")[0].strip()
     base = args.url or f"http://127.0.0.1:{settings.paystream_ingest_port}"
     customer = args.customer or f"cus_demo{secrets.token_hex(6)}"
-    events = storyline(customer, int(time.time()) - 3600, livemode=settings.stripe_mode == "live")
+    # One second apart, ending now: the sync latency the metrics show is the real one.
+    events = storyline(
+        customer, int(time.time()) - 12, step=1, livemode=settings.stripe_mode == "live"
+    )
     try:
         results = asyncio.run(send_storyline(base.rstrip("/") + "/webhooks/stripe", secret, events))
     except aiohttp.ClientError as exc:

@@ -73,11 +73,16 @@ def make_event(
 
 
 def storyline(
-    customer: str, start: int, *, livemode: bool = False, email: str | None = None
+    customer: str,
+    start: int,
+    *,
+    step: int = 60,
+    livemode: bool = False,
+    email: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The demo's events for one customer, one minute apart, in ``created`` order."""
+    """The demo's events for one customer, ``step`` seconds apart, in ``created`` order."""
     email = email or f"{customer.lower()}@example.com"
-    t = iter(range(start, start + 60 * 100, 60))
+    t = iter(range(start, start + step * 100, step))
     invoice = new_id("in")
     sub = new_id("sub")
 

@@ -181,7 +181,10 @@ def main(argv: list[str]) -> int:
             "",
             f"  stripe listen --forward-to {webhook}",
             "  (then restart with STRIPE_WEBHOOK_SECRETS=<the whsec_ secret stripe listen prints>)",
+            "In another terminal:",
             f"  STRIPE_WEBHOOK_SECRETS={secret} PAYSTREAM_INGEST_PORT={ingest_port} paystream demo",
+            f"  KAFKA_BOOTSTRAP_SERVERS={bootstrap} PAYSTREAM_DATA_DIR={data_dir}"
+            f" PAYSTREAM_INGEST_PORT={ingest_port} paystream status",
             "Ctrl-C stops everything.",
         ]
         print("\n".join(lines), flush=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.__main__ import main as ingest_main
 from ingest.app import ENVELOPE_OVERHEAD_BYTES, producer_config
 from ingest.settings import IngestSettings
 from paystream.errors import SettingsError
@@ -77,3 +78,19 @@ def test_producer_is_durable_and_sized_for_the_body_limit() -> None:
     assert (
         config["message.max.bytes"] == s.paystream_ingest_max_body_bytes + ENVELOPE_OVERHEAD_BYTES
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "STRIPE_WEBHOOK_SECRETS"),
+        ({"STRIPE_WEBHOOK_SECRETS": "whsec_a"}, "KAFKA_BOOTSTRAP_SERVERS"),
+    ],
+)
+def test_paystream_ingest_refuses_to_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=f"^invalid setting {variable}:"):
+        ingest_main([])
