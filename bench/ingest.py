@@ -8,7 +8,7 @@ in alternating windows so that both see the same machine.
 Prints requests/s and p50/p95/p99 for both; the last line is
 ``ingest/bare throughput ratio: R, ingest p99: P ms``.
 
-    .venv/bin/python bench/ingest.py [--concurrency 32] [--duration 12] [--rounds 4]
+    .venv/bin/python bench/ingest.py [--concurrency 128] [--duration 12] [--rounds 4]
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ async def bench(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrency", type=int, default=128)
     parser.add_argument("--duration", type=float, default=12.0, help="seconds per target")
     parser.add_argument("--rounds", type=int, default=4, help="alternating windows")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")

@@ -13,6 +13,7 @@ worker's ``worker ready`` line to the N-th CRM command read back. The last line 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -31,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
 from paystream.settings import CommonSettings  # noqa: E402
+from schemas.topics import TopicSpec  # noqa: E402
 from tests.unit.processors.stripe_events import encoded_stripe  # noqa: E402
 
 
@@ -69,7 +71,7 @@ def count_crm(settings: CommonSettings, want: int, timeout: float) -> float:
         consumer.close()
 
 
-def run(bootstrap: str, profile: str, args: argparse.Namespace) -> float:
+def run(bootstrap: str, profile: str, args: argparse.Namespace, plain: bool = False) -> float:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     settings = CommonSettings(
         kafka_bootstrap_servers=bootstrap,
@@ -77,7 +79,10 @@ def run(bootstrap: str, profile: str, args: argparse.Namespace) -> float:
         paystream_topic_prefix=prefix,
         paystream_topic_partitions=args.partitions,
     )
-    ensure_topics(bootstrap, settings.topics.specs())
+    specs = settings.topics.specs()
+    if plain:
+        specs.append(TopicSpec(f"{prefix}plain-customers-changelog", args.partitions))
+    ensure_topics(bootstrap, specs)
     started = time.monotonic()
     preload(settings, args.events, args.customers)
     print(f"pre-loaded {args.events} events in {time.monotonic() - started:.1f} s", flush=True)
@@ -92,6 +97,8 @@ def run(bootstrap: str, profile: str, args: argparse.Namespace) -> float:
             PAYSTREAM_WORKER_PORT=str(free_port()),
         )
         command = [str(ROOT / ".venv" / "bin" / "paystream"), "worker"]
+        if plain:
+            command = [sys.executable, str(ROOT / "bench" / "_plain_faust.py")]
         if args.profile:
             command = [
                 str(ROOT / ".venv" / "bin" / "py-spy"),
@@ -139,15 +146,23 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the plain Faust run")
     parser.add_argument("--log", help="append the worker's stderr to this file")
     parser.add_argument("--profile", help="record a py-spy profile (raw folded stacks) here")
     args = parser.parse_args()
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        rate = run(external, "kafka", args)
-    else:
-        with EmbeddedBroker() as broker:
-            rate = run(broker.bootstrap_servers, "embedded", args)
+    with contextlib.ExitStack() as stack:
+        if external:
+            bootstrap, profile = external, "kafka"
+        else:
+            bootstrap, profile = stack.enter_context(EmbeddedBroker()).bootstrap_servers, "embedded"
+        baseline = None
+        if not args.no_baseline:
+            baseline = run(bootstrap, profile, args, plain=True)
+            print(f"baseline (plain Faust agent, one event at a time): {baseline:.0f} events/s")
+        rate = run(bootstrap, profile, args)
+    if baseline:
+        print(f"paystream worker / plain Faust agent: {rate / baseline:.2f}x")
     print(f"target: 5000 events/s per worker process ({rate / 5000:.2f}x)")
     print(f"worker throughput: {rate:.0f} events/s")
     return 0

@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 import structlog
@@ -38,6 +39,8 @@ JSON = "application/json"
 REQUEST_ID = "X-Request-Id"
 
 Parse = Callable[[str, int, str], envelope.Outgoing]
+
+_log = structlog.get_logger("ingest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +110,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         reason, status, payload = "internal", 500, ERROR_BODIES["internal"]
     else:
         reason, status = "ok", 200
-        payload = b'{"received": true, "id": "%s"}' % event.event_id.encode()
+        payload = b'{"received": true, "id": %s}' % encode_basestring_ascii(event.event_id).encode()
     elapsed = time.perf_counter() - started
     ep.counters[reason].inc()
     if ep.duration is not None:
@@ -124,9 +127,6 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         now=now,
     )
     return web.Response(body=payload, status=status, content_type=JSON, headers=headers)
-
-
-_log = structlog.get_logger("ingest")
 
 
 def endpoint_handler(key: web.AppKey[Endpoint]) -> Callable[[web.Request], Any]:

@@ -30,14 +30,37 @@ POLL_INTERVAL_S = 0.05
 BUFFER_FULL_WAIT_S = 0.01
 
 
+#: The same client complaint (e.g. "connection refused" while the broker is away) is
+#: logged at most once per this many seconds.
+LOG_REPEAT_S = 10.0
+
+
+class _Throttle:
+    """Says whether a message with this key may be logged now (poll thread only)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -LOG_REPEAT_S) < LOG_REPEAT_S:
+            return False
+        self._last[key] = now
+        return True
+
+
 class _KafkaLog:
     """Routes librdkafka's log lines into the structured log (``logger`` setting)."""
 
     def __init__(self) -> None:
-        self._log = structlog.get_logger("ingest.kafka")
+        # The poll thread does not see the main thread's context variables.
+        self._log = structlog.get_logger("ingest.kafka").bind(service="ingest")
+        self._throttle = _Throttle()
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
-        self._log.warning("kafka_client", level=level, message=fmt % args)
+        message = fmt % args
+        if self._throttle(message[:80]):
+            self._log.warning("kafka_client", syslog_level=level, message=message)
 
 
 class Publisher:
@@ -51,7 +74,8 @@ class Publisher:
         self._stop = threading.Event()
         self._reports: list[_Report] = []
         self._fatal: str | None = None
-        self._log = structlog.get_logger("ingest.publisher")
+        self._log = structlog.get_logger("ingest.publisher").bind(service="ingest")
+        self._throttle = _Throttle()
 
     # -- lifecycle (loop thread) -------------------------------------------------------
 
@@ -151,7 +175,7 @@ class Publisher:
         if error.fatal():
             self._fatal = error.name()
             self._log.error("kafka_fatal", code=error.name())
-        else:
+        elif self._throttle(error.name()):
             self._log.warning("kafka_error", code=error.name())
 
 

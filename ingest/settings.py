@@ -42,7 +42,7 @@ class IngestSettings(CommonSettings):
     #: How long a request waits for the broker's delivery report before answering 503.
     paystream_ingest_publish_timeout_s: float = Field(default=2.0, gt=0, le=60)
     #: How long the producer waits to batch messages (latency vs broker requests).
-    paystream_ingest_linger_ms: float = Field(default=2.0, ge=0, le=1000)
+    paystream_ingest_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     #: ``Retry-After`` of a 503, in seconds.
     paystream_ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
     #: Largest accepted request body (413 above).

@@ -7,12 +7,24 @@ Ready when it logs ``{"event": "worker ready", ...}`` on stderr and ``GET /ready
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
 from processors.settings import WorkerSettings
+
+
+class OneLineErrors(logging.Filter):
+    """Faust and aiokafka log exceptions with tracebacks; keep the type, drop the trace."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            message = f"{record.getMessage()} ({type(record.exc_info[1]).__name__})"
+            record.msg, record.args = message.splitlines()[0], None
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 
 def main(argv: list[str]) -> int:
@@ -23,6 +35,8 @@ def main(argv: list[str]) -> int:
     settings = load_settings(WorkerSettings)
     settings.bootstrap_servers  # noqa: B018 - fail early with the variable's name
     configure_logging("worker", settings.paystream_log_level)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(OneLineErrors())
 
     import faust  # heavy: only when the worker really runs
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+import orjson
 
 from processors.errors import MalformedEventError
 from processors.lifecycle import Event, customer_id_of
@@ -12,10 +13,10 @@ from processors.lifecycle import Event, customer_id_of
 def from_stripe_envelope(envelope: dict[str, Any]) -> Event:
     """A ``stripe_event`` record (raw = Stripe's JSON body) as an ``Event``."""
     try:
-        body = json.loads(envelope["raw"])
+        body = orjson.loads(envelope["raw"])
         data = body["data"]
         obj = data["object"]
-    except (ValueError, KeyError, TypeError):
+    except (orjson.JSONDecodeError, KeyError, TypeError):
         raise MalformedEventError("stripe event without a readable data.object") from None
     if not isinstance(obj, dict):
         raise MalformedEventError("stripe event data.object is not an object")

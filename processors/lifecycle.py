@@ -20,9 +20,10 @@ applying an event twice changes nothing and emits nothing.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+import orjson
 
 # -- states and event types -------------------------------------------------------------
 
@@ -162,11 +163,11 @@ class CustomerRecord:
 
     def to_json(self) -> bytes:
         data = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        return json.dumps(data, separators=(",", ":")).encode()
+        return orjson.dumps(data)
 
     @classmethod
     def from_json(cls, raw: bytes) -> CustomerRecord:
-        data = json.loads(raw)
+        data = orjson.loads(raw)
         for name in ("base_position", "email_position", "user_id_position"):
             if data.get(name) is not None:
                 data[name] = tuple(data[name])
@@ -400,34 +401,40 @@ def apply(
     facts = classify(event)
     if not facts.handled:
         return Applied(record, (), "ignored")
-    new = record
+    changes: dict[str, Any] = {}
     stale = False
-    if event.livemode and not new.livemode:
-        new = replace(new, livemode=True)
+    if event.livemode and not record.livemode:
+        changes["livemode"] = True
     if facts.base is not None:
         position: Position = (event.created, RANK[facts.base], event.event_id)
-        if _newer(new.base_position, position):
-            new = replace(
-                new,
+        if _newer(record.base_position, position):
+            changes.update(
                 base=facts.base,
                 base_position=position,
                 cause_event_id=event.event_id,
                 cause_event_type=event.type,
             )
         else:
-            stale = position != new.base_position  # equal: this very event again
+            stale = position != record.base_position  # equal: this very event again
     stamp = (event.created, event.event_id)
-    if facts.opens_onboarding and _older(new.onboarding_opened_by, stamp):
-        new = replace(new, onboarding_opened_by=stamp)
-    if facts.completes_onboarding and _older(new.onboarding_completed_by, stamp):
-        new = replace(new, onboarding_completed_by=stamp)
-    if facts.email and _newer(new.email_position, stamp):
-        new = replace(new, email=facts.email, email_position=stamp)
-    if facts.user_id and _newer(new.user_id_position, stamp):
-        new = replace(new, user_id=facts.user_id, user_id_position=stamp)
+    if facts.opens_onboarding and _older(record.onboarding_opened_by, stamp):
+        changes["onboarding_opened_by"] = stamp
+    if facts.completes_onboarding and _older(record.onboarding_completed_by, stamp):
+        changes["onboarding_completed_by"] = stamp
+    if facts.email and _newer(record.email_position, stamp):
+        changes.update(email=facts.email, email_position=stamp)
+    if facts.user_id and _newer(record.user_id_position, stamp):
+        changes.update(user_id=facts.user_id, user_id_position=stamp)
+
+    def current(name: str) -> Any:
+        return changes[name] if name in changes else getattr(record, name)
 
     effects: list[Effect] = []
-    state = derive_state(new)
+    base = current("base")
+    onboarding_open = (
+        current("onboarding_opened_by") is not None and current("onboarding_completed_by") is None
+    )
+    state = ONBOARDING_PENDING if base == ACTIVE and onboarding_open else base
     if state != record.state and state is not None:
         # Strictly increasing per customer, so a CRM that keeps "the newest" never drops
         # a change; equal to the cause's created in every ordinary case.
@@ -435,11 +442,15 @@ def apply(
         if facts.base is None or stale:
             # a fact (onboarding opened/completed) changed the derived state: the base
             # event stays, the change is caused by this event
-            new = replace(new, cause_event_id=event.event_id, cause_event_type=event.type)
-        new = replace(new, state=state, state_changed_at_ms=changed_at)
+            changes.update(cause_event_id=event.event_id, cause_event_type=event.type)
+        changes.update(state=state, state_changed_at_ms=changed_at)
         effects.append(StateChanged(record.state, state, changed_at))
-    elif new.state is not None and (new.email, new.user_id) != (record.email, record.user_id):
+    elif record.state is not None and (current("email"), current("user_id")) != (
+        record.email,
+        record.user_id,
+    ):
         effects.append(ContactChanged())
+    new = replace(record, **changes) if changes else record
 
     tickets = [facts.ticket] if facts.ticket is not None else []
     if event.type == ONBOARDING_DEADLINE:

@@ -22,8 +22,15 @@ pytestmark = pytest.mark.broker
 MAX_BODY = 4096  # a small limit so the fuzzer crosses it often
 KNOWN_ERRORS = {body.decode() for body in ERROR_BODIES.values()}
 
+#: Printable ASCII without spaces: what passes as an id, a type or a customer id.
+tokens = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20)
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | tokens,
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
     ),

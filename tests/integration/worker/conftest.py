@@ -70,7 +70,7 @@ class WorkerProcess:
                 return exc.code, {"raw": body.decode(errors="replace")}
 
     def metrics(self) -> str:
-        with urllib.request.urlopen(  # noqa: S310
+        with urllib.request.urlopen(
             f"http://127.0.0.1:{self.port}/metrics", timeout=10
         ) as response:
             text: str = response.read().decode()
@@ -221,7 +221,7 @@ def reference(settings: CommonSettings, items: list[tuple[str, Pair]]) -> Refere
     # interleave them either way, and the state does not depend on it (property-tested)
     for kind in ("stripe", "app"):
         topic = topics.stripe_events if kind == "stripe" else topics.app_events
-        for k, (key, value) in [(k, p) for k, p in items if k == kind]:
+        for key, value in [p for k, p in items if k == kind]:
             result = processor.process(
                 [InMessage(topic, 0, key.encode(), value)],
                 lambda c, _p: records.get(c),

@@ -6,6 +6,8 @@ import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ingest.requestlog import RequestIds, RequestLog
 
@@ -65,3 +67,41 @@ def test_disabled_log_writes_nothing_and_a_closed_stream_is_not_an_error() -> No
     assert stream.getvalue() == ""
     stream.close()
     RequestLog("ingest", stream=stream).write("webhook", **fields)  # type: ignore[arg-type]
+
+
+def test_repeated_client_complaints_are_logged_once_per_window() -> None:
+    from ingest.publisher import _Throttle
+
+    throttle = _Throttle()
+    assert [throttle("refused"), throttle("refused"), throttle("other")] == [True, False, True]
+
+
+@given(
+    text=st.text(max_size=50),
+    optional=st.none() | st.text(max_size=30),
+    latency=st.floats(min_value=0, max_value=1e6),
+    now=st.floats(min_value=0, max_value=4e9),
+)
+def test_any_field_values_give_one_valid_json_line(
+    text: str, optional: str | None, latency: float, now: float
+) -> None:
+    stream = io.StringIO()
+    RequestLog("ingest", stream=stream).write(
+        "webhook",
+        correlation_id=text,
+        event_id=optional,
+        type=text,
+        customer=optional,
+        status=400,
+        outcome="malformed_event",
+        latency_ms=latency,
+        now=now,
+    )
+    [line] = stream.getvalue().splitlines()
+    entry = json.loads(line)
+    assert (entry["correlation_id"], entry["event_id"], entry["latency_ms"]) == (
+        text,
+        optional,
+        latency,
+    )
+    assert entry["timestamp"].endswith("Z") and len(entry["timestamp"]) == 27

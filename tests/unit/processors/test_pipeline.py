@@ -148,3 +148,14 @@ def test_stripe_event_with_unreadable_raw_is_malformed(processor: BatchProcessor
     )
     assert result.counts["unknown", "malformed"] == 1
     assert result.outputs == []
+
+
+def test_a_repeated_dispute_opens_no_second_ticket(processor: BatchProcessor) -> None:
+    pair = encoded_stripe("charge.dispute.created", "evt_d", 100, None, id="dp_1")
+    first = processor.process(
+        [message(pair), message(pair)], lambda c, p: None, lambda e, p: None, 1
+    )
+    assert len(by_topic(first, TOPICS.sink_helpdesk)) == 1
+    later = processor.process([message(pair)], lambda c, p: None, lambda e, p: b"100", 1)
+    assert later.outputs == []
+    assert later.counts["charge.dispute.created", "duplicate"] == 1
