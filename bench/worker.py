@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
@@ -56,15 +57,17 @@ def preload(settings: CommonSettings, events: int, customers: int) -> None:
         raise SystemExit(f"pre-load failed: {left} events not delivered")
 
 
-def count_crm(settings: CommonSettings, want: int, timeout: float) -> float:
+def count_crm(
+    settings: CommonSettings, want: int, timeout: float, alive: Callable[[], bool]
+) -> float:
     """Read sink.crm until ``want`` commands arrived; return the monotonic time then."""
     consumer = Consumer(settings.consumer_config(f"bench-{uuid.uuid4().hex[:8]}"))
     consumer.subscribe([settings.topics.sink_crm])
     seen, deadline = 0, time.monotonic() + timeout
     try:
         while seen < want:
-            if time.monotonic() > deadline:
-                raise SystemExit(f"timed out: {seen}/{want} CRM commands")
+            if time.monotonic() > deadline or not alive():
+                raise SystemExit(f"stopped at {seen}/{want} CRM commands (worker alive: {alive()})")
             seen += sum(1 for m in consumer.consume(1000, 0.2) if m.error() is None)
         return time.monotonic()
     finally:
@@ -134,7 +137,7 @@ def run(bootstrap: str, profile: str, args: argparse.Namespace, plain: bool = Fa
             if not ready.wait(120):
                 raise SystemExit("worker did not become ready")
             t0 = time.monotonic()
-            t1 = count_crm(settings, args.events, timeout=600)
+            t1 = count_crm(settings, args.events, 600, lambda: worker.poll() is None)
         finally:
             worker.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)
             worker.wait(60)

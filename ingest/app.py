@@ -63,6 +63,7 @@ def create_app(settings: IngestSettings) -> web.Application:
         "publish_timeout_s": settings.paystream_ingest_publish_timeout_s,
         "retry_after": str(settings.paystream_ingest_retry_after_s),
         "request_ids": RequestIds(),
+        "hash_key": settings.paystream_customer_hash_key.get_secret_value(),
         "log": RequestLog("ingest", enabled=settings.paystream_log_level in ("debug", "info")),
     }
     app[SETTINGS] = settings

@@ -7,7 +7,6 @@ or ``schemas/app_event.avsc``. The JSON is parsed exactly once, here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import uuid
@@ -160,10 +159,3 @@ def correlation_id(
     if header and _REQUEST_ID.fullmatch(header):
         return header
     return generate()
-
-
-def hash_customer_id(customer_id: str | None) -> str | None:
-    """A stable, non-reversible handle for a customer id in logs (16 hex chars of SHA-256)."""
-    if customer_id is None:
-        return None
-    return hashlib.sha256(customer_id.encode()).hexdigest()[:16]

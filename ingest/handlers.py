@@ -21,6 +21,7 @@ from ingest import envelope, signature
 from ingest.errors import IngestError, PublishUnavailable, TooLarge
 from ingest.publisher import Publisher
 from ingest.requestlog import RequestLog
+from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import AvroCodec
 
@@ -62,6 +63,8 @@ class Endpoint:
     counters: dict[str, Any]
     duration: Histogram | None
     request_ids: Callable[[], str]
+    #: key of the customer-id hash in log lines (the metrics rows use the same)
+    hash_key: str
     log: RequestLog
 
 
@@ -120,7 +123,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         correlation_id=cid,
         event_id=event.event_id if event else None,
         type=event.type if event else None,
-        customer=envelope.hash_customer_id(event.customer_id) if event else None,
+        customer=customer_hash(event.customer_id, ep.hash_key) or None if event else None,
         status=status,
         outcome=reason,
         latency_ms=round(elapsed * 1000, 2),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paystream.errors import SettingsError
@@ -36,6 +36,8 @@ class CommonSettings(BaseSettings):
     paystream_replication_factor: int = Field(default=1, ge=1, le=32)
     paystream_log_level: Literal["debug", "info", "warning", "error"] = "info"
     paystream_data_dir: str = "var"
+    #: key of the customer-id hash in logs and metrics rows (keep it stable)
+    paystream_customer_hash_key: SecretStr = SecretStr("")
 
     @property
     def topic_prefix(self) -> str:

@@ -74,9 +74,11 @@ class Topics:
         week = {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}
         keep = {"cleanup.policy": "delete", "retention.ms": "-1"}
         compact = {"cleanup.policy": "compact"}
+        # ingest accepts bodies up to 1 MiB; the envelope around one must still fit.
+        events = {**week, "max.message.bytes": str(2 * 1024 * 1024)}
         n = self.partitions
         specs = [
-            TopicSpec(self.stripe_events, n, week),
+            TopicSpec(self.stripe_events, n, events),
             TopicSpec(self.app_events, n, week),
             TopicSpec(self.customer_lifecycle, n, week),
             TopicSpec(self.sink_crm, n, week),

@@ -10,7 +10,6 @@ directory to one process, so with the embedded store the metrics sink is the onl
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import re
 import threading
@@ -94,14 +93,6 @@ class MetricsStoreUnavailable(MetricsStoreError):
 
 class QueryRejected(MetricsStoreError):
     """Raised when a read-only query is refused or fails; permanent for that query."""
-
-
-def customer_hash(customer_id: str | None, salt: str = "") -> str:
-    """Keyed, stable hash of a Stripe customer id (32 hex chars); '' when there is none."""
-    if not customer_id:
-        return ""
-    digest = hmac.new(salt.encode(), customer_id.encode(), hashlib.sha256).hexdigest()
-    return digest[:32]
 
 
 def render_ddl(sql: str, database: str, ttl_days: int) -> list[str]:

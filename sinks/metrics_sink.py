@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from pydantic import Field, SecretStr
+from pydantic import Field
 
+from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import load_settings
 from schemas.codec import LIFECYCLE_CHANGE, SINK_RESULT, STRIPE_EVENT, SchemaError, default_codec
@@ -40,7 +41,6 @@ from sinks.clickhouse import (
     MetricsStoreUnavailable,
     QueryRejected,
     batch_token,
-    customer_hash,
     load_ddl,
     write_endpoint_file,
 )
@@ -65,8 +65,6 @@ class MetricsSettings(MetricsStoreSettings):
     paystream_metrics_batch_interval_s: float = Field(default=2.0, gt=0, le=3600)
     #: rows older than this are dropped by the tables' TTL
     paystream_metrics_retention_days: int = Field(default=90, ge=1, le=36_500)
-    #: key of the customer-id hash (keep it stable: changing it splits a customer's history)
-    paystream_customer_hash_key: SecretStr = SecretStr("")
     #: loopback port of the read-only query endpoint (embedded store only); 0 = any free port
     paystream_metrics_query_port: int = Field(default=0, ge=0, le=65535)
     #: first and longest wait between insert retries while the store is unavailable

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from paystream.hashing import customer_hash
 from sinks.clickhouse import (
     HttpStoreReader,
     MetricsStore,
     QueryRejected,
-    customer_hash,
     read_endpoint_file,
 )
 from sinks.metrics_sink import MetricsSettings, open_store

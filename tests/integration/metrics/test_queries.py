@@ -23,10 +23,11 @@ from typing import Any
 
 import pytest
 
+from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
-from sinks.clickhouse import QueryResult, customer_hash
+from sinks.clickhouse import QueryResult
 from sinks.metrics_sink import MetricsSettings, MetricsSink
 from tests.integration.metrics.conftest import (
     Pipeline,

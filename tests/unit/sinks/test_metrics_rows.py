@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paystream.hashing import customer_hash
 from schemas.codec import (
     LIFECYCLE_CHANGE,
     SINK_RESULT,
@@ -16,7 +17,7 @@ from schemas.codec import (
     SchemaError,
     default_codec,
 )
-from sinks.clickhouse import TABLE_COLUMNS, QueryRejected, check_read_only, customer_hash
+from sinks.clickhouse import TABLE_COLUMNS, QueryRejected, check_read_only
 from sinks.metrics_sink import to_row
 
 ENVELOPE: dict[str, Any] = {
