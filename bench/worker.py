@@ -135,6 +135,11 @@ def run(bootstrap: str, profile: str, args: argparse.Namespace, plain: bool = Fa
         threading.Thread(target=watch, daemon=True).start()
         try:
             if not ready.wait(120):
+                if args.profile is None:  # say where it is stuck
+                    subprocess.run(
+                        [str(ROOT / ".venv" / "bin" / "py-spy"), "dump", "--pid", str(worker.pid)],
+                        check=False,
+                    )
                 raise SystemExit("worker did not become ready")
             t0 = time.monotonic()
             t1 = count_crm(settings, args.events, 600, lambda: worker.poll() is None)

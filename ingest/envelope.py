@@ -7,12 +7,13 @@ or ``schemas/app_event.avsc``. The JSON is parsed exactly once, here.
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from ingest.errors import MalformedEvent, ModeMismatch
 from schemas.codec import APP_EVENT, STRIPE_EVENT
@@ -49,7 +50,7 @@ def _unix(value: object) -> int | None:
 
 def _load_object(text: str) -> dict[str, Any]:
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)
     except (ValueError, RecursionError):
         raise MalformedEvent("not JSON") from None
     if not isinstance(data, dict):
