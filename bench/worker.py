@@ -64,11 +64,15 @@ def count_crm(
     consumer = Consumer(settings.consumer_config(f"bench-{uuid.uuid4().hex[:8]}"))
     consumer.subscribe([settings.topics.sink_crm])
     seen, deadline = 0, time.monotonic() + timeout
+    report = time.monotonic() + 10
     try:
         while seen < want:
             if time.monotonic() > deadline or not alive():
                 raise SystemExit(f"stopped at {seen}/{want} CRM commands (worker alive: {alive()})")
             seen += sum(1 for m in consumer.consume(1000, 0.2) if m.error() is None)
+            if time.monotonic() > report:
+                print(f"  ... {seen}/{want} CRM commands", file=sys.stderr, flush=True)
+                report = time.monotonic() + 10
         return time.monotonic()
     finally:
         consumer.close()

@@ -33,6 +33,7 @@ class TableWriter:
         self._write = write
         self._max_in_flight = max_in_flight
         self._in_flight: deque[asyncio.Future[None]] = deque()
+        self._tail: asyncio.Future[None] | None = None
         self.records: dict[str, CustomerRecord] = {}
         self.seen: dict[str, bytes] = {}
 
@@ -43,8 +44,9 @@ class TableWriter:
             self.records[customer] = record
         for event_id, (_p, value) in result.seen.items():
             self.seen[event_id] = value
-        previous = self._in_flight[-1] if self._in_flight else None
-        self._in_flight.append(asyncio.ensure_future(self._run(previous, result)))
+        # chain on the last write scheduled, whoever is reaping the deque meanwhile
+        self._tail = asyncio.ensure_future(self._run(self._tail, result))
+        self._in_flight.append(self._tail)
 
     async def _run(self, previous: asyncio.Future[None] | None, result: BatchResult) -> None:
         if previous is not None:
@@ -59,10 +61,13 @@ class TableWriter:
                 del self.seen[event_id]
 
     async def _reap(self, keep: int) -> None:
-        while len(self._in_flight) > keep:
-            await self._in_flight.popleft()  # re-raises a failed write
-        while self._in_flight and self._in_flight[0].done():
-            self._in_flight.popleft().result()
+        """Wait until at most ``keep`` writes are in flight; re-raise a failed one."""
+        while True:
+            while self._in_flight and self._in_flight[0].done():
+                self._in_flight.popleft().result()
+            if len(self._in_flight) <= keep:
+                return
+            await asyncio.wait([self._in_flight[0]])
 
     async def barrier(self) -> None:
         """Every write scheduled so far is done and every message produced is durable."""

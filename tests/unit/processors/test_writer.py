@@ -55,3 +55,35 @@ async def test_a_failed_flush_stops_the_next_batch() -> None:
     else:
         raise AssertionError("the failed write was not reported")
     assert writes == []
+
+
+async def test_a_commit_barrier_meanwhile_does_not_reorder_the_writes() -> None:
+    log: list[str] = []
+    gate = asyncio.Event()
+
+    class SlowFirstFlush:
+        def __init__(self) -> None:
+            self.calls = 0
+
+        async def flush(self) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                await gate.wait()  # batch 1's commands take long to be acknowledged
+            log.append("flush")
+
+    writer = TableWriter(
+        SlowFirstFlush(),  # type: ignore[arg-type]
+        lambda r: log.append(f"write {next(iter(r.records))}"),
+        max_in_flight=3,
+    )
+    await writer.submit(batch(1))
+    barrier = asyncio.ensure_future(writer.barrier())  # Faust commits meanwhile
+    await asyncio.sleep(0)
+    await writer.submit(batch(2))
+    await asyncio.sleep(0)
+    gate.set()
+    await barrier
+    await writer.barrier()
+    writes = [entry for entry in log if entry.startswith("write")]
+    assert writes == ["write cus_1", "write cus_2"]
+    assert writer.records == {}
