@@ -362,13 +362,6 @@ def classify(event: Event) -> Facts:
 # -- the state machine ------------------------------------------------------------------
 
 
-def derive_state(record: CustomerRecord) -> str | None:
-    """The visible state from the base and the onboarding facts."""
-    if record.base == ACTIVE and record.onboarding_open:
-        return ONBOARDING_PENDING
-    return record.base
-
-
 def _newer(current: tuple[Any, ...] | None, candidate: tuple[Any, ...]) -> bool:
     return current is None or candidate > current
 

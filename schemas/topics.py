@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 DAY_MS = 24 * 3600 * 1000
 
 #: Faust tables of the worker; their changelog topics are created by ``paystream topics``.
-WORKER_TABLES: tuple[str, ...] = ("dedup", "customers", "tickets")
+WORKER_TABLES: tuple[str, ...] = ("dedup", "customers")
 
 
 @dataclass(frozen=True)
