@@ -211,6 +211,20 @@ class SinkRunner:
             if latency is not None:
                 self.metrics.sync_latency.labels(self.adapter.sink).observe(latency)
 
+    def _give_up(
+        self,
+        call: Call,
+        commands: list[Command],
+        raws: list[bytes],
+        error: RetryableSinkError | PermanentSinkError,
+        attempts: int,
+        spent_ms: float,
+    ) -> None:
+        """Record every command of ``call`` as dead-lettered and send it to ``sink.dlq``."""
+        for i in call.indexes:
+            self._result(commands[i], DEAD_LETTERED, attempts, error.reason_code, spent_ms)
+            self._dead_letter(commands[i], raws[i], error.reason_code, str(error), attempts)
+
     def _dead_letter(
         self, command: Command, raw: bytes, reason: str, error: str, attempts: int
     ) -> None:
@@ -291,13 +305,7 @@ class SinkRunner:
                 )
                 attempts = decision.attempts
                 if not decision.retry:
-                    for i in call.indexes:
-                        self._result(
-                            commands[i], DEAD_LETTERED, attempts.total, exc.reason_code, spent_ms
-                        )
-                        self._dead_letter(
-                            commands[i], raws[i], exc.reason_code, str(exc), attempts.total
-                        )
+                    self._give_up(call, commands, raws, exc, attempts.total, spent_ms)
                     return []
                 for i in call.indexes:
                     self._result(commands[i], RETRY, attempts.total, exc.reason_code, spent_ms)
@@ -315,13 +323,7 @@ class SinkRunner:
                 if len(parts) > 1:
                     self.log.info("splitting_call", reason_code=exc.reason_code, parts=len(parts))
                     return parts
-                for i in call.indexes:
-                    self._result(
-                        commands[i], DEAD_LETTERED, attempts.total, exc.reason_code, spent_ms
-                    )
-                    self._dead_letter(
-                        commands[i], raws[i], exc.reason_code, str(exc), attempts.total
-                    )
+                self._give_up(call, commands, raws, exc, attempts.total, spent_ms)
                 return []
             spent_ms += (time.monotonic() - started) * 1000
             for i in call.indexes:
