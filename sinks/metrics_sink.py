@@ -37,6 +37,7 @@ from schemas.codec import LIFECYCLE_CHANGE, SINK_RESULT, STRIPE_EVENT, SchemaErr
 from sinks.clickhouse import (
     DEFAULT_DDL_DIR,
     MetricsStore,
+    MetricsStoreError,
     MetricsStoreSettings,
     MetricsStoreUnavailable,
     QueryRejected,
@@ -367,6 +368,7 @@ class MetricsSink:
         if store is None:
             return
         self.store = store
+        self.refresh_open_exceptions(store)  # the gauge is right from the start, not at 0
         server: QueryServer | None = None
         consumer: Any = None
         try:
@@ -506,8 +508,19 @@ class MetricsSink:
         for table, stored in batch.rows.items():
             self.metrics.metrics_rows_stored.labels(table=table).inc(len(stored))
         log.debug("batch_stored", rows=batch.size)
+        if "sink_attempts" in batch.rows:
+            self.refresh_open_exceptions(store)
         batch.clear()
         return True
+
+    def refresh_open_exceptions(self, store: MetricsStore) -> None:
+        """Set ``paystream_exceptions_open``: commands whose last outcome is dead-lettered."""
+        try:
+            result = store.query(f"SELECT count() FROM {store.database}.open_exceptions")  # noqa: S608
+        except MetricsStoreError as exc:
+            log.warning("open_exceptions_unavailable", error=str(exc))
+            return
+        self.metrics.exceptions_open.set(int(result.rows[0][0]))
 
 
 def create_metrics_sink(metrics: PaystreamMetrics) -> SinkService:

@@ -414,3 +414,26 @@ def test_store_unavailable_at_start_up_is_waited_for(
     assert errors == 2
     run.shutdown()
     assert _committed(metrics_settings) == pipeline.sent
+
+
+def test_open_exceptions_gauge_follows_the_dead_lettered_commands(
+    pipeline: Pipeline,
+    metrics_settings: MetricsSettings,
+    start_sink: Callable[..., RunningSink],
+    stripe_fixtures_dir: Path,
+) -> None:
+    """``paystream_exceptions_open`` counts commands whose last outcome is dead-lettered."""
+    _, _, results = _traffic(stripe_fixtures_dir, 6, "dlq")
+    dead = [dict(r, outcome="dead_lettered", reason_code="server_error") for r in results[:3]]
+    # the first dead-lettered command was retried from the exception queue and delivered
+    retried = dict(results[0], attempts=2, acked_at_ms=results[0]["acked_at_ms"] + 60_000)
+    pipeline.publish_results([*results[3:], *dead, retried])
+    run = start_sink(metrics_settings)
+    db = metrics_settings.store_database
+    registry = run.sink.metrics.registry
+    run.wait_until(lambda: registry.get_sample_value("paystream_exceptions_open") == 2)
+    open_keys = run.query(f"SELECT idempotency_key FROM {db}.open_exceptions ORDER BY 1")
+    assert [row[0] for row in open_keys.rows] == sorted(
+        r["idempotency_key"].replace(r["customer_id"], customer_hash(r["customer_id"]))
+        for r in dead[1:]
+    )
