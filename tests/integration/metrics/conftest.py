@@ -200,28 +200,36 @@ def metrics_settings(pipeline_settings: CommonSettings, store_dir: Path) -> Metr
     return MetricsSettings(**values)
 
 
+def launch_sink(
+    settings: MetricsSettings, store_factory: StoreFactory = open_store, name: str = "metrics-sink"
+) -> RunningSink:
+    """Run a metrics sink in a thread until it is ready (it owns its store)."""
+    sink = MetricsSink(settings, PaystreamMetrics(), store_factory)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            sink.run(stop)
+        except BaseException as exc:
+            errors.append(exc)
+            sink.ready.set()
+
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    handle = RunningSink(sink, stop, thread, errors)
+    thread.start()
+    assert sink.ready.wait(60), "metrics sink did not become ready"
+    assert not errors, errors
+    return handle
+
+
 @pytest.fixture
 def start_sink() -> Iterator[Callable[..., RunningSink]]:
     """Start a metrics sink in a thread; every sink still running is stopped at the end."""
     running: list[RunningSink] = []
 
     def start(settings: MetricsSettings, store_factory: StoreFactory = open_store) -> RunningSink:
-        sink = MetricsSink(settings, PaystreamMetrics(), store_factory)
-        stop = threading.Event()
-        errors: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                sink.run(stop)
-            except BaseException as exc:
-                errors.append(exc)
-                sink.ready.set()
-
-        thread = threading.Thread(target=target, name="metrics-sink-test", daemon=True)
-        handle = RunningSink(sink, stop, thread, errors)
-        thread.start()
-        assert sink.ready.wait(60), "metrics sink did not become ready"
-        assert not errors, errors
+        handle = launch_sink(settings, store_factory)
         running.append(handle)
         return handle
 

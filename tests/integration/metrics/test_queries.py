@@ -28,10 +28,11 @@ from paystream.metrics import PaystreamMetrics
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
 from sinks.clickhouse import QueryResult
-from sinks.metrics_sink import MetricsSettings, MetricsSink
+from sinks.metrics_sink import MetricsSettings
 from tests.integration.metrics.conftest import (
     Pipeline,
     RunningSink,
+    launch_sink,
     lifecycle_change,
     sink_result,
     stripe_envelope,
@@ -245,22 +246,8 @@ def dataset(
         ]
     )
 
-    sink = MetricsSink(settings, PaystreamMetrics())
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            sink.run(stop)
-        except BaseException as exc:
-            errors.append(exc)
-            sink.ready.set()
-
-    thread = threading.Thread(target=target, name="metrics-sink-queries", daemon=True)
-    thread.start()
-    run = RunningSink(sink, stop, thread, errors)
-    assert sink.ready.wait(60)
-    run.wait_until(lambda: sink.rows_stored >= pipeline.sent, timeout=90)
+    run = launch_sink(settings, name="metrics-sink-queries")
+    run.wait_until(lambda: run.sink.rows_stored >= pipeline.sent, timeout=90)
     try:
         yield Dataset(envelopes, results, run, database, settings)
     finally:
