@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.broker import EmbeddedBroker
 from paystream.runtime.topics_admin import ensure_topics
@@ -24,7 +25,6 @@ from schemas.codec import default_codec
 from sinks.app import create_crm_sink
 from sinks.settings import SinkSettings
 from tests.kafka_helpers import produce
-from tests.standins.hubspot import HubSpotStandin
 from tests.unit.sinks.commands import crm_command
 
 CUSTOMERS = 1000

@@ -4,7 +4,7 @@ Starts the embedded broker when ``KAFKA_BOOTSTRAP_SERVERS`` is unset, creates ev
 then runs ingest, worker, sinks (which own the embedded metrics store when
 ``CLICKHOUSE_URL`` is unset) and admin as child processes. With
 ``PAYSTREAM_SINK_WRITES=enabled`` and no CRM/helpdesk credentials it also starts the local
-HubSpot and Zendesk stand-ins from ``tests/standins`` so the whole path can be watched on
+HubSpot and Zendesk stand-ins from ``paystream/devstack`` so the whole path can be watched on
 one machine. SIGINT/SIGTERM stops everything it started, broker included.
 """
 
@@ -209,9 +209,6 @@ def _start_standins(stack: Stack, settings: UpSettings, env: dict[str, str]) -> 
         return ""
     if settings.hubspot_access_token is not None and settings.zendesk_api_token is not None:
         return ""
-    if not Path("tests/standins/hubspot.py").is_file():
-        env["PAYSTREAM_SINK_WRITES"] = "dry-run"
-        return " (no credentials and no stand-ins here: dry-run)"
     started = []
     python = sys.executable
     token = secrets.token_urlsafe(16)  # the stand-ins accept any token; never a real one
@@ -219,7 +216,7 @@ def _start_standins(stack: Stack, settings: UpSettings, env: dict[str, str]) -> 
         port = free_port()
         stack.start(
             "hubspot",
-            [python, "-m", "tests.standins.hubspot", "--port", str(port), "--token", token],
+            [python, "-m", "paystream.devstack.hubspot", "--port", str(port), "--token", token],
             env,
         )
         env.update(HUBSPOT_API_BASE=f"http://127.0.0.1:{port}", HUBSPOT_ACCESS_TOKEN=token)
@@ -231,7 +228,7 @@ def _start_standins(stack: Stack, settings: UpSettings, env: dict[str, str]) -> 
             [
                 python,
                 "-m",
-                "tests.standins.zendesk",
+                "paystream.devstack.zendesk",
                 "--port",
                 str(port),
                 "--email",

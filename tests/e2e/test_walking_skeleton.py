@@ -15,11 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from paystream.devstack.hubspot import HubSpotStandin
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from paystream.signing import sign_header
 from tests.e2e.conftest import Service, data_dir, http_ok, wait_until
-from tests.standins.hubspot import HubSpotStandin
 
 
 def post_webhook(url: str, body: bytes, secret: str) -> tuple[int, dict[str, Any]]:

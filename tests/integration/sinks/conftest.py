@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
+from paystream.devstack import hubspot as hubspot_standin
+from paystream.devstack import zendesk as zendesk_standin
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import CommonSettings
 from schemas.codec import default_codec
 from sinks.service import SinkService
 from sinks.settings import SinkSettings
 from tests.kafka_helpers import consume, decode_all, produce
-from tests.standins import hubspot as hubspot_standin
-from tests.standins import zendesk as zendesk_standin
 
 FINAL = {"delivered", "dry_run", "dead_lettered"}
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")

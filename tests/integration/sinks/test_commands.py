@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 
+from paystream.devstack.hubspot import HubSpotStandin
 from tests.integration.sinks.conftest import PAYSTREAM
-from tests.standins.hubspot import HubSpotStandin
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import default_codec
 from sinks.app import create_crm_sink
@@ -17,7 +18,6 @@ from tests.integration.sinks.conftest import (
     final_results,
     send_commands,
 )
-from tests.standins.hubspot import HubSpotStandin
 from tests.unit.sinks.commands import crm_command
 
 pytestmark = pytest.mark.broker

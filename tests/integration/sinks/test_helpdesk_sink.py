@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from paystream.devstack.hubspot import HubSpotStandin
+from paystream.devstack.zendesk import ZendeskStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.broker import free_port
 from sinks.app import create_helpdesk_sink
@@ -26,8 +28,6 @@ from tests.integration.sinks.conftest import (
     send_commands,
     standin_env,
 )
-from tests.standins.hubspot import HubSpotStandin
-from tests.standins.zendesk import ZendeskStandin
 from tests.unit.sinks.commands import helpdesk_command
 
 pytestmark = pytest.mark.broker

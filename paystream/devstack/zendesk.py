@@ -6,9 +6,9 @@ that is not JSON, and ``Idempotency-Key`` honoured like Zendesk: the same key wi
 body answers the original ticket again (``x-idempotency-lookup: hit``), the same key with a
 different body is refused with 400 ``IdempotentRequestError``. ``GET /api/v2/tickets/{id}``
 and ``GET /api/v2/tickets?external_id=...`` read tickets back. 429 carries ``Retry-After``.
-Faults are injected as in ``tests.standins._http_standin``.
+Faults are injected as in ``paystream.devstack._http_standin``.
 
-    python -m tests.standins.zendesk --port 8092 --email agent@example.com --token standin-token
+    python -m paystream.devstack.zendesk --port 8092 --email agent@example.com --token standin-token
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standins._http_standin import Standin, serve_forever
+from paystream.devstack._http_standin import Standin, serve_forever
 
 DEFAULT_EMAIL = "agent@example.com"
-DEFAULT_TOKEN = "standin-zendesk-token"
+DEFAULT_TOKEN = "standin-zendesk-token"  # noqa: S105 - a stand-in's own, never a real token
 
 
 def _now() -> str:

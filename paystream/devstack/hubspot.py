@@ -5,9 +5,9 @@ Routes: ``POST /crm/v3/objects/contacts/batch/upsert`` and ``.../batch/read`` (b
 name exists), ``GET /crm/v3/properties/contacts/{name}``. Bearer auth (401 with HubSpot's
 error body), 400 ``VALIDATION_ERROR`` for unknown properties, bad options and duplicate ids
 in one batch, 429 with HubSpot's rate-limit body (a rolling limit, 190 per 10 s by default)
-and any injected fault (see ``tests.standins._http_standin``).
+and any injected fault (see ``paystream.devstack._http_standin``).
 
-    python -m tests.standins.hubspot --port 8091 --token standin-token
+    python -m paystream.devstack.hubspot --port 8091 --token standin-token
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.standins._http_standin import Standin, serve_forever
+from paystream.devstack._http_standin import Standin, serve_forever
 
-DEFAULT_TOKEN = "standin-hubspot-token"
+DEFAULT_TOKEN = "standin-hubspot-token"  # noqa: S105 - a stand-in's own, never a real token
 #: properties every HubSpot portal has
 BUILTIN = ("email", "firstname", "lastname", "phone", "company", "hs_object_id")
 #: the custom properties ``paystream crm-setup`` creates (pre-created unless told otherwise)

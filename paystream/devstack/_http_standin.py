@@ -247,6 +247,6 @@ class Standin:
 
 
 def serve_forever(standin: Standin, port: int) -> None:
-    """Run a stand-in in the foreground (``python -m tests.standins.<name> --port N``)."""
+    """Run a stand-in in the foreground (``python -m paystream.devstack.<name> --port N``)."""
     print(f"{type(standin).__name__} listening on http://127.0.0.1:{port}", flush=True)
     web.run_app(standin.make_app(), host="127.0.0.1", port=port, print=None, access_log=None)
