@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
