@@ -43,8 +43,16 @@ def main(argv: list[str]) -> int:
 
     import faust  # heavy: only when the worker really runs
 
-    from processors import localstate
+    from processors import agents, localstate, timers, web
+    from processors._faust import check_internals
     from processors.app import create_worker, worker_data_dir
+    from processors.errors import FaustInternalsMoved
+
+    try:
+        check_internals()  # a moved Faust internal stops the worker here, named, not later
+    except FaustInternalsMoved as exc:
+        structlog.get_logger().error("worker cannot start", error=str(exc))
+        return 1
 
     # The local RocksDB files are a cache of the changelog topics: keep them only when the
     # last run ended cleanly against these very topics, else rebuild from the changelogs.
@@ -64,6 +72,9 @@ def main(argv: list[str]) -> int:
         "local tables", kept=decision.keep, reason=decision.reason, directory=str(data_dir)
     )
     parts = create_worker(settings, resume)
+    agents.register(parts)
+    timers.register(parts)
+    web.register(parts)
     parts.publisher.start()
     worker = faust.Worker(
         parts.app,

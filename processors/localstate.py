@@ -191,18 +191,3 @@ def true_end_offsets(
     finally:
         consumer.close()
     return ends
-
-
-def correct_highwaters(faust_consumer: Any, consumer_config: Mapping[str, Any]) -> None:
-    """Make a Faust consumer's ``highwaters`` (used by table recovery) the true end offsets."""
-    import asyncio
-
-    original = faust_consumer.highwaters
-
-    async def highwaters(*partitions: Any) -> Any:
-        reported = await original(*partitions)
-        by_pair = {(tp.topic, tp.partition): v for tp, v in reported.items() if v is not None}
-        ends = await asyncio.to_thread(true_end_offsets, consumer_config, by_pair)
-        return {tp: ends.get((tp.topic, tp.partition), v) for tp, v in reported.items()}
-
-    faust_consumer.highwaters = highwaters
