@@ -1,15 +1,19 @@
-"""Structured JSON logs (structlog) on stderr: one line per event, no stack traces.
+"""Structured logs (structlog) on stderr: one line per event, no stack traces.
 
-Exceptions are reduced to their type and a short message; keys that could carry secrets
-or card data are dropped before rendering.
+JSON lines, except on a terminal, where a person reads them: there structlog's console
+renderer (colours unless ``NO_COLOR`` is set). A stream that is not a terminal never gets
+an escape code. Lines of the libraries' stdlib loggers (Faust, aiokafka, ...) are rendered
+the same way. Exceptions are reduced to their type; keys that could carry secrets or card
+data are dropped before rendering.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -33,23 +37,53 @@ def _one_line_errors(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
-def configure_logging(service: str, level: str = "info") -> None:
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler ``configure_logging`` installs (replaced when called again)."""
+
+
+def for_a_person(stream: TextIO) -> bool:
+    """True when ``stream`` is a terminal (people read it), False for files and pipes."""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed
+        return False
+
+
+def configure_logging(service: str, level: str = "info", stream: TextIO | None = None) -> None:
     """Configure structlog and the stdlib root logger for one process."""
+    out = sys.stderr if stream is None else stream
     numeric = getattr(logging, level.upper(), logging.INFO)
-    logging.basicConfig(
-        level=max(numeric, logging.WARNING), stream=sys.stderr, format="%(message)s"
+    renderer: Any = (
+        structlog.dev.ConsoleRenderer(
+            colors="NO_COLOR" not in os.environ, exception_formatter=structlog.dev.plain_traceback
+        )
+        if for_a_person(out)
+        else structlog.processors.JSONRenderer()
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _one_line_errors,
+        _drop_sensitive,
+    ]
+    handler = _Handler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _Handler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(max(numeric, logging.WARNING))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _one_line_errors,
-            _drop_sensitive,
-            structlog.processors.JSONRenderer(),
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)

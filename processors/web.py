@@ -14,8 +14,8 @@ import structlog
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processors.app import WorkerParts
 from processors.lifecycle import CustomerRecord
+from processors.parts import WorkerParts
 
 
 def authorized(header: str | None, token: str | None) -> bool:
