@@ -5,11 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system-packages
+# npm packages of the TypeScript client (stamp inside node_modules: gone with it)
+NODE_PACKAGES := clients/typescript/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install lock run test lint format unit integration e2e bench clean
+.PHONY: install lock node-tools run test lint format unit integration e2e bench clean
 
-install: $(STAMP) $(SYS_STAMP)
+install: $(STAMP) $(SYS_STAMP) $(NODE_PACKAGES)
 
 # Reproducible: every package at the version and hash requirements-dev.lock pins (the runtime
 # pins of requirements.lock, which the image uses, plus the dev extra), then paystream itself.
@@ -45,6 +47,20 @@ $(SYS_STAMP):
 	  $(SUDO) apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
 	@mkdir -p $(VENV) && touch $(SYS_STAMP)
 
+# Node (TypeScript client, Next.js example): Debian's nodejs and npm through apt-get only
+# when missing; the packages from the committed lock files (npm ci), again only when a lock
+# file changed or node_modules is gone. Tests need no network after this.
+node-tools:
+	@command -v npm >/dev/null 2>&1 || { \
+	  echo "installing nodejs and npm through apt-get"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+
+clients/typescript/node_modules/.installed: clients/typescript/package-lock.json | node-tools
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 run: install
 	$(BIN)/paystream up
 
@@ -72,3 +88,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf clients/typescript/node_modules clients/typescript/dist

@@ -37,6 +37,35 @@ def _one_line_errors(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
+#: aiohttp's loggers that report errors of the HTTP protocol (malformed requests, handlers
+#: that failed outside our own ``try``); their records carry tracebacks and request bytes.
+AIOHTTP_ERROR_LOGGERS = ("aiohttp.server", "aiohttp.web", "aiohttp.internal")
+
+
+class HttpProtocolErrors(logging.Handler):
+    """aiohttp's "Error handling request" records as one JSON line: the type and status only.
+
+    aiohttp logs a malformed request (bad header, bad chunk, a NUL in the path) with
+    ``logger.exception``: a multi-line traceback whose exception text holds the attacker's
+    bytes, at ``debug`` or ``error`` depending on the error. This handler replaces aiohttp's
+    output with one fixed event at a level that fits (a client's fault is a warning): never
+    the message or the exception text, only the error's type and the status aiohttp sent.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None and record.levelno < logging.WARNING:
+            return  # aiohttp's debug chatter (disconnections, keep-alive)
+        status = getattr(exc, "code", None) if exc is not None else None
+        status = status if isinstance(status, int) and 400 <= status < 600 else 500
+        log = structlog.get_logger("aiohttp")
+        fields: dict[str, Any] = {"status": status, "error": type(exc).__name__ if exc else None}
+        if status < 500:
+            log.warning("http_protocol_error", **fields)
+        else:
+            log.error("http_protocol_error", **fields)
+
+
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
     """The root handler ``configure_logging`` installs (replaced when called again)."""
 
@@ -87,3 +116,9 @@ def configure_logging(service: str, level: str = "info", stream: TextIO | None =
         cache_logger_on_first_use=False,
     )
     structlog.contextvars.bind_contextvars(service=service)
+    protocol_errors = HttpProtocolErrors()
+    for name in AIOHTTP_ERROR_LOGGERS:
+        aiohttp_logger = logging.getLogger(name)
+        aiohttp_logger.handlers = [protocol_errors]
+        aiohttp_logger.propagate = False
+        aiohttp_logger.setLevel(logging.DEBUG)  # a non-HTTP first request is logged at debug
