@@ -5,7 +5,8 @@ Control endpoints (for tests driving a stand-in in another process):
   GET  /__standin/requests   every API request received, oldest first
   POST /__standin/faults     {"status": 429, "count": 3, "retry_after": 1, "delay_s": 0,
                               "path": "/api/v2/tickets"} answer the next matching requests so
-                              (status null: answer normally, after delay_s)
+                              (status null: answer normally, after delay_s); with
+                              "for_s": 30 every matching request for 30 s (an outage)
   POST /__standin/reset      forget requests, faults and stored objects
   GET  /__standin/state      the stand-in's stored objects (contacts, tickets...)
 """
@@ -37,6 +38,9 @@ class Fault:
     delay_s: float = 0.0
     path: str = ""
     body: Any = None
+    #: set: answer every matching request so for this many seconds (``count`` is ignored)
+    for_s: float | None = None
+    until: float = 0.0
 
 
 @dataclass
@@ -80,6 +84,8 @@ class Standin:
         return [r for r in self.requests if path_part in r.path]
 
     def inject(self, fault: Fault) -> None:
+        if fault.for_s is not None:
+            fault.until = time.monotonic() + fault.for_s
         with self.lock:
             self._faults.append(fault)
 
@@ -132,8 +138,13 @@ class Standin:
 
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
-            for fault in self._faults:
+            for fault in list(self._faults):
+                if fault.for_s is not None and time.monotonic() >= fault.until:
+                    self._faults.remove(fault)  # an outage that is over
+                    continue
                 if fault.path in path:
+                    if fault.for_s is not None:
+                        return fault
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)
