@@ -23,16 +23,15 @@ from typing import Any
 from pydantic import Field
 
 from paystream.errors import PaystreamError
-from paystream.settings import load_settings
-from sinks.clickhouse import (
-    HttpStoreReader,
+from paystream.runtime.store import (
     MetricsStore,
     MetricsStoreSettings,
     MetricsStoreUnavailable,
     QueryRejected,
     StoreReader,
-    read_endpoint_file,
 )
+from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
+from paystream.settings import load_settings
 
 EMBEDDED_LAG_NOTE = (
     "the embedded broker reports end offsets wrongly: lag is approximate; "
