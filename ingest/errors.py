@@ -43,6 +43,20 @@ class TooLarge(RejectedRequest):
     reason = "too_large"
 
 
+class BodyTimeout(RejectedRequest):
+    """Raised when the body did not arrive within its deadline (a trickling client): 408."""
+
+    status = 408
+    reason = "request_timeout"
+
+
+class Overloaded(IngestError):
+    """Raised when too many requests are still waiting for their bodies (503, retry later)."""
+
+    status = 503
+    reason = "unavailable"
+
+
 class PublishUnavailable(IngestError):
     """Raised when the broker did not acknowledge in time; the sender should retry (503)."""
 

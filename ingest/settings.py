@@ -37,7 +37,8 @@ class IngestSettings(CommonSettings):
     stripe_signature_tolerance_s: int = Field(default=300, ge=1, le=86_400)
     #: Secrets of first-party app events (``POST /events/app``); empty turns the endpoint off.
     paystream_app_secrets: Secrets = ()
-    paystream_ingest_host: str = "0.0.0.0"  # noqa: S104 - a service behind a load balancer
+    #: listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
+    paystream_ingest_host: str = "127.0.0.1"
     paystream_ingest_port: int = Field(default=8080, ge=0, le=65_535)
     #: How long a request waits for the broker's delivery report before answering 503.
     paystream_ingest_publish_timeout_s: float = Field(default=2.0, gt=0, le=60)
@@ -47,6 +48,10 @@ class IngestSettings(CommonSettings):
     paystream_ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
     #: Largest accepted request body (413 above).
     paystream_ingest_max_body_bytes: int = Field(default=MIB, ge=1024, le=16 * MIB)
+    #: How long a request body may take to arrive once the headers are in (408 after).
+    paystream_ingest_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: How many requests may wait for their body at once (503 + Retry-After above).
+    paystream_ingest_max_slow_bodies: int = Field(default=128, ge=1, le=100_000)
     #: How long SIGTERM waits for in-flight requests and the producer flush.
     paystream_ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
