@@ -34,7 +34,6 @@ from paystream.runtime.store import (
     StoreReader,
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
-from paystream.settings import load_settings
 
 EMBEDDED_LAG_NOTE = (
     "the embedded broker reports end offsets wrongly: lag is approximate; "
