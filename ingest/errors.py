@@ -70,3 +70,15 @@ class PublishTimeout(PublishUnavailable):
 
 class PublishFailed(PublishUnavailable):
     """Raised when the delivery report carried an error or the producer refused the message."""
+
+
+class ReconcileError(IngestError):
+    """Root of the errors of ``paystream reconcile`` (the Events API side of ingest)."""
+
+
+class ReconcileRefused(ReconcileError):
+    """Raised when a reconcile run cannot start: bad window, API key or setting (exit 2)."""
+
+
+class ListingFailed(ReconcileError):
+    """Raised when the Events API could not be paged through to the end (exit 1)."""

@@ -67,3 +67,21 @@ class IngestSettings(CommonSettings):
     @property
     def app_secrets(self) -> tuple[str, ...]:
         return tuple(s.get_secret_value() for s in self.paystream_app_secrets)
+
+
+class ReconcileSettings(CommonSettings):
+    """What ``paystream reconcile`` needs on top of the common settings."""
+
+    #: A secret (``sk_``) or read-only restricted (``rk_``) key of ``STRIPE_MODE``'s mode
+    #: (required here; the prefix rule is ``CommonSettings``' environment rules').
+    stripe_api_key: SecretStr
+    #: Stripe's API base URL; tests point it at ``paystream.devstack.stripe_api``.
+    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
+    #: How many 429s in a row one page may meet before the run gives up (back-off between).
+    paystream_reconcile_rate_limit_retries: int = Field(default=8, ge=0, le=100)
+    #: How long one event may wait for the broker's acknowledgement.
+    paystream_reconcile_publish_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    #: The worker's customer-state API (same bearer token), asked which listed events it
+    #: has already processed; unset: not asked, the summary says "unknown".
+    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    paystream_api_token: SecretStr | None = None

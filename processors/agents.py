@@ -55,6 +55,8 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
     await writer.submit(result)
     for (event_type, outcome), count in result.counts.items():
         parts.metrics.events.labels(event_type, outcome).inc(count)
+    for event_type, count in result.recovered.items():
+        parts.metrics.reconcile_recovered.labels(event_type).inc(count)
 
 
 def register(parts: WorkerParts) -> None:
