@@ -56,7 +56,8 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
     The shells (agents, timers, web) are registered on it by ``processors.__main__``.
     """
     topics = settings.topics
-    host, port = settings.paystream_worker_host, settings.paystream_worker_port
+    bind, port = settings.paystream_worker_host, settings.paystream_worker_port
+    advertised = settings.advertised_host
     tuning: dict[str, Any] = {}
     if settings.embedded_broker:
         tuning = {
@@ -82,10 +83,16 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         broker_max_poll_records=2000,
         stream_buffer_maxsize=8192,
         web_enabled=True,
-        web_host=host,
+        web_host=advertised,
         web_port=port,
-        web_bind=host,
-        canonical_url=f"http://{host}:{port}",
+        web_bind=bind,
+        canonical_url=f"http://{advertised}:{port}",
+        # Faust's own views read tables and assignments without our token: off.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         autodiscover=False,
         **tuning,
     )
@@ -108,6 +115,8 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         dedup=dedup,
         publisher=publisher,
         metrics=PaystreamMetrics(),
-        processor=BatchProcessor(topics, default_codec(), settings.stuck_after_ms),
+        processor=BatchProcessor(
+            topics, default_codec(), settings.stuck_after_ms, live=settings.stripe_mode == "live"
+        ),
         writer=TableWriter(publisher, partial(write_tables, customers, dedup)),
     )
