@@ -27,15 +27,14 @@ from pydantic import Field
 
 from paystream.errors import PaystreamError
 from paystream.runtime.running_stack import load_beside_running_stack
-from sinks.clickhouse import (
-    HttpStoreReader,
+from paystream.runtime.store import (
     MetricsStore,
     MetricsStoreSettings,
     MetricsStoreUnavailable,
     QueryRejected,
     StoreReader,
-    read_endpoint_file,
 )
+from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
 
 EMBEDDED_LAG_NOTE = (
     "the embedded broker reports end offsets wrongly: lag is approximate; "

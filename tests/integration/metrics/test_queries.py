@@ -25,9 +25,9 @@ import pytest
 
 from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
+from paystream.runtime.store import QueryResult
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
-from sinks.clickhouse import QueryResult
 from sinks.metrics_sink import MetricsSettings
 from tests.integration.metrics.conftest import (
     Pipeline,
