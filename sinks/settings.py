@@ -21,6 +21,8 @@ class SinkSettings(CommonSettings):
     paystream_sink_writes: str = "dry-run"
     #: Prometheus ``/metrics`` of the sinks process; 0 turns it off.
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
+    #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
+    paystream_sinks_metrics_host: str = "127.0.0.1"
     paystream_hubspot_rate_limit: int = Field(default=190, ge=1)
     paystream_hubspot_rate_period_s: float = Field(default=10.0, gt=0)
     paystream_zendesk_rate_limit: int = Field(default=400, ge=1)

@@ -120,6 +120,8 @@ class HubSpotStandin(Standin):
             self.properties.update({k: dict(v) for k, v in PAYSTREAM_PROPERTIES.items()})
         self.groups: set[str] = {"contactinformation"}
         self.contacts: dict[str, dict[str, Any]] = {}
+        #: (unique property, value) → contact id: lookups stay O(1) with many contacts
+        self._unique: dict[tuple[str, str], str] = {}
         #: every property write, in order: (customer id or contact id, properties)
         self.writes: list[tuple[str, dict[str, str]]] = []
 
@@ -128,10 +130,27 @@ class HubSpotStandin(Standin):
 
     def contact_by(self, prop: str, value: str) -> dict[str, Any] | None:
         with self.lock:
+            if self.properties.get(prop, {}).get("hasUniqueValue"):
+                return self._find(prop, value)
             for contact in self.contacts.values():
                 if contact["properties"].get(prop) == value:
                     return contact
         return None
+
+    def _find(self, unique_prop: str, value: str) -> dict[str, Any] | None:
+        hs_id = self._unique.get((unique_prop, value))
+        return self.contacts.get(hs_id) if hs_id is not None else None
+
+    def _set_properties(self, contact: dict[str, Any], props: dict[str, str]) -> None:
+        """Update a contact's properties and the unique-value index."""
+        held = contact["properties"]
+        for name, value in props.items():
+            if self.properties.get(name, {}).get("hasUniqueValue"):
+                old = held.get(name)
+                if old is not None and self._unique.get((name, old)) == contact["id"]:
+                    del self._unique[(name, old)]
+                self._unique[(name, value)] = contact["id"]
+        held.update(props)
 
     # ------------------------------------------------------------------ auth and limits
     def authorized(self, request: web.Request) -> bool:
@@ -204,10 +223,7 @@ class HubSpotStandin(Standin):
         for item in inputs:
             id_prop, ident = str(item["idProperty"]), str(item["id"])
             props = {str(k): str(v) for k, v in (item.get("properties") or {}).items()}
-            contact = next(
-                (c for c in self.contacts.values() if c["properties"].get(id_prop) == ident),
-                None,
-            )
+            contact = self._find(id_prop, ident)
             now = _now_iso()
             is_new = contact is None
             if contact is None:
@@ -220,7 +236,8 @@ class HubSpotStandin(Standin):
                     "archived": False,
                 }
                 self.contacts[hs_id] = contact
-            contact["properties"].update(props)
+                self._set_properties(contact, {id_prop: ident})
+            self._set_properties(contact, props)
             contact["updatedAt"] = now
             self.writes.append((ident, props))
             results.append({**contact, "properties": dict(contact["properties"]), "new": is_new})
@@ -247,10 +264,7 @@ class HubSpotStandin(Standin):
             if id_prop == "hs_object_id":
                 contact = self.contacts.get(ident)
             else:
-                contact = next(
-                    (c for c in self.contacts.values() if c["properties"].get(id_prop) == ident),
-                    None,
-                )
+                contact = self._find(id_prop, ident)
             if contact is None:
                 missing.append(ident)
                 continue
