@@ -187,7 +187,9 @@ def main(argv: list[str]) -> int:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
         env["PAYSTREAM_DATA_DIR"] = str(data_dir)
         topics = settings.topics
-        ensure_topics(bootstrap, topics.specs(), settings.paystream_replication_factor)
+        # an external cluster gets its TLS/SASL settings; the embedded broker is plaintext
+        client = settings.admin_config() if settings.kafka_bootstrap_servers else bootstrap
+        ensure_topics(client, topics.specs(), settings.paystream_replication_factor)
 
         if settings.stripe_webhook_secrets is None:
             secret = "whsec_" + secrets.token_hex(24)
