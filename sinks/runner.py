@@ -40,6 +40,7 @@ from sinks.outcomes import (
     DRY_RUN,
     RETRY,
     dead_letter,
+    dead_letter_log_fields,
     sink_result,
     sync_latency_s,
 )
@@ -133,12 +134,15 @@ class SinkRunner:
         batch_wait_s: float = 0.2,
         rand: Callable[[], float] = random.random,
         clock_ms: Callable[[], int] = wall_ms,
+        hash_key: str = "",
     ) -> None:
         if (producer is None) != (results_topic is None) or (dlq_topic is None) != (
             results_topic is None
         ):
             raise ValueError("producer, results_topic and dlq_topic go together")
         self.adapter = adapter
+        #: PAYSTREAM_CUSTOMER_HASH_KEY: log lines name customers by this hash only
+        self.hash_key = hash_key
         self.consumer = consumer
         self.producer = producer
         #: the input topics (the metrics sink reads several); dead letters name them
@@ -298,13 +302,7 @@ class SinkRunner:
         )
         key = record["idempotency_key"] or record["customer_id"] or "unknown"
         self._produce(self.dlq_topic, key, self.codec.encode("dead_letter", record))
-        self.log.warning(
-            "dead_lettered",
-            key=record["idempotency_key"],
-            reason_code=reason,
-            attempts=attempts,
-            last_error=record["last_error"],
-        )
+        self.log.warning("dead_lettered", **dead_letter_log_fields(record, self.hash_key))
 
     # ---------------------------------------------------------------- the batch
     def process(self, messages: Sequence[Message], stop: threading.Event) -> bool:
