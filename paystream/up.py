@@ -211,7 +211,7 @@ def main(argv: list[str]) -> int:
         stack.start("worker", [python, "-m", "paystream", "worker"], env)
         stack.start("sinks", [python, "-m", "paystream", "sinks"], env)
         if env.get("PAYSTREAM_ADMIN_TOKEN"):
-            stack.start("admin", [python, "-m", "paystream", "admin"], env, optional=True)
+            stack.start("admin", [python, "-m", "paystream", "admin"], env)
 
         ready = _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
         webhook = f"http://127.0.0.1:{ingest_port}/webhooks/stripe"

@@ -30,7 +30,7 @@ def test_client_unit_tests_pass(typescript_client: Path) -> None:
     result = node_test([typescript_client / "test" / "client.test.mjs"])
     assert result.code == 0, "node --test failed (output above)"
     assert result.count("fail") == 0
-    assert result.count("pass") >= 40
+    assert result.count("pass") >= 45
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
