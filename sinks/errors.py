@@ -27,3 +27,12 @@ class PermanentSinkError(SinkError):
         super().__init__(f"{reason_code}: {detail}")
         self.reason_code = reason_code
         self.detail = detail
+
+
+class DailyLimitReached(RetryableSinkError):
+    """Raised when HubSpot answers 429 with ``policyName: DAILY``: pause until the reset."""
+
+
+class OutcomeNotWritten(SinkError):
+    """Raised when a result or dead-letter record could not be produced: the runner stops
+    without committing, so the batch is read again by whoever runs next."""

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from paystream.errors import SettingsError
 from paystream.settings import CommonSettings
+from sinks.hubspot import PLAN_LIMITS_PER_10S
 from sinks.retry import RetryPolicy
+
+HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
 
 
 class SinkSettings(CommonSettings):
@@ -21,8 +27,15 @@ class SinkSettings(CommonSettings):
     paystream_sink_writes: str = "dry-run"
     #: Prometheus ``/metrics`` of the sinks process; 0 turns it off.
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
-    paystream_hubspot_rate_limit: int = Field(default=190, ge=1)
+    #: the HubSpot account's plan: picks the documented per-10 s limit (100 free/starter,
+    #: 190 professional/enterprise) unless PAYSTREAM_HUBSPOT_RATE_LIMIT says otherwise
+    paystream_hubspot_plan: HubSpotPlan = "professional"
+    paystream_hubspot_rate_limit: int | None = Field(default=None, ge=1)
     paystream_hubspot_rate_period_s: float = Field(default=10.0, gt=0)
+    #: the account's time zone (HubSpot settings): its daily limit resets at midnight there
+    paystream_hubspot_time_zone: str = "UTC"
+    #: make the customer the Zendesk ticket's requester when the email is known
+    paystream_zendesk_set_requester: bool = True
     paystream_zendesk_rate_limit: int = Field(default=400, ge=1)
     paystream_zendesk_rate_period_s: float = Field(default=60.0, gt=0)
     #: attempts for 5xx, timeouts and connection errors (the first call included)
@@ -41,6 +54,30 @@ class SinkSettings(CommonSettings):
     paystream_sink_batch_wait_s: float = Field(default=0.2, gt=0)
     #: read the contacts' billing_state_changed_at before an upsert and skip older states
     paystream_crm_stale_guard: bool = True
+
+    @field_validator("hubspot_api_base", "zendesk_api_base")
+    @classmethod
+    def _https_outside_development(cls, value: str | None, info: ValidationInfo) -> str | None:
+        env = info.data.get("paystream_env", "development")
+        if value and env != "development" and not value.lower().startswith("https://"):
+            raise ValueError(f"must be an https:// URL when PAYSTREAM_ENV={env}")
+        return value
+
+    @field_validator("paystream_hubspot_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    @property
+    def hubspot_rate_limit(self) -> int:
+        """Requests per PAYSTREAM_HUBSPOT_RATE_PERIOD_S: the setting, else the plan's."""
+        if self.paystream_hubspot_rate_limit is not None:
+            return self.paystream_hubspot_rate_limit
+        return PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan]
 
     @property
     def writes_enabled(self) -> bool:
