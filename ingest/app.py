@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ingest import envelope, signature
 from ingest.handlers import (
+    BodyGate,
     Endpoint,
     counters_by_reason,
     endpoint_handler,
@@ -65,6 +66,9 @@ def create_app(settings: IngestSettings) -> web.Application:
         "request_ids": RequestIds(),
         "hash_key": settings.paystream_customer_hash_key.get_secret_value(),
         "log": RequestLog("ingest", enabled=settings.paystream_log_level in ("debug", "info")),
+        "body_gate": BodyGate(
+            settings.paystream_ingest_body_timeout_s, settings.paystream_ingest_max_slow_bodies
+        ),
     }
     app[SETTINGS] = settings
     app[METRICS] = metrics

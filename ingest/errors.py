@@ -43,6 +43,20 @@ class TooLarge(RejectedRequest):
     reason = "too_large"
 
 
+class BodyTimeout(RejectedRequest):
+    """Raised when the body did not arrive within its deadline (a trickling client): 408."""
+
+    status = 408
+    reason = "request_timeout"
+
+
+class Overloaded(IngestError):
+    """Raised when too many requests are still waiting for their bodies (503, retry later)."""
+
+    status = 503
+    reason = "unavailable"
+
+
 class PublishUnavailable(IngestError):
     """Raised when the broker did not acknowledge in time; the sender should retry (503)."""
 
@@ -56,3 +70,15 @@ class PublishTimeout(PublishUnavailable):
 
 class PublishFailed(PublishUnavailable):
     """Raised when the delivery report carried an error or the producer refused the message."""
+
+
+class ReconcileError(IngestError):
+    """Root of the errors of ``paystream reconcile`` (the Events API side of ingest)."""
+
+
+class ReconcileRefused(ReconcileError):
+    """Raised when a reconcile run cannot start: bad window, API key or setting (exit 2)."""
+
+
+class ListingFailed(ReconcileError):
+    """Raised when the Events API could not be paged through to the end (exit 1)."""

@@ -6,6 +6,7 @@ event id of an accepted event. One JSON log line and one metric sample per reque
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 from ingest import envelope, signature
-from ingest.errors import IngestError, PublishUnavailable, TooLarge
+from ingest.errors import BodyTimeout, IngestError, Overloaded, TooLarge
 from ingest.publisher import Publisher
 from ingest.requestlog import RequestLog
 from paystream.hashing import customer_hash
@@ -32,6 +33,7 @@ STATUS_OF = {
     "malformed_event": 400,
     "mode_mismatch": 403,
     "too_large": 413,
+    "request_timeout": 408,
     "unavailable": 503,
     "internal": 500,
 }
@@ -42,6 +44,20 @@ REQUEST_ID = "X-Request-Id"
 Parse = Callable[[str, int, str], envelope.Outgoing]
 
 _log = structlog.get_logger("ingest")
+
+
+@dataclass(slots=True)
+class BodyGate:
+    """Bounds the requests whose body is still on its way: a deadline each, a count for all.
+
+    A client that sends headers and then trickles the body would otherwise hold a
+    connection and up to the body limit in memory for as long as it likes. Shared by
+    every endpoint of one app (event loop thread only, so a plain counter is enough).
+    """
+
+    timeout_s: float
+    limit: int
+    waiting: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,7 @@ class Endpoint:
     #: key of the customer-id hash in log lines (the metrics rows use the same)
     hash_key: str
     log: RequestLog
+    body_gate: BodyGate
 
 
 def counters_by_reason(counter: Counter) -> dict[str, Any]:
@@ -73,14 +90,29 @@ def counters_by_reason(counter: Counter) -> dict[str, Any]:
     return {r: counter.labels(status=str(code), reason=r) for r, code in STATUS_OF.items()}
 
 
-async def _body(request: web.Request, limit: int) -> bytes:
-    length = request.content_length
-    if length is not None and length > limit:
-        raise TooLarge("content-length over the limit")
+async def _read(request: web.Request) -> bytes:
     try:
         return await request.read()  # the app's client_max_size is the same limit
     except web.HTTPRequestEntityTooLarge:
         raise TooLarge("body over the limit") from None
+
+
+async def _body(request: web.Request, limit: int, gate: BodyGate) -> bytes:
+    length = request.content_length
+    if length is not None and length > limit:
+        raise TooLarge("content-length over the limit")
+    if request.content.is_eof():  # the whole body came with the headers: no timer needed
+        return await _read(request)
+    if gate.waiting >= gate.limit:
+        raise Overloaded("too many request bodies in flight")
+    gate.waiting += 1
+    try:
+        async with asyncio.timeout(gate.timeout_s):
+            return await _read(request)
+    except TimeoutError:
+        raise BodyTimeout("body not received within the deadline") from None
+    finally:
+        gate.waiting -= 1
 
 
 async def accept(request: web.Request, ep: Endpoint) -> web.Response:
@@ -91,7 +123,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
     event: envelope.Outgoing | None = None
     headers = {REQUEST_ID: cid}
     try:
-        body = await _body(request, ep.max_body_bytes)
+        body = await _body(request, ep.max_body_bytes, ep.body_gate)
         text = signature.verify(
             body, request.headers.get(ep.header), ep.secrets, ep.tolerance_s, now
         )
@@ -106,7 +138,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         )
     except IngestError as exc:
         reason, status, payload = exc.reason, exc.status, ERROR_BODIES[exc.reason]
-        if isinstance(exc, PublishUnavailable):
+        if status == 503:
             headers["Retry-After"] = ep.retry_after
     except Exception as exc:  # a bug, not bad input: say so in one line, no stack trace
         _log.error("unexpected_error", correlation_id=cid, error=type(exc).__name__)
@@ -129,7 +161,19 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         latency_ms=round(elapsed * 1000, 2),
         now=now,
     )
-    return web.Response(body=payload, status=status, content_type=JSON, headers=headers)
+    response = web.Response(body=payload, status=status, content_type=JSON, headers=headers)
+    if status == 408:
+        await _answer_and_hang_up(request, response)
+    return response
+
+
+async def _answer_and_hang_up(request: web.Request, response: web.Response) -> None:
+    """Send a 408 and close: aiohttp would otherwise linger reading the trickled body for
+    another 10 s, holding the connection the deadline was meant to free."""
+    response.force_close()
+    await response.prepare(request)
+    await response.write_eof()
+    request.protocol.force_close()
 
 
 def endpoint_handler(key: web.AppKey[Endpoint]) -> Callable[[web.Request], Any]:

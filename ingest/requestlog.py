@@ -6,7 +6,9 @@ The line is assembled from escaped JSON literals (no dict, no ``json.dumps``, on
 Same shape as every other line (``paystream.logging``: ``event``, ``service``, ``level``,
 ``timestamp`` in ISO 8601 UTC) with a fixed set of fields that carry no payload, secret or
 card data: correlation id, event id and type, outcome, status, latency and the hashed
-customer id. Everything else the service logs goes through structlog.
+customer id. Everything else the service logs goes through structlog. On a terminal (a
+person reads it, speed matters less) the line goes through structlog too, so it is rendered
+like every other line there (``paystream.logging``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ import time
 import uuid
 from json.encoder import encode_basestring_ascii
 from typing import TextIO
+
+import structlog
+
+from paystream.logging import for_a_person
 
 
 def _json(value: str | None) -> str:
@@ -46,6 +52,7 @@ class RequestLog:
         self._stamp = ""
         self._stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
+        self._console = structlog.get_logger(service) if for_a_person(self._stream) else None
 
     def write(
         self,
@@ -67,6 +74,18 @@ class RequestLog:
             self._second = second
             self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         level = "info" if status < 500 else "warning" if status == 503 else "error"
+        if self._console is not None:
+            getattr(self._console, level)(
+                event,
+                correlation_id=correlation_id,
+                event_id=event_id,
+                type=type,
+                customer=customer,
+                status=status,
+                outcome=outcome,
+                latency_ms=latency_ms,
+            )
+            return
         line = (
             f'{{"correlation_id": {_json(correlation_id)}, "event_id": {_json(event_id)}, '
             f'"type": {_json(type)}, "customer": {_json(customer)}, "status": {status}, '

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import NoDecode
 
+from ingest.reconcile_plan import api_key_problem
 from paystream.settings import CommonSettings
 
 MIB = 1024 * 1024
@@ -37,7 +38,8 @@ class IngestSettings(CommonSettings):
     stripe_signature_tolerance_s: int = Field(default=300, ge=1, le=86_400)
     #: Secrets of first-party app events (``POST /events/app``); empty turns the endpoint off.
     paystream_app_secrets: Secrets = ()
-    paystream_ingest_host: str = "0.0.0.0"  # noqa: S104 - a service behind a load balancer
+    #: listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
+    paystream_ingest_host: str = "127.0.0.1"
     paystream_ingest_port: int = Field(default=8080, ge=0, le=65_535)
     #: How long a request waits for the broker's delivery report before answering 503.
     paystream_ingest_publish_timeout_s: float = Field(default=2.0, gt=0, le=60)
@@ -47,6 +49,10 @@ class IngestSettings(CommonSettings):
     paystream_ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
     #: Largest accepted request body (413 above).
     paystream_ingest_max_body_bytes: int = Field(default=MIB, ge=1024, le=16 * MIB)
+    #: How long a request body may take to arrive once the headers are in (408 after).
+    paystream_ingest_body_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: How many requests may wait for their body at once (503 + Retry-After above).
+    paystream_ingest_max_slow_bodies: int = Field(default=128, ge=1, le=100_000)
     #: How long SIGTERM waits for in-flight requests and the producer flush.
     paystream_ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
@@ -62,3 +68,28 @@ class IngestSettings(CommonSettings):
     @property
     def app_secrets(self) -> tuple[str, ...]:
         return tuple(s.get_secret_value() for s in self.paystream_app_secrets)
+
+
+class ReconcileSettings(CommonSettings):
+    """What ``paystream reconcile`` needs on top of the common settings."""
+
+    #: A secret (``sk_``) or read-only restricted (``rk_``) key of ``STRIPE_MODE``'s mode.
+    stripe_api_key: SecretStr
+    #: Stripe's API base URL; tests point it at ``paystream.devstack.stripe_api``.
+    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
+    #: How many 429s in a row one page may meet before the run gives up (back-off between).
+    paystream_reconcile_rate_limit_retries: int = Field(default=8, ge=0, le=100)
+    #: How long one event may wait for the broker's acknowledgement.
+    paystream_reconcile_publish_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    #: The worker's customer-state API (same bearer token), asked which listed events it
+    #: has already processed; unset: not asked, the summary says "unknown".
+    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    paystream_api_token: SecretStr | None = None
+
+    @field_validator("stripe_api_key")
+    @classmethod
+    def _key_matches_mode(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
+        problem = api_key_problem(value.get_secret_value(), info.data.get("stripe_mode", "test"))
+        if problem is not None:
+            raise ValueError(problem)
+        return value

@@ -44,6 +44,10 @@ def verify(
     """
     if not header or not secrets:
         raise InvalidSignature("no signature")
+    if not header.isascii():
+        # The grammar is ASCII (``t=<digits>,v1=<hex>``); anything else can only fail, and
+        # stripe's ``hmac.compare_digest`` raises TypeError on non-ASCII text (was a 500).
+        raise InvalidSignature("signature header is not ASCII")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -55,7 +59,7 @@ def verify(
             WebhookSignature.verify_header(text, header, secret, None)
         except SignatureVerificationError:
             continue
-        except (ValueError, OverflowError):  # a pathological t= value
+        except (ValueError, OverflowError, TypeError):  # a pathological t= or v1= value
             break
         current = time.time() if now is None else now
         try:

@@ -22,7 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sinks": ("sinks.__main__", "sink consumers: crm, helpdesk, metrics (default: all)"),
     "admin": ("paystream.admin", "the exception-queue web view"),
     "demo": ("paystream.demo", "send a signed storyline of Stripe events to a running ingest"),
-    "reconcile": ("paystream.reconcile", "re-publish events the pipeline never saw"),
+    "reconcile": (
+        "ingest.reconcile",
+        "list events from the Stripe API and publish the ones the pipeline never saw",
+    ),
     "status": ("paystream.status", "one screen for an operator"),
     "topics": ("paystream.topics", "create or check every topic"),
     "crm-setup": ("sinks.crm_setup", "create the CRM's custom contact properties"),

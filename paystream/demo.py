@@ -19,7 +19,8 @@ import aiohttp
 from pydantic import Field, SecretStr
 
 from paystream.errors import SettingsError
-from paystream.settings import CommonSettings, load_settings
+from paystream.runtime.running_stack import load_beside_running_stack
+from paystream.settings import CommonSettings
 from paystream.signing import sign_header
 from paystream.storyline import storyline
 
@@ -61,10 +62,12 @@ def main(argv: list[str]) -> int:
         "--customer", help="Stripe customer id to use (default: a new cus_demo_...)"
     )
     args = parser.parse_args(argv)
-    settings = load_settings(DemoSettings)
+    # Beside a running `paystream up`, its secret and port are the defaults.
+    settings = load_beside_running_stack(DemoSettings)
     if settings.stripe_webhook_secrets is None:
         raise SettingsError(
-            "invalid setting STRIPE_WEBHOOK_SECRETS: not set (`paystream up` prints it)"
+            "invalid setting STRIPE_WEBHOOK_SECRETS: not set and no running `paystream up` "
+            "found in PAYSTREAM_DATA_DIR (`paystream up` prints it)"
         )
     secret = settings.stripe_webhook_secrets.get_secret_value().split(",")[0].strip()
     base = args.url or f"http://127.0.0.1:{settings.paystream_ingest_port}"

@@ -42,6 +42,13 @@ class PaystreamMetrics:
             ["type", "outcome"],
             registry=r,
         )
+        self.reconcile_recovered = Counter(
+            "paystream_reconcile_recovered_events",
+            "Events listed by `paystream reconcile` that the worker had never seen: Stripe "
+            "never delivered them as a webhook (the delivery gap), by type.",
+            ["type"],
+            registry=r,
+        )
         self.sink_requests = Counter(
             "paystream_sink_requests",
             "Sink command outcomes by sink.",

@@ -6,9 +6,10 @@ error names the variable. ``load_settings`` turns the first error into one line.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paystream.errors import SettingsError
@@ -16,6 +17,65 @@ from schemas.topics import Topics
 
 StripeMode = Literal["test", "live"]
 BrokerProfile = Literal["kafka", "embedded"]
+Environment = Literal["production", "preview", "development"]
+
+#: Stripe secret (``sk_``) and restricted (``rk_``) key prefixes of each mode.
+API_KEY_PREFIXES = {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_live_")}
+#: Shortest customer-hash key accepted in production (HMAC-SHA256 key of 256 bits).
+MIN_HASH_KEY_BYTES = 32
+#: The one value that turns an explicit override on (not "true", not "1": a typo stays off).
+YES = "yes"
+
+
+def environment_problem(
+    *,
+    env: Environment,
+    mode: StripeMode,
+    api_key: str | None,
+    topic_prefix: str | None,
+    prefix_without_mode: str,
+    sink_writes: str,
+    allow_preview_writes: str,
+    hash_key: str,
+) -> tuple[str, str] | None:
+    """The first environment-separation rule these settings break: (variable, why), or None.
+
+    Pure, so every rule is a row of a table in the tests; ``CommonSettings`` refuses to
+    build when it returns something, and the process exits 2 with one line.
+    """
+    other = "live" if mode == "test" else "test"
+    if api_key is not None and api_key != "":
+        if api_key.startswith(API_KEY_PREFIXES[other]):
+            return "STRIPE_API_KEY", f"a {other}-mode key while STRIPE_MODE={mode}"
+        if not api_key.startswith(API_KEY_PREFIXES[mode]):
+            return "STRIPE_API_KEY", "expected a secret (sk_) or restricted (rk_) key of the mode"
+    if mode == "live" and env != "production":
+        return "STRIPE_MODE", f"live mode is refused outside PAYSTREAM_ENV=production (is {env})"
+    if topic_prefix is not None:
+        words = set(re.split(r"[._-]+", topic_prefix.lower()))
+        if other in words:
+            return "PAYSTREAM_TOPIC_PREFIX", f"names {other} mode while STRIPE_MODE={mode}"
+        if mode not in words and env != "development" and prefix_without_mode != YES:
+            return (
+                "PAYSTREAM_TOPIC_PREFIX",
+                f"does not name the mode ({mode}); set PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE=yes "
+                "if this cluster never sees the other mode",
+            )
+    if (
+        env == "preview"
+        and sink_writes.strip().lower() == "enabled"
+        and allow_preview_writes != YES
+    ):
+        return (
+            "PAYSTREAM_SINK_WRITES",
+            "preview deploys stay dry-run unless PAYSTREAM_ALLOW_PREVIEW_WRITES=yes",
+        )
+    if env == "production" and len(hash_key.encode()) < MIN_HASH_KEY_BYTES:
+        return (
+            "PAYSTREAM_CUSTOMER_HASH_KEY",
+            f"at least {MIN_HASH_KEY_BYTES} bytes are required when PAYSTREAM_ENV=production",
+        )
+    return None
 
 
 class CommonSettings(BaseSettings):
@@ -26,7 +86,9 @@ class CommonSettings(BaseSettings):
     )
 
     stripe_mode: StripeMode = "test"
-    paystream_env: Literal["production", "preview", "development"] = "development"
+    paystream_env: Environment = "development"
+    #: Stripe API key (``reconcile``); its prefix must match the mode
+    stripe_api_key: SecretStr | None = None
     kafka_bootstrap_servers: str | None = None
     #: ``embedded`` tunes clients for the local Tansu broker (set by ``paystream up``
     #: and the tests); ``kafka`` is the right choice for any real cluster.
@@ -38,6 +100,29 @@ class CommonSettings(BaseSettings):
     paystream_data_dir: str = "var"
     #: key of the customer-id hash in logs and metrics rows (keep it stable)
     paystream_customer_hash_key: SecretStr = SecretStr("")
+    #: ``yes`` accepts an explicit topic prefix that does not name the mode (outside development)
+    paystream_topic_prefix_without_mode: str = ""
+    #: ``enabled`` lets the sinks call the CRM and helpdesk (read here for the preview rule)
+    paystream_sink_writes: str = "dry-run"
+    #: ``yes`` lets a preview deploy write to the CRM and helpdesk
+    paystream_allow_preview_writes: str = ""
+
+    @model_validator(mode="after")
+    def _environment_rules(self) -> CommonSettings:
+        problem = environment_problem(
+            env=self.paystream_env,
+            mode=self.stripe_mode,
+            api_key=self.stripe_api_key.get_secret_value() if self.stripe_api_key else None,
+            topic_prefix=self.paystream_topic_prefix,
+            prefix_without_mode=self.paystream_topic_prefix_without_mode.strip().lower(),
+            sink_writes=self.paystream_sink_writes,
+            allow_preview_writes=self.paystream_allow_preview_writes.strip().lower(),
+            hash_key=self.paystream_customer_hash_key.get_secret_value(),
+        )
+        if problem is not None:
+            # Not a ValueError: pydantic would wrap it without the variable's name.
+            raise SettingsError(f"invalid setting {problem[0]}: {problem[1]}")
+        return self
 
     @property
     def topic_prefix(self) -> str:

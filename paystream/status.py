@@ -7,7 +7,9 @@ committed offsets against end offsets).
 The store is reached directly at ``CLICKHOUSE_URL``; with the embedded store (chdb, which
 one process only may open) it is read through the running metrics sink's loopback query
 endpoint, published in ``PAYSTREAM_DATA_DIR/metrics-query.json``. Each section that cannot
-be reached says so in one line; the others still print (exit status 1 then).
+be reached says so in one line; the others still print (exit status 1 then). Beside a
+running ``paystream up`` (same data directory) the broker, topics and ports it chose are the
+defaults (``paystream.runtime.running_stack``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from paystream.errors import PaystreamError
-from paystream.settings import load_settings
+from paystream.runtime.running_stack import load_beside_running_stack
 from sinks.clickhouse import (
     HttpStoreReader,
     MetricsStore,
@@ -332,7 +334,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--minutes", type=int, default=15, help="window of the store figures")
     args = parser.parse_args(argv)
-    settings = load_settings(StatusSettings)
+    # Beside a running `paystream up`, its broker, topics and ports are the defaults.
+    settings = load_beside_running_stack(StatusSettings)
     # Client libraries log connection failures themselves; the screen says it in one line.
     logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     status = collect(settings, max(1, args.minutes))

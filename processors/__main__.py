@@ -11,6 +11,8 @@ import logging
 import shutil
 import sys
 
+import structlog
+
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
 from processors.settings import WorkerSettings
@@ -40,7 +42,16 @@ def main(argv: list[str]) -> int:
 
     import faust  # heavy: only when the worker really runs
 
+    from processors import agents, timers, web
+    from processors._faust import check_internals
     from processors.app import create_worker, worker_data_dir
+    from processors.errors import FaustInternalsMoved
+
+    try:
+        check_internals()  # a moved Faust internal stops the worker here, named, not later
+    except FaustInternalsMoved as exc:
+        structlog.get_logger().error("worker cannot start", error=str(exc))
+        return 1
 
     # The local RocksDB files are a cache of the changelog topics: start from the changelog,
     # the only copy that is known to be consistent with the committed offsets.
@@ -48,6 +59,9 @@ def main(argv: list[str]) -> int:
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
     parts = create_worker(settings)
+    agents.register(parts)
+    timers.register(parts)
+    web.register(parts)
     parts.publisher.start()
     worker = faust.Worker(
         parts.app,

@@ -18,20 +18,11 @@ from typing import Any
 
 import structlog
 
-from processors.app import WorkerParts, partition_scope
+from processors._faust import partition_scope
 from processors.lifecycle import CustomerRecord
-from processors.pipeline import BatchResult, InMessage
+from processors.parts import CUSTOMERS, DEDUP, WorkerParts
+from processors.pipeline import InMessage
 from processors.writer import install_commit_barrier
-
-
-def write_tables(parts: WorkerParts, result: BatchResult) -> None:
-    """Write a batch's records and dedup entries (local store + changelog)."""
-    for customer, (partition, record) in result.records.items():
-        with partition_scope("customers", partition):
-            parts.customers[customer.encode()] = record.to_json()
-    for event_id, (partition, value) in result.seen.items():
-        with partition_scope("dedup", partition):
-            parts.dedup[event_id.encode()] = value
 
 
 async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
@@ -46,7 +37,7 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
         pending = writer.records.get(customer)
         if pending is not None:
             return pending
-        with partition_scope("customers", partition):
+        with partition_scope(CUSTOMERS, partition):
             raw = parts.customers.get(customer.encode())
         return CustomerRecord.from_json(raw) if raw is not None else None
 
@@ -54,7 +45,7 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
         pending = writer.seen.get(event_id)
         if pending is not None:
             return pending
-        with partition_scope("dedup", partition):
+        with partition_scope(DEDUP, partition):
             value: bytes | None = parts.dedup.get(event_id.encode())
         return value
 
@@ -64,6 +55,8 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
     await writer.submit(result)
     for (event_type, outcome), count in result.counts.items():
         parts.metrics.events.labels(event_type, outcome).inc(count)
+    for event_type, count in result.recovered.items():
+        parts.metrics.reconcile_recovered.labels(event_type).inc(count)
 
 
 def register(parts: WorkerParts) -> None:

@@ -1,6 +1,7 @@
 """The Faust app factory: topics, tables, the publisher and the metrics of one worker process.
 
-Nothing here runs at import time; ``create_worker(settings)`` builds one ``WorkerParts``.
+Nothing here runs at import time; ``create_worker(settings)`` builds one ``WorkerParts``
+(``processors.parts``) and registers no shell: ``processors.__main__`` wires them.
 Tables use the raw codec (bytes in, bytes out); their changelog writes go through the
 worker's one confluent-kafka ``Publisher`` (see ``PublishedTable``) so they are batched and
 flushed together with the batch's commands, before the batch's offsets are committed.
@@ -8,97 +9,20 @@ flushed together with the batch's commands, before the batch's offsets are commi
 
 from __future__ import annotations
 
-import weakref
-from contextvars import Token
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import faust
-from faust.streams import _current_event
 
 from paystream.metrics import PaystreamMetrics
+from processors._faust import PublishedTable
+from processors.parts import CUSTOMERS, DEDUP, WorkerParts, write_tables
 from processors.pipeline import BatchProcessor
 from processors.publisher import Publisher
 from processors.settings import WorkerSettings
 from processors.writer import TableWriter
 from schemas.codec import default_codec
-
-CUSTOMERS = "customers"
-DEDUP = "dedup"
-
-
-class PublishedTable(faust.Table[bytes, bytes]):
-    """A Faust table whose changelog writes go through the worker's ``Publisher``."""
-
-    publisher: Publisher
-
-    def partition_for_key(self, key: Any) -> int | None:
-        event = _current_event.get(None)
-        current = event() if event is not None else None
-        if current is None:
-            raise TypeError("table written outside of partition_scope()")
-        partition: int = current.message.partition
-        return partition
-
-    def send_changelog(
-        self,
-        partition: int | None,
-        key: Any,
-        value: Any,
-        key_serializer: Any = None,
-        value_serializer: Any = None,
-    ) -> Any:
-        self.publisher.produce(self.changelog_topic.get_topic_name(), key, value, partition)
-        return SimpleNamespace(message=SimpleNamespace(partition=partition))
-
-
-class _Message:
-    __slots__ = ("__weakref__", "partition", "topic")
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.topic, self.partition = topic, partition
-
-
-class _Event:
-    """What Faust's stores read from the current event: its message's partition."""
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = _Message(topic, partition)
-
-
-class partition_scope:
-    """Table reads and writes inside this block belong to ``partition`` (of the input)."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self._event = _Event(topic, partition)
-        self._token: Token[Any] | None = None
-
-    def __enter__(self) -> None:
-        self._token = _current_event.set(weakref.ref(self._event))  # type: ignore[arg-type]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _current_event.reset(self._token)
-
-
-@dataclass
-class WorkerParts:
-    """Everything one worker process owns, built by ``create_worker``."""
-
-    settings: WorkerSettings
-    app: faust.App
-    source: Any
-    customers: PublishedTable
-    dedup: PublishedTable
-    publisher: Publisher
-    metrics: PaystreamMetrics
-    processor: BatchProcessor
-    writer: TableWriter
-    state: dict[str, bool] = field(default_factory=lambda: {"ready": False})
 
 
 def broker_url(bootstrap: str) -> str:
@@ -127,9 +51,10 @@ def _table(app: faust.App, name: str, partitions: int, publisher: Publisher) -> 
 
 
 def create_worker(settings: WorkerSettings) -> WorkerParts:
-    """Build the Faust app, its topics, tables, publisher and metrics (not started)."""
-    from processors import agents, timers, web  # the shells, wired onto this app
+    """Build the Faust app, its topics, tables, publisher and metrics (not started).
 
+    The shells (agents, timers, web) are registered on it by ``processors.__main__``.
+    """
     topics = settings.topics
     host, port = settings.paystream_worker_host, settings.paystream_worker_port
     tuning: dict[str, Any] = {}
@@ -165,7 +90,9 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         **tuning,
     )
     publisher = Publisher(settings.producer_config(**{"linger.ms": 5}))
-    parts: WorkerParts = WorkerParts(
+    customers = _table(app, CUSTOMERS, topics.partitions, publisher)
+    dedup = _table(app, DEDUP, topics.partitions, publisher)
+    return WorkerParts(
         settings=settings,
         app=app,
         source=app.topic(
@@ -177,14 +104,10 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
             value_serializer="raw",
             partitions=topics.partitions,
         ),
-        customers=_table(app, CUSTOMERS, topics.partitions, publisher),
-        dedup=_table(app, DEDUP, topics.partitions, publisher),
+        customers=customers,
+        dedup=dedup,
         publisher=publisher,
         metrics=PaystreamMetrics(),
         processor=BatchProcessor(topics, default_codec(), settings.stuck_after_ms),
-        writer=TableWriter(publisher, lambda result: agents.write_tables(parts, result)),
+        writer=TableWriter(publisher, partial(write_tables, customers, dedup)),
     )
-    agents.register(parts)
-    timers.register(parts)
-    web.register(parts)
-    return parts

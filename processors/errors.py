@@ -17,3 +17,14 @@ class PermanentProcessorError(ProcessorError):
 
 class MalformedEventError(PermanentProcessorError):
     """Raised when an input message is not a decodable paystream event."""
+
+
+class FaustInternalsMoved(PermanentProcessorError):
+    """Raised when a Faust internal the worker relies on (named) moved or changed shape."""
+
+    def __init__(self, symbol: str) -> None:
+        super().__init__(
+            f"Faust internal changed: {symbol} (see processors/_faust.py; "
+            "faust-streaming is pinned to the tested version in pyproject.toml)"
+        )
+        self.symbol = symbol

@@ -89,6 +89,8 @@ class Event:
     livemode: bool = False
     received_at_ms: int = 0
     correlation_id: str = ""
+    #: how it reached ingest: ``webhook``, ``reconcile`` (listed from the Events API), ``demo``
+    delivered_by: str = "webhook"
 
 
 @dataclass(frozen=True)

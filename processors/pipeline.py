@@ -65,6 +65,9 @@ class BatchResult:
     seen: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     #: (event type, outcome) → count; outcome: applied, duplicate, stale, ignored, malformed
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: event type → events listed by ``paystream reconcile`` that the worker had never seen:
+    #: they never arrived as a webhook (the delivery gap)
+    recovered: Counter[str] = field(default_factory=Counter)
 
 
 RecordLookup = Callable[[str, int], CustomerRecord | None]
@@ -106,6 +109,8 @@ class BatchProcessor:
             )
             if not duplicate:
                 result.seen[event.event_id] = (message.partition, dedup.seen_value(event.created))
+                if event.delivered_by == "reconcile":
+                    result.recovered[event.type] += 1
             outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)
             result.counts[event.type, "duplicate" if duplicate else outcome] += 1
         return result

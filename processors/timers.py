@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
+import structlog
+
 from processors import dedup
-from processors.app import WorkerParts
+from processors._faust import purge_local
+from processors.errors import FaustInternalsMoved
 from processors.lifecycle import ONBOARDING_DEADLINE, CustomerRecord, onboarding_stuck_ticket
+from processors.parts import WorkerParts
 from schemas.codec import APP_EVENT, default_codec
 
 
@@ -60,22 +65,19 @@ async def scan_onboarding(parts: WorkerParts) -> int:
 
 
 async def purge_dedup(parts: WorkerParts) -> int:
-    """Delete dedup entries older than the retention, with changelog tombstones."""
+    """Delete dedup entries older than the retention, with changelog tombstones.
+
+    Raises ``FaustInternalsMoved`` when the table's store is not the RocksDB layout it
+    reaches into: a purge that silently deletes nothing would let the table grow forever.
+    """
     now_ms = int(time.time() * 1000)
     retention = parts.settings.dedup_retention_ms
-    store = parts.dedup.data
-    dbs: dict[int, Any] = getattr(store, "_dbs", {})
     changelog = parts.dedup.changelog_topic.get_topic_name()
     purged = 0
-    for partition, db in list(dbs.items()):
-        expired = [
-            k for k, v in db.items() if v is not None and dedup.expired(v, now_ms, retention)
-        ]
-        for key in expired:
-            db.delete(key)
-            getattr(store, "_key_index", {}).pop(key, None)
-            parts.publisher.produce(changelog, key, None, partition)
-        purged += len(expired)
+    expired = partial(dedup.expired, now_ms=now_ms, retention_ms=retention)
+    for partition, key in purge_local(parts.dedup.data, expired):
+        parts.publisher.produce(changelog, key, None, partition)
+        purged += 1
     if purged:
         await parts.publisher.flush()
     return purged
@@ -92,4 +94,9 @@ def register(parts: WorkerParts) -> None:
     @app.timer(settings.paystream_dedup_purge_interval)  # type: ignore[untyped-decorator]
     async def dedup_purge() -> None:
         if parts.state["ready"]:
-            await purge_dedup(parts)
+            try:
+                await purge_dedup(parts)
+            except FaustInternalsMoved as exc:
+                structlog.get_logger().error("dedup purge impossible, stopping", error=str(exc))
+                await app.crash(exc)
+                raise

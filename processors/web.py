@@ -1,4 +1,5 @@
-"""The worker's web port: GET /customers/{id} (routed to the key's owner), /metrics, /readyz.
+"""The worker's web port: GET /customers/{id} and /events/{id}?key= (routed to the key's
+owner), /metrics, /readyz.
 
 ``/customers/{id}`` checks the bearer token on whichever worker the request lands on, then
 Faust's router forwards it (headers included) to the worker that owns the customer's
@@ -14,8 +15,8 @@ import structlog
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from processors.app import WorkerParts
 from processors.lifecycle import CustomerRecord
+from processors.parts import WorkerParts
 
 
 def authorized(header: str | None, token: str | None) -> bool:
@@ -52,6 +53,36 @@ def register(parts: WorkerParts) -> None:
             if raw is None:
                 return self.json({"error": "not_found"}, status=404)
             return self.json(CustomerRecord.from_json(raw).public())
+
+    @app.page("/events/{event_id}")
+    class EventView(View):
+        """Has the worker processed this event? (``paystream reconcile`` asks before it
+        publishes.) ``?key=`` is the event's Kafka key (its customer id, else its id): the
+        dedup entry lives on the partition of that key, so the request is routed there."""
+
+        async def get(self, request: Request, event_id: str) -> Response:
+            if token is None:
+                return self.json({"error": "not_found"}, status=404)
+            if not authorized(request.headers.get("Authorization"), token):
+                return self.json({"error": "unauthorized"}, status=401)
+            if not request.query.get("key"):
+                return self.json({"error": "key_required"}, status=400)
+            if not parts.state["ready"]:
+                return self.json({"error": "unavailable"}, status=503)
+            try:
+                response: Response = await self.routed(request, event_id=event_id)  # type: ignore[call-arg]
+            except Exception:  # owner unknown or unreachable (rebalancing)
+                return self.json({"error": "unavailable"}, status=503)
+            return response
+
+        # the customers table is co-partitioned with dedup: same key, same owner
+        @app.table_route(table=parts.customers, query_param="key")  # type: ignore[arg-type]
+        async def routed(self, request: Request, event_id: str) -> Response:
+            # the writer's overlay holds what was processed but is not in the table yet
+            seen = (
+                event_id in parts.writer.seen or parts.dedup.data.get(event_id.encode()) is not None
+            )
+            return self.json({"event_id": event_id, "processed": seen})
 
     @app.page("/metrics")
     class MetricsView(View):

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from processors._faust import wrap_before_commit
 from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchResult
 from processors.publisher import Publisher
@@ -77,10 +78,4 @@ class TableWriter:
 
 def install_commit_barrier(consumer: Any, writer: TableWriter) -> None:
     """Make the Faust consumer pass ``writer.barrier()`` before it commits any offset."""
-    original = consumer._handle_attached
-
-    async def handle_attached(commit_offsets: Any) -> None:
-        await writer.barrier()
-        await original(commit_offsets)
-
-    consumer._handle_attached = handle_attached
+    wrap_before_commit(consumer, writer.barrier)

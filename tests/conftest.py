@@ -21,6 +21,16 @@ from paystream.settings import CommonSettings
 #: Partitions of every test topic (``pipeline_settings`` and ``broker_env`` agree).
 TEST_PARTITIONS = 2
 
+#: What a live-mode test process needs to pass the environment rules (paystream.settings):
+#: live only in production, which needs a hash key and accepts the tests' random prefixes
+#: only with the explicit override.
+LIVE_ENV = {
+    "STRIPE_MODE": "live",
+    "PAYSTREAM_ENV": "production",
+    "PAYSTREAM_CUSTOMER_HASH_KEY": "tests-customer-hash-key-0123456789abcdef",
+    "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE": "yes",
+}
+
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe-fixtures"
 if not FIXTURES.is_dir():  # a clone beside shared/ (CI) or the work tree
     FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "stripe-fixtures"

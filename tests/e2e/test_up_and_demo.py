@@ -1,11 +1,17 @@
-"""``paystream up`` brings the whole stack up, ``paystream demo`` gets 200s, Ctrl-C stops all."""
+"""``paystream up`` brings the whole stack up, ``paystream demo`` gets 200s, Ctrl-C stops all.
+
+``demo`` and ``status`` run beside it with no secret, port or broker address given: they read
+them from the 0600 file ``up`` leaves in its data directory (removed when it stops).
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -27,7 +33,12 @@ def test_up_then_demo_then_sigterm_stops_everything(
     ports = {name: free_port() for name in ("BROKER", "INGEST", "ADMIN", "WORKER", "SINKS_METRICS")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
     env.update({f"PAYSTREAM_{name}_PORT": str(port) for name, port in ports.items()})
-    env.update(PAYSTREAM_DATA_DIR=str(tmp_path / "var"), PAYSTREAM_TOPIC_PARTITIONS="2")
+    data_dir = tmp_path / "var"
+    env.update(PAYSTREAM_DATA_DIR=str(data_dir), PAYSTREAM_TOPIC_PARTITIONS="2")
+    embedded = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
+    # What an earlier run left: the embedded store's rows, unknown to a new embedded broker.
+    (data_dir / "clickhouse" / "store").mkdir(parents=True)
+    (data_dir / "clickhouse" / "store" / "earlier-run").write_text("rows")
     up = services("up", ["up"], env)
 
     banner = wait_until(
@@ -42,13 +53,22 @@ def test_up_then_demo_then_sigterm_stops_everything(
     assert (
         f"stripe listen --forward-to http://127.0.0.1:{ports['INGEST']}/webhooks/stripe" in banner
     )
-    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+    if embedded:
         assert f"127.0.0.1:{ports['BROKER']} (embedded" in banner
+        assert "clickhouse reset: the embedded broker starts empty" in banner
+        assert not (data_dir / "clickhouse" / "store" / "earlier-run").exists()
 
-    demo_env = dict(env, STRIPE_WEBHOOK_SECRETS=secret.group(1))
+    stack_file = data_dir / "stack.json"
+    assert stat.S_IMODE(stack_file.stat().st_mode) == 0o600
+    assert json.loads(stack_file.read_text())["settings"]["stripe_webhook_secrets"] == (
+        secret.group(1)
+    )
+    # Beside it: only the data directory, as from the same working directory.
+    beside = {k: v for k, v in env.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
+    beside = dict(beside, PAYSTREAM_DATA_DIR=str(data_dir))
     demo = subprocess.run(
         [sys.executable, "-m", "paystream", "demo"],
-        env=demo_env,
+        env=beside,
         capture_output=True,
         text=True,
         timeout=60,
@@ -59,7 +79,20 @@ def test_up_then_demo_then_sigterm_stops_everything(
     assert len(answers) == 11
     assert set(answers) == {"200"}
 
+    status = subprocess.run(
+        [sys.executable, "-m", "paystream", "status", "--json"],
+        env=beside,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    figures = json.loads(status.stdout)
+    assert figures["webhooks"]["total"] >= 11, status.stdout + status.stderr  # ingest's port
+    assert figures["lag"] is not None, status.stdout  # the broker, topic prefix
+
     assert up.stop(signal.SIGTERM, timeout=40) == 0
+    assert not stack_file.exists()
     assert not port_open(ports["INGEST"])
     assert not port_open(ports["WORKER"])
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:

@@ -19,6 +19,7 @@ from paystream.devstack.hubspot import HubSpotStandin
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from paystream.signing import sign_header
+from tests.conftest import LIVE_ENV
 from tests.e2e.conftest import Service, data_dir, http_ok, wait_until
 
 
@@ -54,7 +55,7 @@ def test_one_real_stripe_event_reaches_the_crm(
         env = broker_env(
             pipeline_settings.topic_prefix,
             # the fixture is a live-mode event; the mode only decides what is accepted
-            STRIPE_MODE="live" if event["livemode"] else "test",
+            **(LIVE_ENV if event["livemode"] else {"STRIPE_MODE": "test"}),
             STRIPE_WEBHOOK_SECRETS=secret,
             PAYSTREAM_INGEST_PORT=str(ingest_port),
             PAYSTREAM_WORKER_PORT=str(free_port()),

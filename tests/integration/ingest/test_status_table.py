@@ -15,6 +15,7 @@ from paystream.hashing import customer_hash
 from paystream.runtime.broker import free_port
 from paystream.signing import sign_header
 from schemas.codec import default_codec
+from tests.conftest import LIVE_ENV
 from tests.integration.ingest.conftest import (
     CARD_FINGERPRINT,
     EMAIL,
@@ -208,7 +209,8 @@ async def test_livemode_differs_from_stripe_mode_is_403(
     mode: str,
     livemode: bool,
 ) -> None:
-    settings = ingest_settings_for(ingest_settings, stripe_mode=mode)
+    live = {k.lower(): v for k, v in LIVE_ENV.items()} if mode == "live" else {}
+    settings = ingest_settings_for(ingest_settings, **{"stripe_mode": mode, **live})
     client = await ingest_client(settings)
     body = encode(make_event(livemode=livemode))
     resp = await client.post(URL, data=body, headers=signed(body))

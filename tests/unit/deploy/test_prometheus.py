@@ -22,6 +22,8 @@ SPEC_ALERTS = {
     "PaystreamFailedPaymentNotificationsStopped",
     "PaystreamExceptionQueueNotEmpty",
     "PaystreamNoWebhooks",
+    # issue 14: the delivery gap `paystream reconcile` finds
+    "PaystreamWebhooksMissed",
 }
 
 
@@ -48,7 +50,7 @@ def exported_sample_names() -> set[str]:
 def test_alert_rules_are_valid() -> None:
     result = run(tool("promtool"), "check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 5 rules found" in result.stdout
+    assert f"SUCCESS: {len(SPEC_ALERTS)} rules found" in result.stdout
 
 
 def test_promtool_unit_tests_pass() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ingest.errors import InvalidSignature
 from ingest.signature import verify
 from paystream.signing import sign_header, signature
+from tests.ingest_strategies import signature_headers
 
 NOW = int(time.time())
 BODY = b'{"id": "evt_1", "object": "event"}'
@@ -50,6 +51,10 @@ def test_accepts(header: str) -> None:
         (BODY, f"t={NOW}", SECRETS),
         (BODY, "t=" + "9" * 5000 + ",v1=00", SECRETS),
         (b"\xff\xfe" + BODY, sign_header(b"\xff\xfe" + BODY, CURRENT, NOW), SECRETS),  # not UTF-8
+        (BODY, f"t={NOW},v1=\u00e9", SECRETS),  # non-ASCII v1 (was a TypeError: 500)
+        (BODY, f"t={NOW},v1={signature(BODY, CURRENT, NOW)[:-1]}\u00e9", SECRETS),
+        (BODY, f"t={NOW},v1={signature(BODY, 'whsec_other', NOW)},v1=\uff46", SECRETS),
+        (BODY, f"t=\u0661\u0662,v1={signature(BODY, CURRENT, NOW)}", SECRETS),  # Arabic digits
     ],
 )
 def test_refuses(body: bytes, header: str | None, secrets: tuple[str, ...]) -> None:
@@ -84,3 +89,9 @@ def test_any_changed_byte_breaks_the_signature(payload: bytes, flip: int) -> Non
 def test_arbitrary_headers_only_ever_raise_invalid_signature(header: str, payload: bytes) -> None:
     with pytest.raises(InvalidSignature):
         verify(payload, header, SECRETS, TOLERANCE)
+
+
+@given(header=signature_headers(BODY, "whsec_intruder"))
+def test_any_header_of_the_grammar_only_ever_raises_invalid_signature(header: str) -> None:
+    with pytest.raises(InvalidSignature):
+        verify(BODY, header, SECRETS, TOLERANCE, now=NOW)

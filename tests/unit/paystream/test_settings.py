@@ -10,7 +10,13 @@ from paystream.settings import CommonSettings, load_settings
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    for name in ("STRIPE_MODE", "KAFKA_BOOTSTRAP_SERVERS", "PAYSTREAM_TOPIC_PREFIX"):
+    for name in (
+        "STRIPE_MODE",
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "PAYSTREAM_TOPIC_PREFIX",
+        "PAYSTREAM_TOPIC_PARTITIONS",
+        "PAYSTREAM_ENV",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(str(tmp_path))  # no stray .env
 
@@ -41,13 +47,15 @@ def test_a_bad_setting_is_one_line_naming_the_variable(
 def test_the_default_prefix_carries_the_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_settings(CommonSettings).topics.stripe_events == "paystream.test.stripe.events"
     monkeypatch.setenv("STRIPE_MODE", "live")
+    monkeypatch.setenv("PAYSTREAM_ENV", "production")  # live mode only there
+    monkeypatch.setenv("PAYSTREAM_CUSTOMER_HASH_KEY", "k" * 32)
     assert load_settings(CommonSettings).topics.sink_dlq == "paystream.live.sink.dlq"
 
 
 def test_a_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     with open(f"{tmp_path}/.env", "w") as env_file:
-        env_file.write("STRIPE_MODE=live\n")
-    assert load_settings(CommonSettings).stripe_mode == "live"
+        env_file.write("PAYSTREAM_TOPIC_PARTITIONS=7\n")
+    assert load_settings(CommonSettings).paystream_topic_partitions == 7
 
 
 def test_settings_are_frozen() -> None:

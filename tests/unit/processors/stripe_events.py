@@ -58,7 +58,12 @@ def stripe_body(
     return body
 
 
-def envelope(body: dict[str, Any], customer: str | None, received_at_ms: int = 1) -> dict[str, Any]:
+def envelope(
+    body: dict[str, Any],
+    customer: str | None,
+    received_at_ms: int = 1,
+    delivered_by: str = "webhook",
+) -> dict[str, Any]:
     return {
         "event_id": body["id"],
         "type": body["type"],
@@ -68,7 +73,7 @@ def envelope(body: dict[str, Any], customer: str | None, received_at_ms: int = 1
         "customer_id": customer,
         "received_at_ms": received_at_ms,
         "correlation_id": f"corr-{body['id']}",
-        "source": "webhook",
+        "source": delivered_by,
         "raw": json.dumps(body),
     }
 
@@ -111,11 +116,19 @@ def app_event(
 
 
 def encoded_stripe(
-    event_type: str, event_id: str, created: int, customer: str | None, **fields: Any
+    event_type: str,
+    event_id: str,
+    created: int,
+    customer: str | None,
+    *,
+    delivered_by: str = "webhook",
+    **fields: Any,
 ) -> tuple[str, bytes]:
-    """``(kafka key, value)`` as ingest publishes it to stripe.events."""
+    """``(kafka key, value)`` as ingest (or reconcile: ``delivered_by``) publishes it."""
     body = stripe_body(event_type, event_id, created, customer, **fields)
-    value = default_codec().encode(STRIPE_EVENT, envelope(body, customer))
+    value = default_codec().encode(
+        STRIPE_EVENT, envelope(body, customer, delivered_by=delivered_by)
+    )
     return (customer or event_id, value)
 
 

@@ -85,6 +85,36 @@ def test_duplicates_are_counted_and_emit_nothing(processor: BatchProcessor) -> N
     assert again.counts["invoice.paid", "duplicate"] == 1
 
 
+@pytest.mark.parametrize(
+    ("deliveries", "seen_before", "recovered"),
+    [
+        # only reconcile brought it, never seen before: one event of the delivery gap
+        (["reconcile"], False, {"invoice.paid": 1}),
+        # reconcile listed it again after the webhook was processed: no gap
+        (["reconcile"], True, {}),
+        (["webhook", "reconcile"], False, {}),
+        (["webhook"], False, {}),
+        (["demo"], False, {}),
+        # listed twice by two reconcile runs in one batch: counted once
+        (["reconcile", "reconcile"], False, {"invoice.paid": 1}),
+    ],
+)
+def test_reconciled_events_never_seen_are_the_delivery_gap(
+    processor: BatchProcessor, deliveries: list[str], seen_before: bool, recovered: dict[str, int]
+) -> None:
+    batch = [
+        message(encoded_stripe("invoice.paid", "evt_1", 100, "cus_1", delivered_by=d))
+        for d in deliveries
+    ]
+    result = processor.process(
+        batch, lambda c, p: None, lambda e, p: b"100" if seen_before else None, 1
+    )
+    assert dict(result.recovered) == recovered
+    applied = 0 if seen_before else 1
+    assert result.counts["invoice.paid", "applied"] == applied
+    assert result.counts["invoice.paid", "duplicate"] == len(deliveries) - applied
+
+
 def test_a_duplicate_lost_from_the_record_is_restored(processor: BatchProcessor) -> None:
     # the dedup entry survived a crash but the record did not: folding it again repairs it
     event = encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")

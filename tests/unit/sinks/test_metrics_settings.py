@@ -61,5 +61,5 @@ def test_embedded_store_lives_in_the_data_dir() -> None:
 
 
 def test_consumer_group_follows_the_topic_prefix() -> None:
-    settings = load_settings(MetricsSettings, paystream_topic_prefix="acme.live.")
-    assert settings.consumer_group == "acme.live.metrics"
+    settings = load_settings(MetricsSettings, paystream_topic_prefix="acme.test.")
+    assert settings.consumer_group == "acme.test.metrics"

@@ -1,0 +1,328 @@
+"""``paystream reconcile``: recover events Stripe never delivered, from the Events API.
+
+Pages through ``GET /v1/events`` (https://docs.stripe.com/api/events/list) with the
+``stripe`` library, newest first, 100 per page, ``starting_after`` the last id of the page
+before (https://docs.stripe.com/api/pagination), for ``created`` within the window, and
+publishes every listed event to ``stripe.events`` exactly as a webhook is published: the
+same envelope (``ingest.envelope``, ``source="reconcile"``), the same durable producer
+(``ingest.publisher``: acks=all, idempotent, delivery reports). The worker's dedup by event
+id makes a replay harmless; the worker counts the events that had never arrived as a
+webhook (``paystream_reconcile_recovered_events_total{type}``: the delivery gap).
+
+Rate limits (https://docs.stripe.com/rate-limits): the library's own retries
+(``max_network_retries``) cover connection errors, 409 and 5xx but not an ordinary 429
+(stripe-python ``_http_client.py``, ``HTTPClient._should_retry``: only
+``Stripe-Should-Retry: true`` makes it retry one), so a 429 is retried here, with the
+exponential back-off Stripe recommends (``reconcile_plan.retry_delay``).
+
+With ``PAYSTREAM_WORKER_URL`` (and ``PAYSTREAM_API_TOKEN``) set, each listed event is first
+looked up in the worker's dedup table (``GET /events/{id}?key=...``); the summary then says
+how many were already processed and how many never arrived.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+import stripe
+import structlog
+from tqdm import tqdm
+
+from ingest import envelope
+from ingest.errors import ListingFailed, PublishUnavailable, ReconcileRefused, RejectedRequest
+from ingest.publisher import Publisher
+from ingest.reconcile_plan import Summary, Window, plan_window, retry_delay
+from ingest.settings import MIB, ReconcileSettings
+from paystream.logging import configure_logging
+from paystream.settings import load_settings
+from schemas.codec import default_codec
+
+#: "limit ... ranging between 1 and 100" (https://docs.stripe.com/api/pagination)
+PAGE_SIZE = 100
+#: Retries of connection errors and 5xx inside the library (not 429s: see above).
+LIBRARY_NETWORK_RETRIES = 2
+#: Events published at once (each waits for its own delivery report).
+PUBLISH_CONCURRENCY = 50
+#: Lookups in the worker's dedup table at once.
+LOOKUP_CONCURRENCY = 16
+
+_log = structlog.get_logger("reconcile")
+
+
+@dataclass
+class Page:
+    """One page of the Events API: the events' bodies as Stripe sent them, in order."""
+
+    bodies: list[dict[str, Any]]
+    has_more: bool
+
+
+class EventLister(Protocol):
+    def __call__(self, window: Window, starting_after: str | None) -> Page: ...
+
+
+def stripe_lister(settings: ReconcileSettings) -> EventLister:
+    """List one page at a time through the ``stripe`` library (blocking; run in a thread)."""
+    client = stripe.StripeClient(
+        settings.stripe_api_key.get_secret_value(),
+        base_addresses={"api": settings.stripe_api_base},
+        max_network_retries=LIBRARY_NETWORK_RETRIES,
+    )
+
+    def list_page(window: Window, starting_after: str | None) -> Page:
+        params: dict[str, Any] = {
+            "created": {"gte": window.start, "lte": window.end},
+            "limit": PAGE_SIZE,
+        }
+        if starting_after is not None:
+            params["starting_after"] = starting_after
+        page = client.v1.events.list(params=params)  # type: ignore[arg-type]
+        # The page's own JSON, not the library's objects: every event is published as the
+        # plain Stripe event body, like a webhook's.
+        response = page.last_response
+        raw: Any = orjson.loads(response.body) if response is not None else page.to_dict()
+        return Page(list(raw.get("data") or []), bool(raw.get("has_more")))
+
+    return list_page
+
+
+@dataclass
+class Tally:
+    """Running counts of one run."""
+
+    listed: int = 0
+    published: int = 0
+    failed: int = 0
+    already_processed: int = 0
+    missing: int = 0
+
+
+async def _list_with_backoff(
+    lister: EventLister,
+    window: Window,
+    starting_after: str | None,
+    retries: int,
+    sleep: Callable[[float], Any],
+) -> Page:
+    attempt = 0
+    while True:
+        try:
+            return await asyncio.to_thread(lister, window, starting_after)
+        except stripe.RateLimitError as exc:
+            attempt += 1
+            if attempt > retries:
+                raise ListingFailed(
+                    f"Stripe answered 429 (rate limit) {attempt} times in a row"
+                ) from None
+            headers = exc.headers or {}
+            delay = retry_delay(attempt, headers.get("retry-after"), jitter=random.random)
+            _log.info("stripe_rate_limited", attempt=attempt, wait_s=round(delay, 2))
+            await sleep(delay)
+        except stripe.AuthenticationError:
+            raise ListingFailed("Stripe refused STRIPE_API_KEY (401)") from None
+        except stripe.PermissionError:
+            raise ListingFailed("STRIPE_API_KEY may not read events (403)") from None
+        except stripe.StripeError as exc:
+            status = exc.http_status or "no answer"
+            raise ListingFailed(f"Stripe API error ({type(exc).__name__}, {status})") from None
+
+
+class WorkerLookup:
+    """Asks the worker whether it has processed an event (its dedup table)."""
+
+    def __init__(self, session: aiohttp.ClientSession, base: str, token: str) -> None:
+        self._session = session
+        self._base = base.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._limit = asyncio.Semaphore(LOOKUP_CONCURRENCY)
+
+    async def processed(self, event_id: str, key: str) -> bool | None:
+        """True/False as the worker says; None when it could not answer."""
+        url = f"{self._base}/events/{event_id}"
+        async with self._limit:
+            for _ in range(3):
+                try:
+                    async with self._session.get(
+                        url, params={"key": key}, headers=self._headers
+                    ) as response:
+                        if response.status == 200:
+                            body = await response.json()
+                            return bool(body.get("processed"))
+                        if response.status != 503:  # 503: rebalancing, ask again
+                            return None
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.5)
+        return None
+
+
+async def reconcile(
+    settings: ReconcileSettings,
+    window: Window,
+    lister: EventLister,
+    publisher: Publisher,
+    lookup: WorkerLookup | None = None,
+    progress: Any = None,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> Summary:
+    """Page through the window and publish every listed event; say what happened."""
+    codec = default_codec()
+    topic = settings.topics.stripe_events
+    live = settings.stripe_mode == "live"
+    run_id = f"reconcile-{uuid.uuid4().hex[:12]}"
+    tally = Tally()
+    lookups_answered = True
+    publish_slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+    async def one(body: dict[str, Any]) -> None:
+        nonlocal lookups_answered
+        text = orjson.dumps(body).decode()
+        try:
+            out = envelope.parse_stripe_event(
+                text,
+                live=live,
+                received_at_ms=int(time.time() * 1000),
+                correlation_id=run_id,
+                source="reconcile",
+            )
+        except RejectedRequest as exc:  # not an event, or the other mode's: never published
+            tally.failed += 1
+            _log.warning("event_refused", event_id=body.get("id"), reason=exc.reason)
+            return
+        if lookup is not None:
+            seen = await lookup.processed(out.event_id, out.key)
+            if seen is None:
+                lookups_answered = False
+            elif seen:
+                tally.already_processed += 1
+                return  # the pipeline has it: nothing to recover
+            else:
+                tally.missing += 1
+        value = codec.encode(out.schema, out.record)
+        headers: list[tuple[str, str | bytes | None]] = [("x-request-id", run_id.encode())]
+        try:
+            async with publish_slots:
+                await publisher.publish(
+                    topic,
+                    out.key.encode(),
+                    value,
+                    headers,
+                    settings.paystream_reconcile_publish_timeout_s,
+                )
+        except PublishUnavailable as exc:
+            tally.failed += 1
+            _log.warning("publish_failed", event_id=out.event_id, error=type(exc).__name__)
+        else:
+            tally.published += 1
+
+    cursor: str | None = None
+    error: str | None = None
+    complete = True
+    while True:
+        try:
+            page = await _list_with_backoff(
+                lister, window, cursor, settings.paystream_reconcile_rate_limit_retries, sleep
+            )
+        except ListingFailed as exc:
+            error, complete = str(exc), False
+            break
+        tally.listed += len(page.bodies)
+        await asyncio.gather(*(one(body) for body in page.bodies))
+        if progress is not None:
+            progress.update(len(page.bodies))
+        if not page.has_more or not page.bodies:
+            break
+        cursor = str(page.bodies[-1].get("id"))
+    known = lookup is not None and lookups_answered
+    return Summary(
+        window=window,
+        listed=tally.listed,
+        published=tally.published,
+        failed=tally.failed,
+        complete=complete,
+        already_processed=tally.already_processed if known else None,
+        missing=tally.missing if known else None,
+        error=error,
+    )
+
+
+@contextmanager
+def progress_bar() -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal (events listed so far); else none."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = tqdm(unit=" events", desc="reconcile", file=sys.stderr, leave=True)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+async def run(settings: ReconcileSettings, window: Window) -> Summary:
+    """Start the producer (and the worker client), reconcile, flush."""
+    publisher = Publisher(
+        settings.producer_config(
+            **{
+                "client.id": "paystream-reconcile",
+                # the largest message stripe.events takes (topic max.message.bytes)
+                "message.max.bytes": 2 * MIB,
+            }
+        )
+    )
+    await publisher.start()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            lookup = None
+            if settings.paystream_worker_url and settings.paystream_api_token:
+                lookup = WorkerLookup(
+                    session,
+                    settings.paystream_worker_url,
+                    settings.paystream_api_token.get_secret_value(),
+                )
+            with progress_bar() as bar:
+                lister = stripe_lister(settings)
+                return await reconcile(settings, window, lister, publisher, lookup, bar)
+    finally:
+        left = await publisher.close(settings.paystream_reconcile_publish_timeout_s)
+        if left:
+            _log.error("producer_flush_incomplete", unsent=left)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="paystream reconcile",
+        description="List events from Stripe's Events API and publish the ones the pipeline "
+        "may have missed (dedup makes it safe to repeat).",
+    )
+    parser.add_argument("--since", help="how far back from now: 3d, 12h, 1d12h, 90m (max 30d)")
+    parser.add_argument("--from", dest="from_", help="window start: ISO 8601 or unix seconds")
+    parser.add_argument("--to", help="window end (with --from; default now)")
+    args = parser.parse_args(argv)
+    settings = load_settings(ReconcileSettings)
+    settings.bootstrap_servers  # noqa: B018 - fail now, with one line, when it is unset
+    try:
+        window = plan_window(since=args.since, from_=args.from_, to=args.to, now=int(time.time()))
+    except ReconcileRefused as exc:
+        print(f"paystream reconcile: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("reconcile", settings.paystream_log_level)
+    summary = asyncio.run(run(settings, window))
+    for line in summary.lines():
+        print(line, flush=True)
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,178 @@
+"""Decisions of ``paystream reconcile`` as plain functions on plain data (no I/O).
+
+What window to list, whether the API key fits the mode, how long to wait after a 429, and
+what the run amounts to (the summary and the exit code). ``ingest.reconcile`` is the shell
+that calls Stripe and the broker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from ingest.errors import ReconcileRefused
+
+#: Stripe lists events "going back up to 30 days" (https://docs.stripe.com/api/events/list).
+STRIPE_EVENT_RETENTION_S = 30 * 24 * 3600
+#: A window may start this much before the 30 days (the clock between planning and the
+#: first page); no more.
+RETENTION_MARGIN_S = 60
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+_DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
+_PART = re.compile(r"(\d+)([smhdw])")
+
+#: Key prefixes per mode (https://docs.stripe.com/keys: secret ``sk_``, restricted ``rk_``).
+KEY_PREFIXES = {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_live_")}
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Events with ``start <= created <= end`` (unix seconds, both ends included)."""
+
+    start: int
+    end: int
+
+
+def parse_duration(text: str) -> int:
+    """``"3d"``, ``"12h"``, ``"1d12h"``, ``"90m"``, ``"45s"``, ``"1w"`` → seconds (> 0)."""
+    value = text.strip().lower()
+    if not _DURATION.fullmatch(value):
+        raise ReconcileRefused(f"--since {text!r} is not a duration (use e.g. 3d, 12h, 1d12h, 90m)")
+    seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(value))
+    if seconds <= 0:
+        raise ReconcileRefused(f"--since {text!r} is an empty window")
+    return seconds
+
+
+def parse_instant(text: str, flag: str) -> int:
+    """Unix seconds, or ISO 8601 (``2026-11-28``, ``2026-11-28T09:00:00Z``, with an
+    offset); a time without an offset is UTC."""
+    value = text.strip()
+    if value.isdigit():
+        return int(value)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ReconcileRefused(
+            f"{flag} {text!r} is neither ISO 8601 (2026-11-28T09:00:00Z) nor unix seconds"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp())
+
+
+def plan_window(*, since: str | None, from_: str | None, to: str | None, now: int) -> Window:
+    """The window to list from the command-line flags; refuse what Stripe cannot answer."""
+    if (since is None) == (from_ is None):
+        raise ReconcileRefused("give either --since DURATION or --from TIME (with optional --to)")
+    if since is not None and to is not None:
+        raise ReconcileRefused("--to goes with --from, not with --since")
+    if since is not None:
+        start, end = now - parse_duration(since), now
+    else:
+        assert from_ is not None
+        start = parse_instant(from_, "--from")
+        end = parse_instant(to, "--to") if to is not None else now
+        if end > now:
+            end = now  # nothing was created after now: the window simply ends here
+        if start >= end:
+            raise ReconcileRefused("--from must be before --to (and before now)")
+    oldest = now - STRIPE_EVENT_RETENTION_S
+    if start < oldest - RETENTION_MARGIN_S:
+        raise ReconcileRefused(
+            "the window starts more than 30 days ago; Stripe keeps events for 30 days only"
+        )
+    return Window(max(start, oldest), end)
+
+
+def key_mode(key: str) -> str | None:
+    """``test`` or ``live`` from a Stripe API key's prefix; None for anything else."""
+    for mode, prefixes in KEY_PREFIXES.items():
+        if key.startswith(prefixes):
+            return mode
+    return None
+
+
+def api_key_problem(key: str, mode: str) -> str | None:
+    """Why a Stripe API key may not be used in ``STRIPE_MODE=mode``; None when it may.
+
+    Test keys start ``sk_test_``/``rk_test_``, live keys ``sk_live_``/``rk_live_``
+    (https://docs.stripe.com/keys); a key of the other mode would read the other account's
+    events, so it is refused before any call.
+    """
+    found = key_mode(key)
+    if found is None:
+        return "not a Stripe secret (sk_) or restricted (rk_) key"
+    if found != mode:
+        expected = " or ".join(p + "..." for p in KEY_PREFIXES[mode])
+        return f"a {found}-mode key while STRIPE_MODE={mode} (expected {expected})"
+    return None
+
+
+def retry_delay(
+    attempt: int,
+    retry_after: str | None,
+    *,
+    base_s: float = 0.5,
+    cap_s: float = 20.0,
+    jitter: Callable[[], float],
+) -> float:
+    """Seconds to wait before retry number ``attempt`` (1, 2, ...) after a 429.
+
+    Stripe's 429 carries no ``Retry-After`` in general; its rate-limits page recommends an
+    exponential back-off (https://docs.stripe.com/rate-limits#handling-limiting-gracefully),
+    here ``base * 2^(attempt-1)`` capped, times a jitter in [0.5, 1] so parallel clients
+    spread out. A ``Retry-After`` in seconds, when present, is honoured (capped too).
+    """
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after), 0.0), cap_s)
+        except ValueError:
+            pass
+    backoff: float = min(base_s * 2.0 ** (attempt - 1), cap_s)
+    return backoff * (0.5 + 0.5 * jitter())
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What one reconcile run did (the last lines it prints and its exit code).
+
+    ``already_processed`` and ``missing`` are what the worker said about the listed events
+    (seen before vs never seen: the delivery gap); None when it could not be asked.
+    """
+
+    window: Window
+    listed: int
+    published: int
+    failed: int
+    #: False when listing stopped early (rate limit not ridden out, API error)
+    complete: bool
+    already_processed: int | None = None
+    missing: int | None = None
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.complete and self.failed == 0 else 1
+
+    def lines(self) -> list[str]:
+        def known(value: int | None) -> str:
+            return "unknown (worker not asked)" if value is None else str(value)
+
+        start = datetime.fromtimestamp(self.window.start, UTC).isoformat(timespec="seconds")
+        end = datetime.fromtimestamp(self.window.end, UTC).isoformat(timespec="seconds")
+        lines = [
+            f"reconcile window: {start} .. {end}",
+            f"listed: {self.listed}" + ("" if self.complete else " (listing incomplete)"),
+            f"already processed: {known(self.already_processed)}",
+            f"never arrived as a webhook (delivery gap): {known(self.missing)}",
+            f"published: {self.published}",
+            f"failed: {self.failed}",
+        ]
+        if self.error:
+            lines.append(f"error: {self.error}")
+        lines.append("result: " + ("ok" if self.exit_code == 0 else "FAILED"))
+        return lines

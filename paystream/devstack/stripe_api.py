@@ -1,0 +1,253 @@
+"""A local Stripe API stand-in: the Events API that ``paystream reconcile`` pages through.
+
+``GET /v1/events`` and ``GET /v1/events/{id}`` as Stripe documents them, built from real
+webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``created``):
+
+- List all events (https://docs.stripe.com/api/events/list): "List events, going back up
+  to 30 days", newest first; ``created`` as an integer or a dictionary with ``gt``, ``gte``,
+  ``lt``, ``lte`` (sent form-style as ``created[gte]=...``); ``limit`` 1-100, default 10;
+  ``types[]`` / ``type`` filters. Events older than 30 days are simply absent.
+- Pagination (https://docs.stripe.com/api/pagination): the answer is
+  ``{"object": "list", "url": "/v1/events", "has_more": ..., "data": [...]}`` in reverse
+  chronological order; ``starting_after`` (the next, older page) and ``ending_before``
+  (the previous, newer page) take an object id and are mutually exclusive; an unknown id
+  is a 400 ``resource_missing``.
+- Authentication (https://docs.stripe.com/api/authentication): the secret key as the
+  HTTP Basic user name (no password) or ``Authorization: Bearer <key>``; anything else is
+  401 ``Invalid API Key provided``. A key of the other mode is refused as well.
+- Rate limits (https://docs.stripe.com/rate-limits): 429 with Stripe's error body and, as
+  in general for Stripe's rate limiter, no ``Retry-After`` header (inject one with
+  ``fail_next(429, retry_after="1")`` to test a client that honours it). Faults are
+  injected as for the other stand-ins (``paystream.devstack._http_standin``).
+
+    python -m paystream.devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import json
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from paystream.devstack._http_standin import Standin, serve_forever
+
+DEFAULT_KEY = "sk_test_standin_reconcile"
+#: "List events, going back up to 30 days" (https://docs.stripe.com/api/events/list)
+RETENTION_S = 30 * 24 * 3600
+MAX_LIMIT = 100
+DEFAULT_LIMIT = 10
+
+
+def _error(status: int, type_: str, message: str, **extra: Any) -> web.Response:
+    """Stripe's error body (https://docs.stripe.com/api/errors)."""
+    return web.json_response({"error": {"type": type_, "message": message, **extra}}, status=status)
+
+
+def _key_of(header: str) -> str | None:
+    if header.startswith("Bearer "):
+        return header[len("Bearer ") :]
+    if header.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(header[len("Basic ") :], validate=True).decode()
+        except ValueError:
+            return None
+        return decoded.split(":", 1)[0]
+    return None
+
+
+def events_from_fixtures(
+    fixtures: Path,
+    count: int,
+    *,
+    newest: int,
+    spacing_s: int = 60,
+    prefix: str = "evt_rc",
+    livemode: bool = False,
+) -> list[dict[str, Any]]:
+    """``count`` real event bodies (the fixture files in turn), each with its own id and a
+    ``created`` ``spacing_s`` apart ending at ``newest``; newest first."""
+    templates = [json.loads(p.read_text()) for p in sorted(fixtures.glob("*.json")) if p.is_file()]
+    if not templates:
+        raise FileNotFoundError(f"no *.json Stripe event fixtures in {fixtures}")
+    events = []
+    for i in range(count):
+        event = copy.deepcopy(templates[i % len(templates)])
+        event["id"] = f"{prefix}{i:06d}"
+        event["created"] = newest - i * spacing_s
+        event["livemode"] = livemode
+        events.append(event)
+    return events
+
+
+class StripeApiStandin(Standin):
+    """Events by id; lists answered from them as Stripe's Events API does."""
+
+    error_bodies = {
+        # https://docs.stripe.com/error-codes#rate-limit and https://docs.stripe.com/rate-limits
+        429: {
+            "error": {
+                "type": "invalid_request_error",
+                "code": "rate_limit",
+                "message": "Too many requests hit the API too quickly. We recommend an "
+                "exponential backoff of your requests.",
+            }
+        },
+        500: {"error": {"type": "api_error", "message": "An unknown error occurred"}},
+        503: {"error": {"type": "api_error", "message": "Service unavailable"}},
+    }
+
+    def __init__(self, api_key: str = DEFAULT_KEY, *, now: float | None = None) -> None:
+        super().__init__()
+        self.api_key = api_key
+        #: a fixed clock for the 30-day window (None: the wall clock)
+        self.now = now
+        self.reset_state()
+        self.route("GET", "/v1/events", self.list_events)
+        self.route("GET", "/v1/events/{id}", self.retrieve_event)
+
+    def reset_state(self) -> None:
+        self.events: dict[str, dict[str, Any]] = {}
+
+    def state(self) -> Any:
+        return {"events": len(self.events)}
+
+    def add_events(self, events: Iterable[dict[str, Any]]) -> None:
+        with self.lock:
+            for event in events:
+                self.events[str(event["id"])] = event
+
+    def remove_events(self, ids: Iterable[str]) -> None:
+        with self.lock:
+            for event_id in ids:
+                self.events.pop(event_id, None)
+
+    # ------------------------------------------------------------------ auth
+    def authorized(self, request: web.Request) -> bool:
+        return _key_of(request.headers.get("Authorization", "")) == self.api_key
+
+    def unauthorized(self) -> web.Response:
+        return _error(401, "invalid_request_error", "Invalid API Key provided")
+
+    # ------------------------------------------------------------------ routes
+    def _clock(self) -> float:
+        return self.now if self.now is not None else time.time()
+
+    def _kept(self) -> list[dict[str, Any]]:
+        """Events Stripe still lists (the last 30 days), newest first (ties: by id)."""
+        oldest = self._clock() - RETENTION_S
+        kept = [e for e in self.events.values() if e["created"] >= oldest]
+        kept.sort(key=lambda e: (e["created"], e["id"]), reverse=True)
+        return kept
+
+    async def retrieve_event(self, request: web.Request, _body: Any) -> web.Response:
+        event = next((e for e in self._kept() if e["id"] == request.match_info["id"]), None)
+        if event is None:
+            return _error(
+                404,
+                "invalid_request_error",
+                f"No such event: '{request.match_info['id']}'",
+                code="resource_missing",
+                param="id",
+            )
+        return web.json_response(event)
+
+    async def list_events(self, request: web.Request, _body: Any) -> web.Response:
+        query = request.query
+        try:
+            limit = int(query.get("limit", DEFAULT_LIMIT))
+            bounds = _created_bounds(query)
+        except ValueError:
+            return _error(400, "invalid_request_error", "Invalid integer", param="limit")
+        if not 1 <= limit <= MAX_LIMIT:
+            return _error(
+                400,
+                "invalid_request_error",
+                "Invalid limit: must be between 1 and 100",
+                param="limit",
+            )
+        after, before = query.get("starting_after"), query.get("ending_before")
+        if after and before:
+            return _error(
+                400,
+                "invalid_request_error",
+                "You may only specify one of these parameters: ending_before, starting_after.",
+            )
+        types = set(query.getall("types[]", [])) | set(query.getall("type", []))
+        events = [e for e in self._kept() if _within(e["created"], bounds)]
+        if types:
+            events = [e for e in events if e["type"] in types]
+        cursor = after or before
+        if cursor:
+            position = next((i for i, e in enumerate(events) if e["id"] == cursor), None)
+            if position is None:
+                return _error(
+                    400,
+                    "invalid_request_error",
+                    f"No such event: '{cursor}'",
+                    code="resource_missing",
+                    param="starting_after" if after else "ending_before",
+                )
+            if after:
+                page = events[position + 1 : position + 1 + limit]
+                has_more = len(events) > position + 1 + limit
+            else:
+                start = max(0, position - limit)
+                page, has_more = events[start:position], start > 0
+        else:
+            page, has_more = events[:limit], len(events) > limit
+        return web.json_response(
+            {"object": "list", "url": "/v1/events", "has_more": has_more, "data": page}
+        )
+
+
+Bounds = dict[str, int]
+
+
+def _created_bounds(query: Any) -> Bounds:
+    """``created=N`` or ``created[gt|gte|lt|lte]=N`` (form encoding of the dictionary)."""
+    bounds: Bounds = {}
+    if "created" in query:
+        bounds["eq"] = int(query["created"])
+    for op in ("gt", "gte", "lt", "lte"):
+        value = query.get(f"created[{op}]")
+        if value is not None:
+            bounds[op] = int(value)
+    return bounds
+
+
+def _within(created: int, bounds: Bounds) -> bool:
+    checks = {
+        "eq": created == bounds.get("eq", created),
+        "gt": created > bounds.get("gt", created - 1),
+        "gte": created >= bounds.get("gte", created),
+        "lt": created < bounds.get("lt", created + 1),
+        "lte": created <= bounds.get("lte", created),
+    }
+    return all(checks.values())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="local Stripe Events API stand-in")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--api-key", default=DEFAULT_KEY)
+    parser.add_argument("--fixtures", type=Path, help="directory of Stripe event bodies")
+    parser.add_argument("--count", type=int, default=250, help="events to serve")
+    args = parser.parse_args(argv)
+    standin = StripeApiStandin(args.api_key)
+    if args.fixtures is not None:
+        standin.add_events(
+            events_from_fixtures(args.fixtures, args.count, newest=int(time.time()) - 60)
+        )
+    serve_forever(standin, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""``WorkerParts``: everything one worker process owns, built by ``processors.app``.
+
+The shells (``agents``, ``timers``, ``web``) each take a ``WorkerParts`` and register
+themselves on its Faust app; ``processors.__main__`` wires them. Nothing here imports a
+shell, so the dependencies run one way: ``__main__`` → shells and ``app`` → ``parts``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from paystream.metrics import PaystreamMetrics
+from processors._faust import PublishedTable, partition_scope
+from processors.pipeline import BatchProcessor, BatchResult
+from processors.publisher import Publisher
+from processors.settings import WorkerSettings
+from processors.writer import TableWriter
+
+CUSTOMERS = "customers"
+DEDUP = "dedup"
+
+
+@dataclass
+class WorkerParts:
+    """Everything one worker process owns, built by ``processors.app.create_worker``."""
+
+    settings: WorkerSettings
+    app: faust.App
+    source: Any
+    customers: PublishedTable
+    dedup: PublishedTable
+    publisher: Publisher
+    metrics: PaystreamMetrics
+    processor: BatchProcessor
+    writer: TableWriter
+    state: dict[str, bool] = field(default_factory=lambda: {"ready": False})
+
+
+def write_tables(customers: PublishedTable, dedup: PublishedTable, result: BatchResult) -> None:
+    """Write a batch's records and dedup entries (local store + changelog)."""
+    for customer, (partition, record) in result.records.items():
+        with partition_scope(CUSTOMERS, partition):
+            customers[customer.encode()] = record.to_json()
+    for event_id, (partition, value) in result.seen.items():
+        with partition_scope(DEDUP, partition):
+            dedup[event_id.encode()] = value

@@ -1,0 +1,78 @@
+"""Node for the TypeScript client and the Next.js example: where it is, and a fresh build.
+
+``make install`` installs Node (apt-get, only when missing) and the npm packages (``npm ci``
+from the committed lock files); the tests need no network. A missing piece is a failure
+naming the command that installs it, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+CLIENT = ROOT / "clients" / "typescript"
+EXAMPLE = ROOT / "examples" / "nextjs"
+
+
+@dataclass(frozen=True)
+class NodeRun:
+    code: int
+    output: str
+
+    def count(self, what: str) -> int:
+        """A number from the node test runner's TAP summary (``# pass 12``)."""
+        found = re.findall(rf"^# {what} (\d+)$", self.output, re.MULTILINE)
+        return int(found[-1]) if found else -1
+
+
+def node_binary() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed: run `make install`")
+    return node
+
+
+def tsc(package: Path) -> list[str]:
+    """The TypeScript compiler installed in ``package`` by ``npm ci``."""
+    compiler = package / "node_modules" / "typescript" / "bin" / "tsc"
+    if not compiler.is_file():
+        pytest.fail(f"{package.relative_to(ROOT)}: npm packages missing: run `make install`")
+    return [node_binary(), str(compiler)]
+
+
+def run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 300
+) -> NodeRun:
+    done = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env if env is not None else dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+    output = done.stdout.decode(errors="replace")
+    print(output)  # shown by pytest when the test fails
+    return NodeRun(done.returncode, output)
+
+
+def node_test(files: list[Path], env: dict[str, str] | None = None) -> NodeRun:
+    """``node --test`` on ``files`` (TAP output, so the summary can be read)."""
+    return run([node_binary(), "--test", "--test-reporter=tap", *map(str, files)], CLIENT, env)
+
+
+@pytest.fixture(scope="session")
+def typescript_client() -> Path:
+    """The client compiled from today's sources (``dist/``), once per session."""
+    build = run([*tsc(CLIENT), "-p", "tsconfig.json"], CLIENT)
+    assert build.code == 0, f"tsc failed on clients/typescript:\n{build.output}"
+    return CLIENT

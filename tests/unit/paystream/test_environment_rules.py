@@ -1,0 +1,162 @@
+"""Environment separation (SPEC §9): each rule refuses to start with one line naming the variable.
+
+The rules are a pure function of the settings (``environment_problem``); every case is also
+run through ``load_settings`` from the environment, the way a process starts.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from paystream.errors import SettingsError
+from paystream.settings import CommonSettings, load_settings
+
+KEY = "k" * 32
+#: A production environment that passes every rule; each case changes one thing.
+PRODUCTION = {"PAYSTREAM_ENV": "production", "PAYSTREAM_CUSTOMER_HASH_KEY": KEY}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in (
+        "STRIPE_MODE",
+        "STRIPE_API_KEY",
+        "PAYSTREAM_ENV",
+        "PAYSTREAM_TOPIC_PREFIX",
+        "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE",
+        "PAYSTREAM_SINK_WRITES",
+        "PAYSTREAM_ALLOW_PREVIEW_WRITES",
+        "PAYSTREAM_CUSTOMER_HASH_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))  # no stray .env
+
+
+REFUSED = [
+    # STRIPE_MODE and the API key's prefix agree
+    ({"STRIPE_API_KEY": "sk_live_abc"}, "STRIPE_API_KEY"),
+    ({"STRIPE_API_KEY": "rk_live_abc"}, "STRIPE_API_KEY"),
+    ({**PRODUCTION, "STRIPE_MODE": "live", "STRIPE_API_KEY": "sk_test_abc"}, "STRIPE_API_KEY"),
+    ({**PRODUCTION, "STRIPE_MODE": "live", "STRIPE_API_KEY": "rk_test_abc"}, "STRIPE_API_KEY"),
+    ({"STRIPE_API_KEY": "pk_test_abc"}, "STRIPE_API_KEY"),  # a publishable key
+    ({"STRIPE_API_KEY": "whatever"}, "STRIPE_API_KEY"),
+    # live mode only in production
+    ({"STRIPE_MODE": "live"}, "STRIPE_MODE"),
+    ({"STRIPE_MODE": "live", "PAYSTREAM_ENV": "preview"}, "STRIPE_MODE"),
+    ({"STRIPE_MODE": "live", "PAYSTREAM_ENV": "development"}, "STRIPE_MODE"),
+    # test and live never share topics
+    ({"PAYSTREAM_TOPIC_PREFIX": "acme.live."}, "PAYSTREAM_TOPIC_PREFIX"),
+    ({"PAYSTREAM_TOPIC_PREFIX": "live-acme."}, "PAYSTREAM_TOPIC_PREFIX"),
+    (
+        {**PRODUCTION, "STRIPE_MODE": "live", "PAYSTREAM_TOPIC_PREFIX": "acme.test."},
+        "PAYSTREAM_TOPIC_PREFIX",
+    ),
+    (
+        {
+            **PRODUCTION,
+            "STRIPE_MODE": "live",
+            "PAYSTREAM_TOPIC_PREFIX": "acme.test.",
+            "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE": "yes",  # no override names the other mode
+        },
+        "PAYSTREAM_TOPIC_PREFIX",
+    ),
+    # an explicit prefix that drops the mode needs the override (outside development)
+    (
+        {**PRODUCTION, "STRIPE_MODE": "live", "PAYSTREAM_TOPIC_PREFIX": "acme."},
+        "PAYSTREAM_TOPIC_PREFIX",
+    ),
+    ({**PRODUCTION, "PAYSTREAM_TOPIC_PREFIX": "acme."}, "PAYSTREAM_TOPIC_PREFIX"),
+    ({"PAYSTREAM_ENV": "preview", "PAYSTREAM_TOPIC_PREFIX": "pr-42."}, "PAYSTREAM_TOPIC_PREFIX"),
+    (
+        {
+            **PRODUCTION,
+            "PAYSTREAM_TOPIC_PREFIX": "acme.",
+            "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE": "true",
+        },
+        "PAYSTREAM_TOPIC_PREFIX",
+    ),
+    # preview deploys do not write to the CRM and helpdesk unless told twice
+    ({"PAYSTREAM_ENV": "preview", "PAYSTREAM_SINK_WRITES": "enabled"}, "PAYSTREAM_SINK_WRITES"),
+    (
+        {
+            "PAYSTREAM_ENV": "preview",
+            "PAYSTREAM_SINK_WRITES": "enabled",
+            "PAYSTREAM_ALLOW_PREVIEW_WRITES": "true",
+        },
+        "PAYSTREAM_SINK_WRITES",
+    ),
+    # production needs a customer-hash key of at least 32 bytes
+    ({"PAYSTREAM_ENV": "production"}, "PAYSTREAM_CUSTOMER_HASH_KEY"),
+    ({**PRODUCTION, "PAYSTREAM_CUSTOMER_HASH_KEY": "k" * 31}, "PAYSTREAM_CUSTOMER_HASH_KEY"),
+]
+
+ACCEPTED = [
+    {},  # development defaults: `paystream up` and the tests
+    {"STRIPE_API_KEY": "sk_test_abc"},
+    {"STRIPE_API_KEY": "rk_test_abc"},
+    {**PRODUCTION, "STRIPE_MODE": "live", "STRIPE_API_KEY": "sk_live_abc"},
+    {**PRODUCTION, "STRIPE_MODE": "live", "STRIPE_API_KEY": "rk_live_abc"},
+    {**PRODUCTION, "STRIPE_MODE": "test"},  # a production deploy of test mode (staging)
+    {"PAYSTREAM_TOPIC_PREFIX": "t1a2b3c."},  # development: only test mode exists there
+    {"PAYSTREAM_TOPIC_PREFIX": "acme.test."},
+    {**PRODUCTION, "STRIPE_MODE": "live", "PAYSTREAM_TOPIC_PREFIX": "acme.live."},
+    {**PRODUCTION, "STRIPE_MODE": "live", "PAYSTREAM_TOPIC_PREFIX": "acme-live-"},
+    {
+        **PRODUCTION,
+        "STRIPE_MODE": "live",
+        "PAYSTREAM_TOPIC_PREFIX": "acme.",
+        "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE": "yes",
+    },
+    {"PAYSTREAM_ENV": "preview", "PAYSTREAM_TOPIC_PREFIX": "pr-42.test."},
+    {"PAYSTREAM_ENV": "preview"},
+    {"PAYSTREAM_ENV": "preview", "PAYSTREAM_SINK_WRITES": "dry-run"},
+    {
+        "PAYSTREAM_ENV": "preview",
+        "PAYSTREAM_SINK_WRITES": "enabled",
+        "PAYSTREAM_ALLOW_PREVIEW_WRITES": "yes",
+    },
+    {"PAYSTREAM_SINK_WRITES": "enabled"},
+    {**PRODUCTION, "PAYSTREAM_SINK_WRITES": "enabled"},
+    {**PRODUCTION, "PAYSTREAM_CUSTOMER_HASH_KEY": "ü" * 16},  # 32 bytes in UTF-8
+]
+
+
+@pytest.mark.parametrize(("env", "variable"), REFUSED)
+def test_a_broken_rule_refuses_to_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings(CommonSettings)
+    message = str(info.value)
+    assert message.startswith(f"invalid setting {variable}:"), message
+    assert "\n" not in message
+    for secret in ("sk_live_abc", "rk_live_abc", "sk_test_abc", "rk_test_abc", KEY):
+        assert secret not in message
+
+
+@pytest.mark.parametrize("env", ACCEPTED)
+def test_a_consistent_environment_starts(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str]
+) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    settings = load_settings(CommonSettings)
+    assert settings.stripe_mode == env.get("STRIPE_MODE", "test")
+
+
+def test_test_and_live_defaults_never_share_a_topic(monkeypatch: pytest.MonkeyPatch) -> None:
+    test = load_settings(CommonSettings).topics
+    for key, value in PRODUCTION.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("STRIPE_MODE", "live")
+    live = load_settings(CommonSettings).topics
+    assert {s.name for s in test.specs()}.isdisjoint({s.name for s in live.specs()})
+
+
+def test_the_exit_code_of_a_refusal_is_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    from paystream.cli import main
+
+    monkeypatch.setenv("STRIPE_MODE", "live")
+    assert main(["topics"]) == 2

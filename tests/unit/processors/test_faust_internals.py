@@ -1,0 +1,30 @@
+"""The Faust internals the worker relies on (``processors/_faust.py``) are where it expects.
+
+On a ``faust-streaming`` upgrade, the failing case's id names the symbol that moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from processors._faust import INTERNALS, check_internals, purge_local
+from processors.errors import FaustInternalsMoved
+
+
+@pytest.mark.parametrize(("symbol", "holds"), INTERNALS.items(), ids=list(INTERNALS))
+def test_faust_internal_is_where_the_worker_expects_it(
+    symbol: str, holds: Callable[[], bool]
+) -> None:
+    assert holds(), f"Faust internal moved or changed shape: {symbol}"
+
+
+def test_check_internals_passes_on_the_pinned_faust() -> None:
+    check_internals()
+
+
+@pytest.mark.parametrize("store", [object(), {}, {"evt_1": b"1"}], ids=["object", "dict", "map"])
+def test_dedup_purge_refuses_a_store_it_cannot_purge(store: object) -> None:
+    with pytest.raises(FaustInternalsMoved, match=r"faust\.stores\.rocksdb\.Store\._dbs"):
+        list(purge_local(store, lambda value: True))
