@@ -76,7 +76,7 @@ class Standin:
         #: seconds added to the wall clock (tests move time: key expiry, daily resets)
         self.clock_offset_s = 0.0
 
-    def now(self) -> float:
+    def now_s(self) -> float:
         """The stand-in's clock: the wall clock plus whatever the test advanced it by."""
         return time.time() + self.clock_offset_s
 

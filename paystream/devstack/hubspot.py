@@ -187,7 +187,7 @@ class HubSpotStandin(Standin):
 
     def _new_contact(self, props: dict[str, str]) -> dict[str, Any]:
         hs_id = str(next(self._ids))
-        now = _iso(self.now())
+        now = _iso(self.now_s())
         contact = {
             "id": hs_id,
             "properties": {"hs_object_id": hs_id},
@@ -202,7 +202,7 @@ class HubSpotStandin(Standin):
     def _write(self, contact: dict[str, Any], props: dict[str, str]) -> None:
         stored = {k: (self._norm(k, v) if k == "email" else v) for k, v in props.items()}
         contact["properties"].update(stored)
-        contact["updatedAt"] = _iso(self.now())
+        contact["updatedAt"] = _iso(self.now_s())
 
     def _conflict(
         self,
@@ -237,7 +237,7 @@ class HubSpotStandin(Standin):
 
     def _today(self) -> str:
         return (
-            datetime.fromtimestamp(self.now(), UTC)
+            datetime.fromtimestamp(self.now_s(), UTC)
             .astimezone(ZoneInfo(self.time_zone))
             .date()
             .isoformat()
@@ -254,7 +254,7 @@ class HubSpotStandin(Standin):
 
     def _rate_limited(self) -> web.Response | None:
         """The documented 429s: no Retry-After, the policy in the body, the headers."""
-        now = self.now()
+        now = self.now_s()
         today = self._today()
         day, used = self._day if self._day[0] == today else (today, 0)
         while self._sent and self._sent[0] <= now - self.rate_period_s:
@@ -297,8 +297,8 @@ class HubSpotStandin(Standin):
         answer: dict[str, Any] = {
             "status": "COMPLETE",
             "results": results,
-            "startedAt": _iso(self.now()),
-            "completedAt": _iso(self.now()),
+            "startedAt": _iso(self.now_s()),
+            "completedAt": _iso(self.now_s()),
         }
         if errors:
             answer["numErrors"] = len(errors)
@@ -458,7 +458,7 @@ class HubSpotStandin(Standin):
             "hasUniqueValue": bool(body.get("hasUniqueValue")),
             "options": body.get("options", []),
         }
-        now = _iso(self.now())
+        now = _iso(self.now_s())
         return web.json_response(
             {**body, "createdAt": now, "updatedAt": now, "archived": False}, status=201
         )

@@ -108,7 +108,7 @@ class ZendeskStandin(Standin):
     def _rate_limited(self) -> web.Response | None:
         if not self.rate_limit:
             return None
-        now = self.now()
+        now = self.now_s()
         while self._sent and self._sent[0] <= now - 60:
             self._sent.popleft()
         if len(self._sent) >= self.rate_limit:
@@ -128,7 +128,7 @@ class ZendeskStandin(Standin):
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if key:
             stored = self.idempotency.get(key)
-            if stored is not None and self.now() - stored[3] >= IDEMPOTENCY_TTL_S:
+            if stored is not None and self.now_s() - stored[3] >= IDEMPOTENCY_TTL_S:
                 del self.idempotency[key]  # expired: the key is new again
                 stored = None
             if stored is not None:
@@ -179,7 +179,7 @@ class ZendeskStandin(Standin):
                 status=422,
             )
         ticket_id = next(self._ids)
-        now = _iso(self.now())
+        now = _iso(self.now_s())
         created = {
             "id": ticket_id,
             "url": f"{request.scheme}://{request.host}/api/v2/tickets/{ticket_id}.json",
@@ -199,7 +199,7 @@ class ZendeskStandin(Standin):
         self.tickets[ticket_id] = created
         answer = {"ticket": created, "audit": {"ticket_id": ticket_id, "created_at": now}}
         if key:
-            self.idempotency[key] = (digest, 201, answer, self.now())
+            self.idempotency[key] = (digest, 201, answer, self.now_s())
         headers = {"Location": created["url"]}
         if key:
             headers["x-idempotency-lookup"] = "miss"
