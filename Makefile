@@ -5,8 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYS_STAMP := $(VENV)/.system-packages
-# npm packages of the TypeScript client (stamp inside node_modules: gone with it)
-NODE_PACKAGES := clients/typescript/node_modules/.installed
+# npm packages of the TypeScript client and the Next.js example (stamps inside node_modules)
+NODE_PACKAGES := clients/typescript/node_modules/.installed examples/nextjs/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install lock node-tools run test lint format unit integration e2e bench clean
@@ -61,6 +61,11 @@ clients/typescript/node_modules/.installed: clients/typescript/package-lock.json
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# The example is only type-checked: Next's optional native binaries (SWC, sharp) are skipped.
+examples/nextjs/node_modules/.installed: examples/nextjs/package-lock.json | node-tools
+	cd examples/nextjs && npm ci --no-audit --no-fund --loglevel=error --omit=optional
+	@touch $@
+
 run: install
 	$(BIN)/paystream up
 
@@ -88,4 +93,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
-	rm -rf clients/typescript/node_modules clients/typescript/dist
+	rm -rf clients/typescript/node_modules clients/typescript/dist examples/nextjs/node_modules

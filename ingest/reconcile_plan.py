@@ -1,8 +1,9 @@
 """Decisions of ``paystream reconcile`` as plain functions on plain data (no I/O).
 
-What window to list, whether the API key fits the mode, how long to wait after a 429, and
-what the run amounts to (the summary and the exit code). ``ingest.reconcile`` is the shell
-that calls Stripe and the broker.
+What window to list, how long to wait after a 429, and what the run amounts to (the
+summary and the exit code). Whether ``STRIPE_API_KEY`` fits ``STRIPE_MODE`` is one of the
+shared environment rules (``paystream.settings.environment_problem``). ``ingest.reconcile``
+is the shell that calls Stripe and the broker.
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ RETENTION_MARGIN_S = 60
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 _DURATION = re.compile(r"(?:(\d+)([smhdw]))+")
 _PART = re.compile(r"(\d+)([smhdw])")
-
-#: Key prefixes per mode (https://docs.stripe.com/keys: secret ``sk_``, restricted ``rk_``).
-KEY_PREFIXES = {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_live_")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,30 +84,6 @@ def plan_window(*, since: str | None, from_: str | None, to: str | None, now: in
             "the window starts more than 30 days ago; Stripe keeps events for 30 days only"
         )
     return Window(max(start, oldest), end)
-
-
-def key_mode(key: str) -> str | None:
-    """``test`` or ``live`` from a Stripe API key's prefix; None for anything else."""
-    for mode, prefixes in KEY_PREFIXES.items():
-        if key.startswith(prefixes):
-            return mode
-    return None
-
-
-def api_key_problem(key: str, mode: str) -> str | None:
-    """Why a Stripe API key may not be used in ``STRIPE_MODE=mode``; None when it may.
-
-    Test keys start ``sk_test_``/``rk_test_``, live keys ``sk_live_``/``rk_live_``
-    (https://docs.stripe.com/keys); a key of the other mode would read the other account's
-    events, so it is refused before any call.
-    """
-    found = key_mode(key)
-    if found is None:
-        return "not a Stripe secret (sk_) or restricted (rk_) key"
-    if found != mode:
-        expected = " or ".join(p + "..." for p in KEY_PREFIXES[mode])
-        return f"a {found}-mode key while STRIPE_MODE={mode} (expected {expected})"
-    return None
 
 
 def retry_delay(

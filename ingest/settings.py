@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from ingest.reconcile_plan import api_key_problem
 from paystream.settings import CommonSettings
 
 MIB = 1024 * 1024
@@ -73,7 +72,8 @@ class IngestSettings(CommonSettings):
 class ReconcileSettings(CommonSettings):
     """What ``paystream reconcile`` needs on top of the common settings."""
 
-    #: A secret (``sk_``) or read-only restricted (``rk_``) key of ``STRIPE_MODE``'s mode.
+    #: A secret (``sk_``) or read-only restricted (``rk_``) key of ``STRIPE_MODE``'s mode
+    #: (required here; the prefix rule is ``CommonSettings``' environment rules').
     stripe_api_key: SecretStr
     #: Stripe's API base URL; tests point it at ``paystream.devstack.stripe_api``.
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
@@ -85,11 +85,3 @@ class ReconcileSettings(CommonSettings):
     #: has already processed; unset: not asked, the summary says "unknown".
     paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     paystream_api_token: SecretStr | None = None
-
-    @field_validator("stripe_api_key")
-    @classmethod
-    def _key_matches_mode(cls, value: SecretStr, info: ValidationInfo) -> SecretStr:
-        problem = api_key_problem(value.get_secret_value(), info.data.get("stripe_mode", "test"))
-        if problem is not None:
-            raise ValueError(problem)
-        return value

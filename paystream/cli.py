@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ingest": ("ingest.__main__", "the Stripe webhook service"),
     "worker": ("processors.__main__", "the Faust worker: dedup, lifecycle, timers"),
     "sinks": ("sinks.__main__", "sink consumers: crm, helpdesk, metrics (default: all)"),
-    "admin": ("paystream.admin", "the exception-queue web view"),
+    "admin": ("admin.__main__", "the exception-queue web view"),
     "demo": ("paystream.demo", "send a signed storyline of Stripe events to a running ingest"),
     "reconcile": (
         "ingest.reconcile",

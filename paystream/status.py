@@ -1,8 +1,9 @@
 """``paystream status``: the one screen an operator reads first.
 
 Webhook success rate (ingest's Prometheus counters), sync latency p50/p95 over the last
-15 minutes and open exceptions (the metrics store), consumer lag per group (the broker:
-committed offsets against end offsets).
+15 minutes (the metrics store), open exceptions by sink and reason (read from Kafka exactly
+as the admin view folds them, so both show the same numbers), consumer lag per group (the
+broker: committed offsets against end offsets).
 
 The store is reached directly at ``CLICKHOUSE_URL``; with the embedded store (chdb, which
 one process only may open) it is read through the running metrics sink's loopback query
@@ -26,15 +27,14 @@ from pydantic import Field
 
 from paystream.errors import PaystreamError
 from paystream.runtime.running_stack import load_beside_running_stack
-from sinks.clickhouse import (
-    HttpStoreReader,
+from paystream.runtime.store import (
     MetricsStore,
     MetricsStoreSettings,
     MetricsStoreUnavailable,
     QueryRejected,
     StoreReader,
-    read_endpoint_file,
 )
+from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
 
 EMBEDDED_LAG_NOTE = (
     "the embedded broker reports end offsets wrongly: lag is approximate; "
@@ -124,6 +124,8 @@ class Status:
     lag: dict[str, dict[str, int]] | None = None
     lag_note: str | None = None
     problems: list[str] = field(default_factory=list)
+    #: open exceptions by sink and reason, as the admin view counts them
+    exceptions_by_reason: list[dict[str, Any]] | None = None
 
 
 def duration(value: Any) -> str:
@@ -172,11 +174,13 @@ def render(status: Status, topic_prefix: str) -> str:
                 f"p95 {duration(row['p95_s'])}  ({row['syncs']} syncs, last {w} min)"
             )
     if status.exceptions is None:
-        lines.append("exceptions      unavailable (metrics store not reachable)")
+        lines.append("exceptions      unavailable (broker not reachable)")
     else:
         total = sum(status.exceptions.values())
         detail = ", ".join(f"{s} {n}" for s, n in sorted(status.exceptions.items()))
         lines.append(f"exceptions      {total} open" + (f" ({detail})" if detail else ""))
+        for entry in status.exceptions_by_reason or []:
+            lines.append(f"{'':<18}{entry['sink']:<9} {entry['reason_code']:<24} {entry['open']}")
     if status.lag is None:
         lines.append("consumer lag    unavailable (broker not reachable)")
     elif not status.lag:
@@ -246,10 +250,6 @@ def read_store(settings: StatusSettings, status: Status) -> None:
         return
     try:
         status.latency = reader.query(latency_sql(db, minutes)).dicts()
-        rows = reader.query(
-            f"SELECT sink, count() AS n FROM {db}.open_exceptions GROUP BY sink"  # noqa: S608
-        ).rows
-        status.exceptions = {str(sink): int(n) for sink, n in rows}
         accepted = reader.query(
             f"SELECT count() FROM {db}.webhook_events FINAL "  # noqa: S608
             f"WHERE received_at >= now() - INTERVAL {minutes} MINUTE"
@@ -259,6 +259,29 @@ def read_store(settings: StatusSettings, status: Status) -> None:
         status.problems.append(f"metrics store: {exc}")
     finally:
         reader.close()
+
+
+def read_exceptions(settings: StatusSettings, status: Status) -> None:
+    """Open exceptions as the admin view shows them: the same topics, the same fold."""
+    from admin.errors import QueueNotLoaded
+    from admin.kafka import read_queue
+
+    try:
+        settings.bootstrap_servers  # noqa: B018 - a missing setting is reported by read_lag
+        queue = read_queue(settings, timeout=30)
+    except PaystreamError:
+        return
+    except QueueNotLoaded as exc:
+        status.problems.append(f"exceptions: {exc}")
+        return
+    counts = queue.counts()
+    by_sink: dict[str, int] = {}
+    for key, n in counts.items():
+        by_sink[key.sink] = by_sink.get(key.sink, 0) + n
+    status.exceptions = by_sink
+    status.exceptions_by_reason = [
+        {"sink": k.sink, "reason_code": k.reason_code, "open": n} for k, n in counts.items()
+    ]
 
 
 def read_webhooks(settings: StatusSettings, status: Status) -> None:
@@ -326,6 +349,8 @@ def collect(settings: StatusSettings, window_minutes: int = 15) -> Status:
     read_webhooks(settings, status)
     read_store(settings, status)
     read_lag(settings, status)
+    if status.lag is not None:  # the broker answered
+        read_exceptions(settings, status)
     return status
 
 

@@ -16,6 +16,7 @@ import structlog
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
 from processors.settings import WorkerSettings
+from schemas.topics import WORKER_TABLES
 
 
 class OneLineErrors(logging.Filter):
@@ -42,7 +43,7 @@ def main(argv: list[str]) -> int:
 
     import faust  # heavy: only when the worker really runs
 
-    from processors import agents, timers, web
+    from processors import agents, localstate, timers, web
     from processors._faust import check_internals
     from processors.app import create_worker, worker_data_dir
     from processors.errors import FaustInternalsMoved
@@ -53,12 +54,24 @@ def main(argv: list[str]) -> int:
         structlog.get_logger().error("worker cannot start", error=str(exc))
         return 1
 
-    # The local RocksDB files are a cache of the changelog topics: start from the changelog,
-    # the only copy that is known to be consistent with the committed offsets.
+    # The local RocksDB files are a cache of the changelog topics: keep them only when the
+    # last run ended cleanly against these very topics, else rebuild from the changelogs.
     data_dir = worker_data_dir(settings)
-    shutil.rmtree(data_dir, ignore_errors=True)
+    changelogs = [settings.topics.changelog(t) for t in WORKER_TABLES]
+    admin = {"bootstrap.servers": settings.bootstrap_servers}
+    marker = localstate.take_marker(data_dir)
+    identity = localstate.broker_identity(admin, changelogs)
+    decision = localstate.decide(marker, identity)
+    resume: dict[str, dict[int, int]] = {}
+    if decision.keep and marker is not None:
+        resume = {t: localstate.resume_offsets(marker, t) for t in changelogs}
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True, exist_ok=True)
-    parts = create_worker(settings)
+    structlog.get_logger().info(
+        "local tables", kept=decision.keep, reason=decision.reason, directory=str(data_dir)
+    )
+    parts = create_worker(settings, resume)
     agents.register(parts)
     timers.register(parts)
     web.register(parts)
@@ -71,10 +84,20 @@ def main(argv: list[str]) -> int:
         override_logging=False,
         stdout=sys.stderr,
     )
+    code = 1
     try:
         worker.execute_from_commandline()
+        code = 0
     except SystemExit as exc:
-        return int(exc.code or 0) if isinstance(exc.code, int | None) else 1
+        code = int(exc.code or 0) if isinstance(exc.code, int | None) else 1
     finally:
-        parts.publisher.close()
-    return 0
+        flushed = parts.publisher.close()
+        # every table write of this run is in its changelog: note where they end,
+        # unless the changelogs changed under us meanwhile
+        clean = code == 0 and flushed
+        if clean and identity and localstate.broker_identity(admin, changelogs) == identity:
+            offsets = {tp: o for tp, o in parts.publisher.acked.items() if tp[0] in changelogs}
+            if marker is not None and decision.keep:
+                offsets = {**marker.offsets, **offsets}
+            localstate.write_marker(data_dir, localstate.CleanShutdown(identity, offsets))
+    return code

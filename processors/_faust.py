@@ -1,6 +1,6 @@
 """Every Faust internal the worker relies on, in one place, checked by ``check_internals``.
 
-The worker bends Faust in four spots, each for a reason Faust's public API cannot serve:
+The worker bends Faust in five spots, each for a reason Faust's public API cannot serve:
 
 - ``faust.streams._current_event`` — Faust's stores and tables find the partition of a
   write from the current event. The agent processes a whole batch outside Faust's stream
@@ -12,6 +12,10 @@ The worker bends Faust in four spots, each for a reason Faust's public API canno
   wraps it (see ``processors.writer``).
 - RocksDB ``Store._dbs`` / ``Store._key_index`` — the dedup purge deletes expired keys
   from each partition's database directly (Faust has no per-partition scan or TTL).
+- ``Recovery`` reads ``table.persisted_offset(tp)`` and ``consumer.highwaters(...)`` —
+  ``PublishedTable.persisted_offset`` resumes kept local tables after their last changelog
+  offset, and ``correct_highwaters`` fixes the embedded broker's end offsets (see
+  ``processors.localstate``).
 
 ``faust-streaming`` is pinned to the tested minor version in ``pyproject.toml``; on an
 upgrade, ``tests/unit/processors/test_faust_internals.py`` (and the worker at start) name
@@ -20,6 +24,7 @@ the first of these that moved.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import weakref
 from collections.abc import Callable, Iterator
@@ -30,6 +35,7 @@ from typing import Any
 import faust
 import faust.stores.rocksdb
 import faust.tables.base
+import faust.tables.recovery
 import faust.tables.table
 import faust.transport.consumer
 from faust.streams import _current_event
@@ -42,6 +48,17 @@ class PublishedTable(faust.Table[bytes, bytes]):
     """A Faust table whose changelog writes go through the worker's ``Publisher``."""
 
     publisher: Publisher
+    #: partition → last changelog offset the kept local files hold (``processors.localstate``)
+    resume_from: dict[int, int]
+
+    def persisted_offset(self, tp: Any) -> int | None:
+        """Faust's recovery replays the changelog after this offset."""
+        hint = self.resume_from.pop(tp.partition, None)
+        stored: int | None = super().persisted_offset(tp)
+        if hint is not None and (stored is None or hint > stored):
+            self.data.set_persisted_offset(tp, hint)
+            return hint
+        return stored
 
     def partition_for_key(self, key: Any) -> int | None:
         event = _current_event.get(None)
@@ -104,6 +121,21 @@ def wrap_before_commit(consumer: Any, before: Callable[[], Any]) -> None:
         await original(commit_offsets)
 
     consumer._handle_attached = handle_attached
+
+
+def correct_highwaters(
+    consumer: Any, correct: Callable[[dict[tuple[str, int], int]], dict[tuple[str, int], int]]
+) -> None:
+    """Pass the end offsets Faust's table recovery reads through ``correct`` (in a thread)."""
+    original = consumer.highwaters
+
+    async def highwaters(*partitions: Any) -> Any:
+        reported = await original(*partitions)
+        pairs = {(tp.topic, tp.partition): v for tp, v in reported.items() if v is not None}
+        ends = await asyncio.to_thread(correct, pairs)
+        return {tp: ends.get((tp.topic, tp.partition), v) for tp, v in reported.items()}
+
+    consumer.highwaters = highwaters
 
 
 def purge_local(store: Any, expired: Callable[[bytes], bool]) -> Iterator[tuple[int, bytes]]:
@@ -178,6 +210,13 @@ def _handle_attached_before_commit() -> bool:
     )
 
 
+def _recovery_reads_persisted_offsets_and_highwaters() -> bool:
+    recovery = faust.tables.recovery.Recovery
+    return "table.persisted_offset(tp)" in _source(
+        recovery._add
+    ) and "await consumer.highwaters(*tps)" in _source(recovery._build_highwaters)
+
+
 def _rocksdb_layout() -> bool:
     store = faust.stores.rocksdb.Store
     init = _source(store.__init__)
@@ -197,6 +236,9 @@ INTERNALS: dict[str, Callable[[], bool]] = {
     "faust.tables.base.Collection.send_changelog": _send_changelog_signature,
     "faust.transport.consumer.Consumer._handle_attached": _handle_attached_before_commit,
     "faust.stores.rocksdb.Store._dbs/_key_index": _rocksdb_layout,
+    "faust.tables.recovery.Recovery (table.persisted_offset, consumer.highwaters)": (
+        _recovery_reads_persisted_offsets_and_highwaters
+    ),
 }
 
 

@@ -9,6 +9,7 @@ flushed together with the batch's commands, before the batch's offsets are commi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,8 @@ from typing import Any
 import faust
 
 from paystream.metrics import PaystreamMetrics
-from processors._faust import PublishedTable
+from processors._faust import PublishedTable, correct_highwaters
+from processors.localstate import true_end_offsets
 from processors.parts import CUSTOMERS, DEDUP, WorkerParts, write_tables
 from processors.pipeline import BatchProcessor
 from processors.publisher import Publisher
@@ -34,7 +36,13 @@ def worker_data_dir(settings: WorkerSettings) -> Path:
     return Path(settings.paystream_data_dir).resolve() / f"worker-{settings.paystream_worker_port}"
 
 
-def _table(app: faust.App, name: str, partitions: int, publisher: Publisher) -> PublishedTable:
+def _table(
+    app: faust.App,
+    name: str,
+    partitions: int,
+    publisher: Publisher,
+    resume_from: Mapping[int, int],
+) -> PublishedTable:
     table = PublishedTable(
         app,
         name=name,
@@ -46,23 +54,34 @@ def _table(app: faust.App, name: str, partitions: int, publisher: Publisher) -> 
         help=f"worker table {name}",
     )
     table.publisher = publisher
+    table.resume_from = dict(resume_from)
     app.tables.add(table)
     return table
 
 
-def create_worker(settings: WorkerSettings) -> WorkerParts:
+def create_worker(
+    settings: WorkerSettings, resume_from: Mapping[str, Mapping[int, int]] | None = None
+) -> WorkerParts:
     """Build the Faust app, its topics, tables, publisher and metrics (not started).
+
+    ``resume_from``: changelog topic → partition → last offset the kept local files hold.
 
     The shells (agents, timers, web) are registered on it by ``processors.__main__``.
     """
     topics = settings.topics
-    host, port = settings.paystream_worker_host, settings.paystream_worker_port
+    resume = resume_from or {}
+    bind, port = settings.paystream_worker_host, settings.paystream_worker_port
+    advertised = settings.advertised_host
     tuning: dict[str, Any] = {}
     if settings.embedded_broker:
         tuning = {
             "producer_max_batch_size": 1,
             "broker_session_timeout": 6,
             "broker_heartbeat_interval": 1,
+            # Tansu reports end offsets too low (see processors.localstate), so Faust's
+            # check that a local offset is below the changelog's end would refuse kept
+            # tables; whether they may be kept is decided before start instead.
+            "recovery_consistency_check": False,
         }
     app = faust.App(
         topics.worker_app_id,
@@ -82,16 +101,29 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         broker_max_poll_records=2000,
         stream_buffer_maxsize=8192,
         web_enabled=True,
-        web_host=host,
+        web_host=advertised,
         web_port=port,
-        web_bind=host,
-        canonical_url=f"http://{host}:{port}",
+        web_bind=bind,
+        canonical_url=f"http://{advertised}:{port}",
+        # Faust's own views read tables and assignments without our token: off.
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
         autodiscover=False,
         **tuning,
     )
     publisher = Publisher(settings.producer_config(**{"linger.ms": 5}))
-    customers = _table(app, CUSTOMERS, topics.partitions, publisher)
-    dedup = _table(app, DEDUP, topics.partitions, publisher)
+    customers = _table(
+        app, CUSTOMERS, topics.partitions, publisher, resume.get(topics.changelog(CUSTOMERS), {})
+    )
+    dedup = _table(
+        app, DEDUP, topics.partitions, publisher, resume.get(topics.changelog(DEDUP), {})
+    )
+    if settings.embedded_broker:
+        config = settings.consumer_config(topics.worker_app_id)
+        correct_highwaters(app.consumer, partial(true_end_offsets, config))
     return WorkerParts(
         settings=settings,
         app=app,
@@ -108,6 +140,8 @@ def create_worker(settings: WorkerSettings) -> WorkerParts:
         dedup=dedup,
         publisher=publisher,
         metrics=PaystreamMetrics(),
-        processor=BatchProcessor(topics, default_codec(), settings.stuck_after_ms),
+        processor=BatchProcessor(
+            topics, default_codec(), settings.stuck_after_ms, live=settings.stripe_mode == "live"
+        ),
         writer=TableWriter(publisher, partial(write_tables, customers, dedup)),
     )

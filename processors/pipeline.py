@@ -77,10 +77,15 @@ SeenLookup = Callable[[str, int], bytes | None]
 class BatchProcessor:
     """Decodes, deduplicates and folds input messages; builds the output commands."""
 
-    def __init__(self, topics: Topics, codec: AvroCodec, stuck_after_ms: int) -> None:
+    def __init__(
+        self, topics: Topics, codec: AvroCodec, stuck_after_ms: int, *, live: bool = False
+    ) -> None:
         self.topics = topics
         self.codec = codec
         self.stuck_after_ms = stuck_after_ms
+        #: STRIPE_MODE is live: the worker re-checks each event's ``livemode`` (ingest
+        #: answers 403 first; this catches a topic written by anything else)
+        self.live = live
 
     def decode(self, message: InMessage) -> Event:
         try:
@@ -103,6 +108,9 @@ class BatchProcessor:
                 event = self.decode(message)
             except PermanentProcessorError:
                 result.counts["unknown", "malformed"] += 1
+                continue
+            if event.source == "stripe" and event.livemode != self.live:
+                result.counts[event.type, "mode_mismatch"] += 1
                 continue
             duplicate = dedup.is_duplicate(
                 event.event_id, get_seen(event.event_id, message.partition), result.seen

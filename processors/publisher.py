@@ -23,14 +23,20 @@ class Publisher:
         self._config = config
         self._producer: Producer | None = None
         self._failures: list[str] = []
+        #: (topic, partition) → highest offset acknowledged by the broker in this run
+        self.acked: dict[tuple[str, int], int] = {}
 
     def start(self) -> None:
         if self._producer is None:
             self._producer = Producer(self._config)
 
-    def _on_delivery(self, err: KafkaError | None, _msg: Message) -> None:
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         if err is not None:
             self._failures.append(err.name())
+            return
+        tp, offset = (msg.topic(), msg.partition()), msg.offset()
+        if offset is not None and offset > self.acked.get(tp, -1):  # type: ignore[arg-type]
+            self.acked[tp] = offset  # type: ignore[index]
 
     def produce(
         self, topic: str, key: bytes, value: bytes | None, partition: int | None = None
@@ -61,7 +67,10 @@ class Publisher:
     async def flush(self, wait_s: float = 30.0) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self.flush_sync, wait_s)
 
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.flush(10)
-            self._producer = None
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush and drop the producer; True when everything produced was acknowledged."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return not self._failures
+        left = producer.flush(timeout)
+        return left == 0 and not self._failures

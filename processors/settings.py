@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, SecretStr
 
+from paystream.errors import SettingsError
 from paystream.settings import CommonSettings
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -45,10 +46,26 @@ class WorkerSettings(CommonSettings):
     #: bearer token of GET /customers/{id}; unset: the customer-state API answers 404
     paystream_api_token: SecretStr | None = None
     paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
+    #: address the web server binds (loopback unless told otherwise; deploy/ sets 0.0.0.0)
     paystream_worker_host: str = "127.0.0.1"
+    #: address other workers reach this one at (Faust routes /customers/{id} there);
+    #: default: the bind address, required when that is every interface
+    paystream_worker_advertised_host: str | None = None
     #: stream.take() batch size and wait (seconds)
     paystream_worker_batch_size: int = Field(default=1000, ge=1, le=100_000)
     paystream_worker_batch_within: Duration = 0.05
+
+    @property
+    def advertised_host(self) -> str:
+        if self.paystream_worker_advertised_host:
+            return self.paystream_worker_advertised_host
+        if self.paystream_worker_host in ("0.0.0.0", "::", ""):  # noqa: S104 - a comparison
+            raise SettingsError(
+                "invalid setting PAYSTREAM_WORKER_ADVERTISED_HOST: required when "
+                f"PAYSTREAM_WORKER_HOST={self.paystream_worker_host or '(empty)'} binds every "
+                "interface (other workers route requests to it)"
+            )
+        return self.paystream_worker_host
 
     @property
     def stuck_after_ms(self) -> int:

@@ -29,6 +29,7 @@ CRM_COMMAND = "crm_command"
 HELPDESK_COMMAND = "helpdesk_command"
 SINK_RESULT = "sink_result"
 DEAD_LETTER = "dead_letter"
+EXCEPTION_STATUS = "exception_status"
 
 
 class SchemaError(Exception):

@@ -63,6 +63,11 @@ class Topics:
         return self.prefix + "sink.dlq"
 
     @property
+    def admin_exceptions(self) -> str:
+        """The exception queue's decisions per row (retrying, dismissed, resolved)."""
+        return self.prefix + "admin.exceptions"
+
+    @property
     def worker_app_id(self) -> str:
         """Faust app id (also the worker's consumer group and changelog prefix)."""
         return self.prefix + "worker"
@@ -86,6 +91,8 @@ class Topics:
             TopicSpec(self.sink_results, n, week),
             # The exception queue of record: nothing in it expires by itself.
             TopicSpec(self.sink_dlq, n, keep),
+            # One record per row, the latest decision wins: compacted, never expires.
+            TopicSpec(self.admin_exceptions, n, compact),
             TopicSpec(f"{self.worker_app_id}-__assignor-__leader", 1, compact),
         ]
         specs += [TopicSpec(self.changelog(t), n, compact) for t in WORKER_TABLES]

@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 import structlog
 from prometheus_client import start_http_server
@@ -85,6 +86,18 @@ def run_services(services: list[SinkService], stop: threading.Event) -> int:
     return 1 if failed else 0
 
 
+def serve_metrics(settings: SinkSettings, metrics: PaystreamMetrics) -> Any:
+    """Start the Prometheus listener on its host setting (loopback by default); None when off."""
+    if not settings.paystream_sinks_metrics_port:
+        return None
+    server, _ = start_http_server(
+        settings.paystream_sinks_metrics_port,
+        addr=settings.paystream_sinks_metrics_host,
+        registry=metrics.registry,
+    )
+    return server
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="paystream sinks", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -103,8 +116,7 @@ def main(argv: list[str]) -> int:
     if not services:
         print("paystream sinks: nothing to run", file=sys.stderr)
         return 2
-    if settings.paystream_sinks_metrics_port:
-        start_http_server(settings.paystream_sinks_metrics_port, registry=metrics.registry)
+    serve_metrics(settings, metrics)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -15,15 +15,12 @@ publishes its address in ``PAYSTREAM_DATA_DIR/metrics-query.json`` for ``paystre
 
 from __future__ import annotations
 
-import json
 import math
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +29,19 @@ from pydantic import Field
 
 from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
-from paystream.settings import load_settings
-from schemas.codec import LIFECYCLE_CHANGE, SINK_RESULT, STRIPE_EVENT, SchemaError, default_codec
-from sinks.clickhouse import (
-    DEFAULT_DDL_DIR,
+from paystream.runtime.store import (
+    DDL_DIR,
     MetricsStore,
     MetricsStoreError,
     MetricsStoreSettings,
     MetricsStoreUnavailable,
-    QueryRejected,
     batch_token,
     load_ddl,
-    write_endpoint_file,
+    open_store,
 )
+from paystream.runtime.store_endpoint import QueryServer, write_endpoint_file
+from paystream.settings import load_settings
+from schemas.codec import LIFECYCLE_CHANGE, SINK_RESULT, STRIPE_EVENT, SchemaError, default_codec
 from sinks.service import SinkService
 
 log = structlog.get_logger("paystream.sinks.metrics")
@@ -71,8 +68,8 @@ class MetricsSettings(MetricsStoreSettings):
     #: first and longest wait between insert retries while the store is unavailable
     paystream_metrics_retry_base_s: float = Field(default=0.5, gt=0)
     paystream_metrics_retry_max_s: float = Field(default=15.0, gt=0)
-    #: DDL directory (the image copies deploy/clickhouse here)
-    paystream_metrics_ddl_dir: str = str(DEFAULT_DDL_DIR)
+    #: DDL directory; default: the DDL shipped in the package (paystream/runtime/clickhouse)
+    paystream_metrics_ddl_dir: str = str(DDL_DIR)
 
     @property
     def consumer_group(self) -> str:
@@ -254,81 +251,7 @@ def backoff_s(failures: int, base: float, cap: float) -> float:
 # --------------------------------------------------------------------------- shell
 
 
-class _OneLineErrorServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer that logs a failed request in one line, never a stack trace."""
-
-    daemon_threads = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.warning("query_endpoint_error")
-
-
-class QueryServer:
-    """Loopback HTTP endpoint: ``POST /query`` (bearer token) runs one read-only query."""
-
-    def __init__(self, store: MetricsStore, port: int = 0) -> None:
-        self.token = secrets.token_urlsafe(24)
-        token = self.token
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                if self.path != "/query":
-                    return self._send(404, {"error": "not_found"})
-                if self.headers.get("Authorization", "") != f"Bearer {token}":
-                    return self._send(401, {"error": "unauthorized"})
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if not 0 <= length <= 64 * 1024:
-                    return self._send(413, {"error": "too_large"})
-                sql = self.rfile.read(length).decode(errors="replace")
-                try:
-                    result = store.query(sql)
-                except QueryRejected as exc:
-                    return self._send(400, {"error": "query_rejected", "detail": str(exc)})
-                return self._send(200, {"columns": result.columns, "rows": result.rows})
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self._server = _OneLineErrorServer(("127.0.0.1", port), Handler)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="metrics-query", daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}/query"
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
 StoreFactory = Callable[[MetricsSettings], MetricsStore]
-
-
-def open_store(settings: MetricsSettings) -> MetricsStore:
-    """The real store: a ClickHouse server at CLICKHOUSE_URL, else chdb in the data dir."""
-    from paystream.runtime.store import open_metrics_store
-
-    url = settings.clickhouse_url.get_secret_value() if settings.clickhouse_url else None
-    client = open_metrics_store(url, settings.embedded_store_dir)
-    return MetricsStore(client, settings.store_database)
 
 
 class MetricsSink:

@@ -43,6 +43,8 @@ class SinkSettings(CommonSettings):
     paystream_sink_writes: str = "dry-run"
     #: Prometheus ``/metrics`` of the sinks process; 0 turns it off.
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
+    #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
+    paystream_sinks_metrics_host: str = "127.0.0.1"
     #: the HubSpot account's plan: picks the documented per-10 s limit (100 free/starter,
     #: 190 professional/enterprise) unless PAYSTREAM_HUBSPOT_RATE_LIMIT says otherwise
     paystream_hubspot_plan: HubSpotPlan = "professional"

@@ -151,6 +151,8 @@ class HubSpotStandin(Standin):
             self.properties.update({k: dict(v) for k, v in PAYSTREAM_PROPERTIES.items()})
         self.groups: set[str] = {"contactinformation"}
         self.contacts: dict[str, dict[str, Any]] = {}
+        #: (unique property, normalised value) → contact id: lookups stay O(1) with many contacts
+        self._unique: dict[tuple[str, str], str] = {}
         #: every property write, in order: (customer id or contact id, properties)
         self.writes: list[tuple[str, dict[str, str]]] = []
 
@@ -179,6 +181,9 @@ class HubSpotStandin(Standin):
 
     def _find(self, prop: str, value: str) -> dict[str, Any] | None:
         wanted = self._norm(prop, value)
+        if self.properties.get(prop, {}).get("hasUniqueValue"):
+            hs_id = self._unique.get((prop, wanted))
+            return self.contacts.get(hs_id) if hs_id is not None else None
         for contact in self.contacts.values():
             held = contact["properties"].get(prop)
             if held is not None and self._norm(prop, held) == wanted:
@@ -200,8 +205,17 @@ class HubSpotStandin(Standin):
         return contact
 
     def _write(self, contact: dict[str, Any], props: dict[str, str]) -> None:
+        """Update a contact's properties and the unique-value index."""
         stored = {k: (self._norm(k, v) if k == "email" else v) for k, v in props.items()}
-        contact["properties"].update(stored)
+        held = contact["properties"]
+        for name, value in stored.items():
+            if self.properties.get(name, {}).get("hasUniqueValue"):
+                old = held.get(name)
+                if old is not None and self._unique.get((name, old)) == contact["id"]:
+                    del self._unique[(name, old)]
+                if value != "":
+                    self._unique[(name, value)] = contact["id"]
+        held.update(stored)
         contact["updatedAt"] = _iso(self.now_s())
 
     def _conflict(

@@ -65,9 +65,14 @@ def run(
     return NodeRun(done.returncode, output)
 
 
-def node_test(files: list[Path], env: dict[str, str] | None = None) -> NodeRun:
+def node_test(
+    files: list[Path], env: dict[str, str] | None = None, preload: Path | None = None
+) -> NodeRun:
     """``node --test`` on ``files`` (TAP output, so the summary can be read)."""
-    return run([node_binary(), "--test", "--test-reporter=tap", *map(str, files)], CLIENT, env)
+    args = [node_binary(), "--test", "--test-reporter=tap", *map(str, files)]
+    if preload is not None:
+        args[1:1] = ["--import", preload.as_uri()]
+    return run(args, CLIENT, env)
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +81,23 @@ def typescript_client() -> Path:
     build = run([*tsc(CLIENT), "-p", "tsconfig.json"], CLIENT)
     assert build.code == 0, f"tsc failed on clients/typescript:\n{build.output}"
     return CLIENT
+
+
+@dataclass(frozen=True)
+class ExampleBuild:
+    """The Next.js example type-checked and compiled to JavaScript (``check`` is tsc's run)."""
+
+    check: NodeRun
+    out: Path
+
+
+@pytest.fixture(scope="session")
+def example_build(
+    typescript_client: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ExampleBuild:
+    """One ``tsc -p examples/nextjs`` per session: the type check, and JavaScript to run."""
+    out = tmp_path_factory.mktemp("nextjs-example")
+    args = [*tsc(EXAMPLE), "-p", "tsconfig.json", "--noEmit", "false", "--outDir", str(out)]
+    check = run(args, EXAMPLE)
+    (out / "package.json").write_text('{"type": "module"}\n')
+    return ExampleBuild(check, out)

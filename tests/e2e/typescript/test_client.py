@@ -3,7 +3,9 @@
 ``client.test.mjs`` checks signing, retries and errors against local HTTP servers;
 ``e2e.test.mjs`` runs against the real ``paystream ingest`` and ``paystream worker`` started
 here on the session's broker, with a customer that a signed Stripe
-``checkout.session.completed`` has put into ``onboarding_pending``.
+``checkout.session.completed`` has put into ``onboarding_pending``; then the Next.js
+example's route handlers (``examples/nextjs/test/routes.e2e.test.mjs``) do the same for a
+second customer, through the built client.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import secrets
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from paystream.signing import sign_header
 from tests.e2e.conftest import Service, data_dir, http_ok, wait_until
-from tests.e2e.typescript.conftest import node_test
+from tests.e2e.typescript.conftest import EXAMPLE, ExampleBuild, node_test
 
 
 def test_client_unit_tests_pass(typescript_client: Path) -> None:
@@ -39,6 +42,10 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
         return exc.code, json.loads(exc.read() or b"{}")
 
 
+def _state_is(url: str, token: str, expected: str) -> bool:
+    return _state(url, token) == expected
+
+
 def _state(url: str, token: str) -> str | None:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
     try:
@@ -49,18 +56,28 @@ def _state(url: str, token: str) -> str | None:
         return None
 
 
-def test_client_against_the_running_pipeline(
+def _checkout(fixture: dict[str, Any], customer: str) -> bytes:
+    """A test-mode copy of the real checkout event for ``customer`` (its own event id)."""
+    event = json.loads(json.dumps(fixture))
+    event["livemode"] = False
+    event["id"] = f"{fixture['id']}_{customer}"
+    event["data"]["object"]["customer"] = customer
+    return json.dumps(event).encode()
+
+
+def test_client_and_example_routes_against_the_running_pipeline(
     typescript_client: Path,
+    example_build: ExampleBuild,
     pipeline_settings: CommonSettings,
     broker_env: Callable[..., dict[str, str]],
     services: Callable[..., Service],
     stripe_fixtures_dir: Path,
     tmp_path: Path,
 ) -> None:
-    event = json.loads((stripe_fixtures_dir / "checkout_session_completed.json").read_text())
-    event["livemode"] = False  # a test-mode copy of the real event (signed below as Stripe would)
-    body = json.dumps(event).encode()
-    customer = event["data"]["object"]["customer"]
+    assert example_build.check.code == 0, "examples/nextjs does not type-check (see its test)"
+    fixture = json.loads((stripe_fixtures_dir / "checkout_session_completed.json").read_text())
+    customer = fixture["data"]["object"]["customer"]
+    route_customer = f"{customer}_route"
     webhook_secret = "whsec_" + secrets.token_hex(16)
     app_secret = secrets.token_urlsafe(24)
     token = secrets.token_urlsafe(24)
@@ -80,18 +97,20 @@ def test_client_against_the_running_pipeline(
     wait_until(lambda: http_ok(f"{ingest_url}/readyz"), 60, "ingest ready", running)
     wait_until(lambda: http_ok(f"{worker_url}/readyz"), 90, "worker ready", running)
 
-    status, answer = _post(
-        f"{ingest_url}/webhooks/stripe",
-        body,
-        {"Content-Type": "application/json", "Stripe-Signature": sign_header(body, webhook_secret)},
-    )
-    assert (status, answer) == (200, {"received": True, "id": event["id"]})
-    wait_until(
-        lambda: _state(f"{worker_url}/customers/{customer}", token) == "onboarding_pending",
-        60,
-        "the customer in onboarding_pending",
-        running,
-    )
+    # both customers check out (a signed Stripe event each) and wait in onboarding_pending
+    for who in (customer, route_customer):
+        body = _checkout(fixture, who)
+        headers = {
+            "Content-Type": "application/json",
+            "Stripe-Signature": sign_header(body, webhook_secret),
+        }
+        status, answer = _post(f"{ingest_url}/webhooks/stripe", body, headers)
+        assert (status, answer) == (200, {"received": True, "id": json.loads(body)["id"]})
+    for who in (customer, route_customer):
+        url = f"{worker_url}/customers/{who}"
+        wait_until(
+            partial(_state_is, url, token, "onboarding_pending"), 60, f"{who} pending", running
+        )
 
     workdir = tmp_path / "node"
     workdir.mkdir()
@@ -102,9 +121,16 @@ def test_client_against_the_running_pipeline(
         "PAYSTREAM_WORKER_URL": worker_url,
         "PAYSTREAM_E2E_CUSTOMER": customer,
         "PAYSTREAM_E2E_WORKDIR": str(workdir),
+        "PAYSTREAM_E2E_ROUTE_CUSTOMER": route_customer,
+        "PAYSTREAM_EXAMPLE_BUILD": str(example_build.out),
     }
-    result = node_test([typescript_client / "test" / "e2e.test.mjs"], node_env)
-    assert result.code == 0, "node --test failed against the pipeline (output above)"
-    assert (result.count("fail"), result.count("skipped")) == (0, 0)
-    assert result.count("pass") == 6
+    client = node_test([typescript_client / "test" / "e2e.test.mjs"], node_env)
+    assert client.code == 0, "the client's node --test failed against the pipeline (output above)"
+    assert (client.count("fail"), client.count("skipped"), client.count("pass")) == (0, 0, 6)
     assert (workdir / "worker-answers.ts").is_file()
+
+    routes = node_test(
+        [EXAMPLE / "test" / "routes.e2e.test.mjs"], node_env, EXAMPLE / "test" / "register.mjs"
+    )
+    assert routes.code == 0, "the example's routes failed against the pipeline (output above)"
+    assert (routes.count("fail"), routes.count("skipped"), routes.count("pass")) == (0, 0, 5)

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from paystream.metrics import PaystreamMetrics
+from paystream.runtime.store import MetricsStore, QueryResult, open_store
 from paystream.settings import CommonSettings
 from schemas.codec import LIFECYCLE_CHANGE, SINK_RESULT, STRIPE_EVENT, default_codec
-from sinks.clickhouse import MetricsStore, QueryResult
-from sinks.metrics_sink import MetricsSettings, MetricsSink, StoreFactory, open_store
+from sinks.metrics_sink import MetricsSettings, MetricsSink, StoreFactory
 from tests.kafka_helpers import produce
 
 
@@ -255,7 +255,7 @@ class FlakyStore(MetricsStore):
         self.acks_lost = 0
 
     def insert(self, table: str, rows: Any, token: str | None = None) -> None:
-        from sinks.clickhouse import MetricsStoreUnavailable
+        from paystream.runtime.store import MetricsStoreUnavailable
 
         if self.fail_before > 0:
             self.fail_before -= 1

@@ -120,3 +120,25 @@ def test_k8s_scrape_annotations_match_container_ports() -> None:
         port = int(template["metadata"]["annotations"]["prometheus.io/port"])
         ports = {p["containerPort"] for c in template["spec"]["containers"] for p in c["ports"]}
         assert port in ports, doc["metadata"]["name"]
+
+
+LISTENER_HOSTS = (
+    "PAYSTREAM_INGEST_HOST",
+    "PAYSTREAM_WORKER_HOST",
+    "PAYSTREAM_SINKS_METRICS_HOST",
+    "PAYSTREAM_ADMIN_HOST",
+)
+
+
+def test_deploy_sets_every_listener_to_all_interfaces_explicitly(compose: dict[str, Any]) -> None:
+    """Processes bind loopback by default; a container must say 0.0.0.0 for each listener."""
+    for name in PAYSTREAM_SERVICES:
+        env = compose["services"][name]["environment"]
+        assert all(env[host] == "0.0.0.0" for host in LISTENER_HOSTS), name
+    assert compose["services"]["worker"]["environment"]["PAYSTREAM_WORKER_ADVERTISED_HOST"]
+    config = next(d for d in k8s_documents() if d["kind"] == "ConfigMap")
+    assert all(config["data"][host] == "0.0.0.0" for host in LISTENER_HOSTS)
+    worker = next(d for d in k8s_documents() if d["metadata"]["name"] == "worker")
+    env = {e["name"]: e for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    advertised = env["PAYSTREAM_WORKER_ADVERTISED_HOST"]["valueFrom"]["fieldRef"]
+    assert advertised["fieldPath"] == "status.podIP"

@@ -6,9 +6,9 @@ import pytest
 
 from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchProcessor, InMessage
-from schemas.codec import default_codec
+from schemas.codec import STRIPE_EVENT, default_codec
 from schemas.topics import Topics
-from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
+from tests.unit.processors.stripe_events import encoded_app, encoded_stripe, envelope, stripe_body
 
 TOPICS = Topics("p.", 2)
 
@@ -189,3 +189,25 @@ def test_a_repeated_dispute_opens_no_second_ticket(processor: BatchProcessor) ->
     later = processor.process([message(pair)], lambda c, p: None, lambda e, p: b"100", 1)
     assert later.outputs == []
     assert later.counts["charge.dispute.created", "duplicate"] == 1
+
+
+@pytest.mark.parametrize(("live", "livemode"), [(False, True), (True, False)])
+def test_an_event_of_the_other_mode_is_counted_and_never_folded(live: bool, livemode: bool) -> None:
+    """Defence in depth behind ingest's 403: the worker re-checks ``livemode``."""
+    processor = BatchProcessor(TOPICS, default_codec(), stuck_after_ms=3_600_000, live=live)
+
+    def checkout(event_id: str, customer: str, livemode: bool) -> tuple[str, bytes]:
+        body = stripe_body("checkout.session.completed", event_id, 100, customer)
+        body["livemode"] = livemode
+        return customer, default_codec().encode(STRIPE_EVENT, envelope(body, customer))
+
+    batch = [
+        message(checkout("evt_x", "cus_x", livemode)),
+        message(checkout("evt_y", "cus_y", live)),
+    ]
+    result = processor.process(batch, lambda c, p: None, lambda e, p: None, 5)
+    assert result.counts["checkout.session.completed", "mode_mismatch"] == 1
+    assert set(result.records) == {"cus_y"}
+    assert set(result.seen) == {"evt_y"}
+    assert all(o.key == b"cus_y" for o in result.outputs)
+    assert result.outputs

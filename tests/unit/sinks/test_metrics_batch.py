@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinks.clickhouse import batch_token
+from paystream.runtime.store import batch_token
 from sinks.metrics_sink import Batch, Row, backoff_s
 
 

@@ -84,6 +84,21 @@ def test_screen_shows_every_section() -> None:
     assert "approximate" in screen
 
 
+def test_screen_lists_open_exceptions_by_sink_and_reason() -> None:
+    status = Status(
+        15,
+        exceptions={"crm": 2, "helpdesk": 1},
+        exceptions_by_reason=[
+            {"sink": "crm", "reason_code": "bad_request", "open": 2},
+            {"sink": "helpdesk", "reason_code": "unavailable", "open": 1},
+        ],
+    )
+    lines = render(status, "p.").splitlines()
+    at = lines.index("exceptions      3 open (crm 2, helpdesk 1)")
+    assert lines[at + 1].split() == ["crm", "bad_request", "2"]
+    assert lines[at + 2].split() == ["helpdesk", "unavailable", "1"]
+
+
 def test_screen_says_what_could_not_be_read() -> None:
     status = Status(15, problems=["metrics store: no running metrics sink"])
     screen = render(status, "p.")

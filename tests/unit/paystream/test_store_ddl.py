@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from sinks.clickhouse import DEFAULT_DDL_DIR, TABLE_COLUMNS, load_ddl, render_ddl
+from paystream.runtime.store import DDL_DIR, TABLE_COLUMNS, load_ddl, render_ddl
 
 
 @pytest.fixture(scope="module")
@@ -102,5 +103,21 @@ def test_render_ddl_splits_on_line_final_semicolons(sql: str, expected: list[str
 
 
 def test_ddl_files_are_ordered() -> None:
-    names = [p.name for p in sorted(DEFAULT_DDL_DIR.glob("*.sql"))]
+    names = [p.name for p in sorted(DDL_DIR.glob("*.sql"))]
     assert names == ["001_tables.sql", "002_views.sql"]
+
+
+def test_ddl_ships_as_package_data() -> None:
+    """An installed wheel finds the DDL: pyproject's package-data covers every DDL file."""
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[3]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["paystream"]
+    package = root / "paystream"
+    assert DDL_DIR.is_relative_to(package)
+    files = [p.relative_to(package).as_posix() for p in sorted(DDL_DIR.glob("*.sql"))]
+    assert files
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

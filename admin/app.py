@@ -1,0 +1,116 @@
+"""The admin application factory: routes, typed app state, the queue feed's life."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib import resources
+
+import aiohttp_jinja2
+import jinja2
+import structlog
+from aiohttp import web
+
+from admin import handlers
+from admin.kafka import QueueFeed, QueueWriter, wall_ms
+from admin.queue import ExceptionQueue, Row
+from admin.security import LoginThrottle, Sessions
+from admin.settings import AdminSettings
+from paystream.metrics import PaystreamMetrics
+
+log = structlog.get_logger("paystream.admin")
+
+#: Every HTML answer: scripts and styles from this origin only, no framing, no referrer.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+@web.middleware
+async def security_headers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        if exc.status in (401, 403, 404, 405, 429) or exc.status >= 500:
+            response = handlers.error_page(request, exc.status)
+        else:
+            raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # one line in the log, nothing in the page
+        log.error("request_failed", error=type(exc).__name__, path=request.path)
+        response = handlers.error_page(request, 500)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def create_app(
+    settings: AdminSettings,
+    *,
+    feed: QueueFeed | None = None,
+    writer: QueueWriter | None = None,
+) -> web.Application:
+    """Build the admin view; the feed starts with the app and stops with it."""
+    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    metrics = PaystreamMetrics()
+    writer_ = writer
+    holder: dict[str, QueueWriter] = {}
+
+    def on_resolved(rows: list[Row]) -> None:
+        if "writer" in holder:
+            holder["writer"].record_resolved(rows, wall_ms())
+
+    feed_ = feed or QueueFeed(settings, ExceptionQueue(), on_resolved=on_resolved)
+    metrics.exceptions_open.set_function(feed_.open_count)
+    token = settings.paystream_admin_token.get_secret_value()
+    app[handlers.STATE] = handlers.AdminState(
+        settings=settings,
+        metrics=metrics,
+        feed=feed_,
+        sessions=Sessions(token, int(settings.paystream_admin_session_hours * 3600)),
+        throttle=LoginThrottle(per_client=settings.paystream_admin_login_attempts_per_minute),
+        writer=writer_,
+    )
+
+    async def run_feed(app: web.Application) -> AsyncIterator[None]:
+        state = app[handlers.STATE]
+        if state.writer is None:
+            state.writer = QueueWriter(settings)
+        holder["writer"] = state.writer
+        if state.feed.on_resolved is None:
+            state.feed.on_resolved = on_resolved
+        state.feed.start()
+        yield
+        state.feed.stop()
+        await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
+
+    app.cleanup_ctx.append(run_feed)
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("admin", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    static = resources.files("admin") / "static"
+    app.router.add_get("/login", handlers.login_form)
+    app.router.add_post("/login", handlers.login)
+    app.router.add_post("/logout", handlers.logout)
+    app.router.add_get("/", handlers.queue_page)
+    app.router.add_post("/retry", handlers.retry)
+    app.router.add_post("/retry-all", handlers.retry_all)
+    app.router.add_post("/dismiss", handlers.dismiss)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/metrics", handlers.metrics_handler)
+    app.router.add_static("/static/", str(static), show_index=False, follow_symlinks=False)
+    return app

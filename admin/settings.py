@@ -1,0 +1,34 @@
+"""Settings of ``paystream admin`` (read once, in ``__main__``)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+
+from paystream.settings import CommonSettings
+
+
+class AdminSettings(CommonSettings):
+    """The exception-queue view: its token, listener, cookies and paging."""
+
+    #: required: the admin refuses to start without it (at least 16 characters)
+    paystream_admin_token: SecretStr
+    paystream_admin_host: str = "127.0.0.1"
+    paystream_admin_port: int = Field(default=8081, ge=0, le=65_535)
+    #: believe ``X-Forwarded-Proto`` (set it only behind a proxy that overwrites the header)
+    paystream_admin_trust_forwarded_proto: bool = False
+    paystream_admin_page_size: int = Field(default=50, ge=1, le=1000)
+    #: how long a login lasts
+    paystream_admin_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: failed logins allowed per client address per minute
+    paystream_admin_login_attempts_per_minute: int = Field(default=5, ge=1, le=1000)
+
+    @field_validator("paystream_admin_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (try `openssl rand -hex 24`)")
+        return value
+
+    @property
+    def consumer_group(self) -> str:
+        return self.topic_prefix + "admin"

@@ -1,0 +1,94 @@
+"""Sessions, CSRF tokens, the login throttle and cookie flags: tables and properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from admin.security import LoginThrottle, Sessions, cookie_secure, token_matches
+
+TOKEN = "a-long-admin-token-0123456789"
+
+
+def test_a_session_cookie_round_trips_and_expires() -> None:
+    sessions = Sessions(TOKEN, max_age_s=3600)
+    cookie = sessions.issue(now_s=1_000, nonce="n0nce")
+    assert sessions.nonce(cookie, 1_000) == "n0nce"
+    assert sessions.nonce(cookie, 4_600) == "n0nce"
+    assert sessions.nonce(cookie, 4_601) is None  # expired
+    assert sessions.nonce(cookie, 999) is None  # from the future
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda c: c[:-1] + ("A" if c[-1] != "A" else "B"),  # mac changed
+        lambda c: "2000" + c[c.index(".") :],  # issued time changed
+        lambda c: c.replace("n0nce", "other"),  # nonce changed
+        lambda c: c + ".x",
+        lambda c: "",
+        lambda c: "x" * 500,
+        lambda c: "abc.def.ghi",
+    ],
+)
+def test_a_forged_or_changed_cookie_is_refused(mangle: object) -> None:
+    sessions = Sessions(TOKEN)
+    cookie = sessions.issue(now_s=1_000, nonce="n0nce")
+    assert sessions.nonce(mangle(cookie), 1_100) is None  # type: ignore[operator]
+
+
+def test_another_token_signs_everybody_out() -> None:
+    cookie = Sessions(TOKEN).issue(1_000)
+    assert Sessions(TOKEN + "x").nonce(cookie, 1_000) is None
+    # ... while another replica with the same token accepts it
+    assert Sessions(TOKEN).nonce(cookie, 1_000) is not None
+
+
+def test_csrf_token_belongs_to_its_session() -> None:
+    sessions = Sessions(TOKEN)
+    token = sessions.csrf_token("n1")
+    assert sessions.csrf_ok("n1", token)
+    assert not sessions.csrf_ok("n2", token)
+    assert not sessions.csrf_ok("n1", "")
+    assert not sessions.csrf_ok("n1", None)
+    assert not sessions.csrf_ok(None, token)
+    assert not Sessions(TOKEN + "x").csrf_ok("n1", token)
+    assert token not in sessions.issue(1, nonce="n1")  # not readable from the cookie
+
+
+@given(st.text(max_size=40), st.text(max_size=40))
+def test_token_matches_is_equality(a: str, b: str) -> None:
+    assert token_matches(a, b) == (a == b)
+
+
+def test_login_throttle_per_client_and_overall() -> None:
+    t = LoginThrottle(per_client=3, overall=5, window_s=60)
+    for i in range(3):
+        assert t.allowed("1.1.1.1", i)
+        t.failed("1.1.1.1", i)
+    assert not t.allowed("1.1.1.1", 10)
+    assert t.allowed("2.2.2.2", 10)  # another client is not punished
+    assert t.retry_after("1.1.1.1", 10) == 51
+    assert t.allowed("1.1.1.1", 60.5)  # the window slid past the first failure
+    t.failed("2.2.2.2", 61)
+    t.failed("3.3.3.3", 61)
+    t.failed("4.4.4.4", 61)
+    t.failed("5.5.5.5", 61)
+    t.failed("6.6.6.6", 61)
+    assert not t.allowed("7.7.7.7", 62)  # a spray from many addresses hits the overall cap
+
+
+@pytest.mark.parametrize(
+    ("scheme", "forwarded", "trust", "secure"),
+    [
+        ("https", None, False, True),
+        ("http", None, False, False),
+        ("http", "https", False, False),  # not configured: the header is ignored
+        ("http", "https", True, True),
+        ("http", "https, http", True, True),
+        ("http", "http", True, False),
+    ],
+)
+def test_secure_cookie(scheme: str, forwarded: str | None, trust: bool, secure: bool) -> None:
+    assert cookie_secure(scheme, forwarded, trust) is secure
