@@ -45,6 +45,11 @@ $(SYS_STAMP):
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium (the admin view's browser tests, through Playwright) via apt-get"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 	@mkdir -p $(VENV) && touch $(SYS_STAMP)
 
 # Node (TypeScript client, Next.js example): Debian's nodejs and npm through apt-get only

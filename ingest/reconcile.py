@@ -42,7 +42,7 @@ from tqdm import tqdm
 from ingest import envelope
 from ingest.errors import ListingFailed, PublishUnavailable, ReconcileRefused, RejectedRequest
 from ingest.publisher import Publisher
-from ingest.reconcile_plan import Summary, Window, plan_window, retry_delay
+from ingest.reconcile_plan import Summary, Window, pace_wait, plan_window, retry_delay
 from ingest.settings import MIB, ReconcileSettings
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
@@ -108,15 +108,34 @@ class Tally:
     missing: int = 0
 
 
+class Pacer:
+    """Keeps list requests under a rate: Stripe allows 25 reads/s in test mode and 100 in
+    live mode for the whole account (https://docs.stripe.com/rate-limits), which the
+    product's own calls share; reconcile takes a fraction of it instead of hitting 429s."""
+
+    def __init__(self, requests_per_s: float, sleep: Callable[[float], Any]) -> None:
+        self._rate = requests_per_s
+        self._sleep = sleep
+        self._last: float | None = None
+
+    async def __call__(self) -> None:
+        wait = pace_wait(self._last, time.monotonic(), self._rate)
+        if wait > 0:
+            await self._sleep(wait)
+        self._last = time.monotonic()
+
+
 async def _list_with_backoff(
     lister: EventLister,
     window: Window,
     starting_after: str | None,
     retries: int,
     sleep: Callable[[float], Any],
+    pace: Pacer,
 ) -> Page:
     attempt = 0
     while True:
+        await pace()
         try:
             return await asyncio.to_thread(lister, window, starting_after)
         except stripe.RateLimitError as exc:
@@ -226,13 +245,19 @@ async def reconcile(
         else:
             tally.published += 1
 
+    pace = Pacer(settings.paystream_reconcile_requests_per_s, sleep)
     cursor: str | None = None
     error: str | None = None
     complete = True
     while True:
         try:
             page = await _list_with_backoff(
-                lister, window, cursor, settings.paystream_reconcile_rate_limit_retries, sleep
+                lister,
+                window,
+                cursor,
+                settings.paystream_reconcile_rate_limit_retries,
+                sleep,
+                pace,
             )
         except ListingFailed as exc:
             error, complete = str(exc), False

@@ -110,6 +110,13 @@ def retry_delay(
     return backoff * (0.5 + 0.5 * jitter())
 
 
+def pace_wait(last_request_at: float | None, now: float, requests_per_s: float) -> float:
+    """Seconds to wait so that requests stay ``1 / requests_per_s`` apart."""
+    if last_request_at is None:
+        return 0.0
+    return max(0.0, last_request_at + 1.0 / requests_per_s - now)
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What one reconcile run did (the last lines it prints and its exit code).

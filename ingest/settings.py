@@ -42,8 +42,10 @@ class IngestSettings(CommonSettings):
     paystream_ingest_port: int = Field(default=8080, ge=0, le=65_535)
     #: How long a request waits for the broker's delivery report before answering 503.
     paystream_ingest_publish_timeout_s: float = Field(default=2.0, gt=0, le=60)
-    #: How long the producer waits to batch messages (latency vs broker requests).
-    paystream_ingest_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    #: How long the producer waits to batch messages (latency vs broker requests). Every
+    #: request waits for its delivery report, so this is on every answer's latency (and
+    #: caps throughput per connection): 0.5 ms (docs/ingest.md#performance).
+    paystream_ingest_linger_ms: float = Field(default=0.5, ge=0, le=1000)
     #: ``Retry-After`` of a 503, in seconds.
     paystream_ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
     #: Largest accepted request body (413 above).
@@ -77,6 +79,9 @@ class ReconcileSettings(CommonSettings):
     stripe_api_key: SecretStr
     #: Stripe's API base URL; tests point it at ``paystream.devstack.stripe_api``.
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
+    #: List requests per second at most (Stripe: 25 reads/s in test mode, 100 in live mode,
+    #: shared with everything else using the account's keys).
+    paystream_reconcile_requests_per_s: float = Field(default=10.0, gt=0, le=100)
     #: How many 429s in a row one page may meet before the run gives up (back-off between).
     paystream_reconcile_rate_limit_retries: int = Field(default=8, ge=0, le=100)
     #: How long one event may wait for the broker's acknowledgement.

@@ -7,6 +7,8 @@ error names the variable. ``load_settings`` turns the first error into one line.
 from __future__ import annotations
 
 import re
+import ssl
+from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -18,6 +20,8 @@ from schemas.topics import Topics
 StripeMode = Literal["test", "live"]
 BrokerProfile = Literal["kafka", "embedded"]
 Environment = Literal["production", "preview", "development"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 #: Stripe secret (``sk_``) and restricted (``rk_``) key prefixes of each mode.
 API_KEY_PREFIXES = {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_live_")}
@@ -78,6 +82,29 @@ def environment_problem(
     return None
 
 
+def kafka_security_problem(
+    *,
+    protocol: SecurityProtocol,
+    mechanism: SaslMechanism | None,
+    username: str | None,
+    password: str | None,
+    ca_location: str | None,
+) -> tuple[str, str] | None:
+    """What is missing for the Kafka security protocol: (variable, why), or None (pure)."""
+    sasl = protocol.startswith("SASL_")
+    if mechanism is not None and not sasl:
+        return "KAFKA_SASL_MECHANISM", f"set, but KAFKA_SECURITY_PROTOCOL={protocol} has no SASL"
+    if sasl and mechanism is None:
+        return "KAFKA_SASL_MECHANISM", f"required with KAFKA_SECURITY_PROTOCOL={protocol}"
+    if sasl and not username:
+        return "KAFKA_SASL_USERNAME", f"required with KAFKA_SECURITY_PROTOCOL={protocol}"
+    if sasl and not password:
+        return "KAFKA_SASL_PASSWORD", f"required with KAFKA_SECURITY_PROTOCOL={protocol}"
+    if ca_location and not Path(ca_location).is_file():
+        return "KAFKA_SSL_CA_LOCATION", "no such file"
+    return None
+
+
 class CommonSettings(BaseSettings):
     """What every process needs: the mode, the broker and the topic names."""
 
@@ -90,6 +117,13 @@ class CommonSettings(BaseSettings):
     #: Stripe API key (``reconcile``); its prefix must match the mode
     stripe_api_key: SecretStr | None = None
     kafka_bootstrap_servers: str | None = None
+    #: TLS and SASL of every Kafka client (librdkafka and Faust/aiokafka alike)
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    #: PEM file of the CA that signed the brokers' certificates (default: the system's CAs)
+    kafka_ssl_ca_location: str | None = None
     #: ``embedded`` tunes clients for the local Tansu broker (set by ``paystream up``
     #: and the tests); ``kafka`` is the right choice for any real cluster.
     paystream_broker_profile: BrokerProfile = "kafka"
@@ -118,6 +152,15 @@ class CommonSettings(BaseSettings):
             sink_writes=self.paystream_sink_writes,
             allow_preview_writes=self.paystream_allow_preview_writes.strip().lower(),
             hash_key=self.paystream_customer_hash_key.get_secret_value(),
+        )
+        problem = problem or kafka_security_problem(
+            protocol=self.kafka_security_protocol,
+            mechanism=self.kafka_sasl_mechanism,
+            username=self.kafka_sasl_username,
+            password=self.kafka_sasl_password.get_secret_value()
+            if self.kafka_sasl_password
+            else None,
+            ca_location=self.kafka_ssl_ca_location,
         )
         if problem is not None:
             # Not a ValueError: pydantic would wrap it without the variable's name.
@@ -149,9 +192,56 @@ class CommonSettings(BaseSettings):
     def embedded_broker(self) -> bool:
         return self.paystream_broker_profile == "embedded"
 
+    # -- Kafka clients: every one is configured here, librdkafka and Faust/aiokafka alike --
+
+    def kafka_security(self) -> dict[str, Any]:
+        """librdkafka's security keys (empty for PLAINTEXT): part of every client's config."""
+        protocol = self.kafka_security_protocol
+        if protocol == "PLAINTEXT":
+            return {}
+        config: dict[str, Any] = {"security.protocol": protocol}
+        if protocol.startswith("SASL_") and self.kafka_sasl_password is not None:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+            config["sasl.username"] = self.kafka_sasl_username
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if protocol.endswith("SSL") and self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return config
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context of aiokafka (verifies the broker's certificate and host name)."""
+        if not self.kafka_security_protocol.endswith("SSL"):
+            return None
+        return ssl.create_default_context(cafile=self.kafka_ssl_ca_location or None)
+
+    def faust_credentials(self) -> Any:
+        """Faust's ``broker_credentials`` for the same settings (None for PLAINTEXT)."""
+        import faust  # only the worker pays for importing Faust
+
+        context = self.kafka_ssl_context()
+        if self.kafka_security_protocol.startswith("SASL_"):
+            password = self.kafka_sasl_password
+            return faust.SASLCredentials(
+                username=self.kafka_sasl_username,
+                password=password.get_secret_value() if password else None,
+                mechanism=self.kafka_sasl_mechanism,
+                ssl_context=context,
+            )
+        if context is not None:
+            return faust.SSLCredentials(context)
+        return None
+
+    def admin_config(self, **extra: Any) -> dict[str, Any]:
+        """librdkafka admin-client settings (topics, consumer-group offsets)."""
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        config.update(self.kafka_security())
+        config.update(extra)
+        return config
+
     def producer_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka producer settings: durable (acks=all, idempotent), Java-compatible keys."""
         config: dict[str, Any] = {
+            **self.kafka_security(),
             "bootstrap.servers": self.bootstrap_servers,
             "acks": "all",
             "enable.idempotence": True,
@@ -166,6 +256,7 @@ class CommonSettings(BaseSettings):
     def consumer_config(self, group_id: str, **extra: Any) -> dict[str, Any]:
         """librdkafka consumer settings: a consumer group with manual commits."""
         config: dict[str, Any] = {
+            **self.kafka_security(),
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": group_id,
             "enable.auto.commit": False,

@@ -305,20 +305,17 @@ def read_lag(settings: StatusSettings, status: Status, timeout: float = 5.0) -> 
     from confluent_kafka.admin import AdminClient
 
     try:
-        bootstrap = settings.bootstrap_servers
+        admin = AdminClient(settings.admin_config(log_level=0))
     except PaystreamError as exc:
         status.problems.append(str(exc))
         return
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     prefix = settings.topic_prefix
     try:
         admin.list_topics(timeout=timeout)  # raises when the broker does not answer
         listed = admin.list_consumer_groups(request_timeout=timeout).result()
         groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
         lag: dict[str, dict[str, int]] = {}
-        probe = Consumer(
-            {"bootstrap.servers": bootstrap, "group.id": prefix + "status-probe", "log_level": 0}
-        )
+        probe = Consumer(settings.consumer_config(prefix + "status-probe", log_level=0))
         try:
             for group in groups:
                 futures = admin.list_consumer_group_offsets(

@@ -14,7 +14,7 @@ def main(argv: list[str]) -> int:
     settings = load_settings(CommonSettings)
     topics = settings.topics
     created = ensure_topics(
-        settings.bootstrap_servers, topics.specs(), settings.paystream_replication_factor
+        settings.admin_config(), topics.specs(), settings.paystream_replication_factor
     )
     for spec in topics.specs():
         state = "created" if spec.name in created else "ok"

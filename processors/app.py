@@ -86,6 +86,7 @@ def create_worker(
     app = faust.App(
         topics.worker_app_id,
         broker=broker_url(settings.bootstrap_servers),
+        broker_credentials=settings.faust_credentials(),  # TLS/SASL, as every other client
         store="rocksdb://",
         datadir=str(worker_data_dir(settings)),
         processing_guarantee="at_least_once",

@@ -62,6 +62,7 @@ class RunnerService:
                 metrics=self.metrics,
                 batch_size=s.paystream_sink_batch_size,
                 batch_wait_s=s.paystream_sink_batch_wait_s,
+                hash_key=s.paystream_customer_hash_key.get_secret_value(),
             ).run(stop)
         finally:
             producer.flush(10)

@@ -24,8 +24,12 @@ from sinks import mapping
 from sinks.errors import PermanentSinkError
 from sinks.hubspot import HubSpotClient
 from sinks.outcomes import COALESCED, STALE
+<<<<<<< HEAD
 from sinks.retry import INVALID_COMMAND, is_safe_id
 from sinks.runner import Call, Command
+=======
+from sinks.runner import Call, Command, decode_as
+>>>>>>> main
 
 
 class CrmAdapter:
@@ -40,6 +44,9 @@ class CrmAdapter:
         self.client = client
         self.stale_guard = stale_guard
         self.batch_limit = batch_limit
+
+    def decode(self, raw: bytes) -> Command:
+        return decode_as(self.schema, raw)
 
     def plan(self, commands: Sequence[Command]) -> list[Call]:
         upserts = mapping.coalesce_crm(commands)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paystream.errors import PaystreamError
+from sinks.retry import UNAVAILABLE
 
 
 class SinkError(PaystreamError):
@@ -29,6 +30,7 @@ class PermanentSinkError(SinkError):
         self.detail = detail
 
 
+<<<<<<< HEAD
 class DailyLimitReached(RetryableSinkError):
     """Raised when HubSpot answers 429 with ``policyName: DAILY``: pause until the reset."""
 
@@ -36,3 +38,14 @@ class DailyLimitReached(RetryableSinkError):
 class OutcomeNotWritten(SinkError):
     """Raised when a result or dead-letter record could not be produced: the runner stops
     without committing, so the batch is read again by whoever runs next."""
+=======
+class DestinationUnavailable(RetryableSinkError):
+    """Raised when the destination (the metrics store) cannot take a write now.
+
+    The runner backs off (pausing its partitions) and retries without limit: nothing is
+    dead-lettered, the data waits in Kafka.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(UNAVAILABLE, detail)
+>>>>>>> main

@@ -15,8 +15,12 @@ from typing import Any
 from sinks import mapping
 from sinks.errors import PermanentSinkError
 from sinks.outcomes import COALESCED
+<<<<<<< HEAD
 from sinks.retry import INVALID_COMMAND, is_safe_id
 from sinks.runner import Call, Command
+=======
+from sinks.runner import Call, Command, decode_as
+>>>>>>> main
 from sinks.zendesk import ZendeskClient
 
 #: reason code of a command whose ticket Zendesk already had (found by external_id)
@@ -32,6 +36,9 @@ class HelpdeskAdapter:
     def __init__(self, client: ZendeskClient | None, set_requester: bool = True) -> None:
         self.client = client
         self.set_requester = set_requester
+
+    def decode(self, raw: bytes) -> Command:
+        return decode_as(self.schema, raw)
 
     def plan(self, commands: Sequence[Command]) -> list[Call]:
         by_key: dict[str, list[int]] = {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from paystream.hashing import customer_hash
+
 DELIVERED = "delivered"
 DRY_RUN = "dry_run"
 RETRY = "retry"
@@ -71,6 +73,26 @@ def dead_letter(
         "correlation_id": str(command.get("correlation_id") or ""),
         "source_topic": source_topic,
         "command": bytes(raw),
+    }
+
+
+def dead_letter_log_fields(record: Mapping[str, Any], hash_key: str) -> dict[str, Any]:
+    """What the ``dead_lettered`` log line may say about a dead letter: no raw customer id.
+
+    The idempotency key embeds the customer id (``crm:<customer>:<event>``), and an API's
+    error text may echo it back; the record in ``sink.dlq`` keeps both for the operator.
+    """
+    customer = str(record.get("customer_id") or "")
+    error = str(record.get("last_error") or "")
+    if customer:
+        error = error.replace(customer, "<customer>")
+    return {
+        "customer": customer_hash(customer, hash_key) or None,
+        "cause_event_id": record.get("cause_event_id") or None,
+        "correlation_id": record.get("correlation_id") or None,
+        "reason_code": record.get("reason_code"),
+        "attempts": record.get("attempts"),
+        "last_error": error,
     }
 
 

@@ -56,9 +56,14 @@ def broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
 class EmbeddedBroker:
     """Start, wait for, freeze/thaw and stop one Tansu broker process."""
 
-    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, log_path: Path | None = None, advertised: str | None = None
+    ) -> None:
         self.port = port or free_port()
         self.log_path = log_path
+        #: ``host:port`` the broker names in metadata (default: where it listens), e.g. a
+        #: TLS-terminating proxy in front of it (Tansu itself speaks plaintext only)
+        self.advertised = advertised
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -73,6 +78,7 @@ class EmbeddedBroker:
         """Start the broker and return its bootstrap address once it answers metadata."""
         binary = tansu_binary()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://{self.advertised}" if self.advertised else url
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
             self._process = subprocess.Popen(
@@ -82,7 +88,7 @@ class EmbeddedBroker:
                     "--listener-url",
                     url,
                     "--advertised-listener-url",
-                    url,
+                    advertised,
                     "--storage-engine",
                     "memory://tansu/",
                 ],

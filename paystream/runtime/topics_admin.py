@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
@@ -12,11 +13,21 @@ from schemas.topics import TopicSpec
 
 
 def ensure_topics(
-    bootstrap: str, specs: Iterable[TopicSpec], replication: int = 1, timeout: float = 15.0
+    client: str | Mapping[str, Any],
+    specs: Iterable[TopicSpec],
+    replication: int = 1,
+    timeout: float = 15.0,
 ) -> list[str]:
-    """Create the missing topics; return the names created. Raise on partition mismatch."""
+    """Create the missing topics; return the names created. Raise on partition mismatch.
+
+    ``client`` is a bootstrap address (the embedded broker) or a whole admin-client config
+    (``CommonSettings.admin_config()``: the cluster's TLS/SASL settings included).
+    """
     specs = list(specs)
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    config: dict[str, Any] = (
+        {"bootstrap.servers": client} if isinstance(client, str) else dict(client)
+    )
+    admin = AdminClient(config)
     existing = admin.list_topics(timeout=timeout).topics
     for spec in specs:
         found = existing.get(spec.name)

@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +36,7 @@ def test_up_then_demo_then_sigterm_stops_everything(
     env.update({f"PAYSTREAM_{name}_PORT": str(port) for name, port in ports.items()})
     data_dir = tmp_path / "var"
     env.update(PAYSTREAM_DATA_DIR=str(data_dir), PAYSTREAM_TOPIC_PARTITIONS="2")
+    env["PAYSTREAM_ADMIN_TOKEN"] = "up-admin-token-0123456789"  # up starts the admin too
     embedded = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
     # What an earlier run left: the embedded store's rows, unknown to a new embedded broker.
     (data_dir / "clickhouse" / "store").mkdir(parents=True)
@@ -90,10 +92,17 @@ def test_up_then_demo_then_sigterm_stops_everything(
     figures = json.loads(status.stdout)
     assert figures["webhooks"]["total"] >= 11, status.stdout + status.stderr  # ingest's port
     assert figures["lag"] is not None, status.stdout  # the broker, topic prefix
+    assert figures["exceptions"] == {}, status.stdout  # dry-run: nothing dead-lettered
+    admin = f"http://127.0.0.1:{ports['ADMIN']}"
+    with urllib.request.urlopen(admin + "/readyz", timeout=5) as ready:  # noqa: S310
+        assert ready.status == 200
+    with urllib.request.urlopen(admin + "/login", timeout=5) as login:  # noqa: S310
+        assert "Admin token" in login.read().decode()
 
     assert up.stop(signal.SIGTERM, timeout=40) == 0
     assert not stack_file.exists()
     assert not port_open(ports["INGEST"])
     assert not port_open(ports["WORKER"])
+    assert not port_open(ports["ADMIN"])
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         assert not port_open(ports["BROKER"])

@@ -18,6 +18,7 @@ import {
   createAppEvent,
   customerStateConfigFromEnv,
   getCustomerState,
+  hasAccess,
   parseCustomerRecord,
   parseRetryAfter,
   retryPolicy,
@@ -369,6 +370,12 @@ describe("getCustomerState", () => {
     for (const state of [...BILLING_STATES, null]) {
       assert.equal(parseCustomerRecord({ ...RECORD, billing_state: state }).billing_state, state);
     }
+  });
+
+  test("access: paid states only", () => {
+    const access = BILLING_STATES.filter(hasAccess);
+    assert.deepEqual(access, ["onboarding_pending", "active"]);
+    assert.equal(hasAccess(null), false);
   });
 
   test("refuses an empty token before sending", async () => {

@@ -7,7 +7,12 @@
  * ("we are confirming your payment") and how long the page keeps asking, never the state.
  */
 
-import type { BillingState, CustomerRecord, OnboardingStatus } from "@paystream/client";
+import {
+  type BillingState,
+  type CustomerRecord,
+  type OnboardingStatus,
+  hasAccess,
+} from "@paystream/client";
 
 /** What `GET /api/paystream/billing-state` answers with 200 (only what the page shows). */
 export type BillingStateAnswer =
@@ -159,8 +164,6 @@ function ofState(state: BillingState): BillingView {
   }
 }
 
-const HAS_ACCESS: ReadonlySet<BillingState> = new Set(["active", "onboarding_pending"]);
-
 /** The view for `state`: a title, a sentence, at most one action, and whether to poll. */
 export function describeBilling(state: PageState, context: ViewContext): BillingView {
   switch (state.status) {
@@ -199,7 +202,7 @@ export function describeBilling(state: PageState, context: ViewContext): Billing
       // the new payment may simply not have arrived yet, so confirm before showing it.
       const waiting =
         context.fromCheckout &&
-        !HAS_ACCESS.has(state.billingState) &&
+        !hasAccess(state.billingState) &&
         context.waitedMs < CHECKOUT_GRACE_MS;
       return waiting ? syncing(context, true) : ofState(state.billingState);
     }

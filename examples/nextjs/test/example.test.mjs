@@ -1,5 +1,6 @@
 // The example's pure parts, compiled by the type check (tests/e2e/typescript/test_nextjs_example.py
-// runs `tsc -p tsconfig.json --noEmit false --outDir $PAYSTREAM_EXAMPLE_BUILD`), then run here.
+// runs `tsc -p tsconfig.json --noEmit false --outDir $PAYSTREAM_EXAMPLE_BUILD`), then run here
+// with `node --import ./test/register.mjs` (which resolves `@/...` and `@paystream/client`).
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";

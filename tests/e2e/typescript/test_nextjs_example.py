@@ -23,6 +23,7 @@ def test_nextjs_example_type_checks_and_its_views_have_no_dead_end(
     result = node_test(
         [EXAMPLE / "test" / "example.test.mjs"],
         {**os.environ, "PAYSTREAM_EXAMPLE_BUILD": str(example_build.out)},
+        EXAMPLE / "test" / "register.mjs",
     )
     assert result.code == 0, "node --test failed on the example (output above)"
     assert (result.count("fail"), result.count("skipped")) == (0, 0)

@@ -20,19 +20,44 @@ def compose() -> dict[str, Any]:
     return loaded
 
 
+BROKERS = ("kafka-1", "kafka-2", "kafka-3")
+BOOTSTRAP = ",".join(f"{b}:9092" for b in BROKERS)
+
+
 def test_compose_runs_the_platform_and_every_paystream_process(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"kafka", "clickhouse", "prometheus", "alertmanager", "grafana"} <= set(services)
+    assert {*BROKERS, "clickhouse", "prometheus", "alertmanager", "grafana"} <= set(services)
     assert set(services) >= PAYSTREAM_SERVICES
 
 
 def test_kafka_is_apache_kafka_in_kraft_mode(compose: dict[str, Any]) -> None:
-    kafka = compose["services"]["kafka"]
-    assert kafka["image"].startswith("apache/kafka:")
-    env = kafka["environment"]
-    assert "controller" in env["KAFKA_PROCESS_ROLES"]
-    assert "KAFKA_ZOOKEEPER_CONNECT" not in env
-    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # `paystream topics` creates them
+    for name in BROKERS:
+        kafka = compose["services"][name]
+        assert kafka["image"].startswith("apache/kafka:")
+        env = kafka["environment"]
+        assert "controller" in env["KAFKA_PROCESS_ROLES"]
+        assert "KAFKA_ZOOKEEPER_CONNECT" not in env
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # `paystream topics` creates them
+
+
+def test_three_kraft_brokers_replicate_3_and_acknowledge_with_2(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    envs = [services[name]["environment"] for name in BROKERS]
+    assert sorted(env["KAFKA_NODE_ID"] for env in envs) == [1, 2, 3]
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs}
+    assert voters == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert len({env["CLUSTER_ID"] for env in envs}) == 1
+    for name, env in zip(BROKERS, envs, strict=True):
+        assert env["KAFKA_ADVERTISED_LISTENERS"] == f"PLAINTEXT://{name}:9092"
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == 3
+        assert env["KAFKA_MIN_INSYNC_REPLICAS"] == 2
+        assert env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 3
+        assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 2
+    volumes = {services[name]["volumes"][0].split(":")[0] for name in BROKERS}
+    assert len(volumes) == 3  # one log directory each
+    assert set(services["topics"]["depends_on"]) == set(BROKERS)
+    for name in PAYSTREAM_SERVICES:
+        assert services[name]["environment"]["PAYSTREAM_REPLICATION_FACTOR"] == "3"
 
 
 def test_paystream_services_share_one_image_and_run_real_commands(
@@ -48,7 +73,7 @@ def test_paystream_services_share_one_image_and_run_real_commands(
         command = services[name]["command"][0]
         assert command in COMMANDS, (name, command)
         env = services[name]["environment"]
-        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == BOOTSTRAP
         assert env["CLICKHOUSE_URL"].startswith("http://")
         assert "@clickhouse:8123/" in env["CLICKHOUSE_URL"]
 

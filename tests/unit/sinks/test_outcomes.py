@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from paystream.hashing import customer_hash
 from schemas.codec import default_codec
-from sinks.outcomes import dead_letter, sink_result, sync_latency_s
+from sinks.outcomes import dead_letter, dead_letter_log_fields, sink_result, sync_latency_s
 from tests.unit.sinks.commands import crm_command, helpdesk_command
 
 
@@ -64,3 +67,29 @@ def test_dead_letter_keeps_the_original_bytes_and_one_line() -> None:
 )
 def test_sync_latency(created: int, acked_ms: int, latency: float | None) -> None:
     assert sync_latency_s({"event_created": created}, acked_ms) == latency
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        {"idempotency_key": "crm:cus_RAW123:evt_9", "customer_id": "cus_RAW123"},
+        {"idempotency_key": "paystream:dispute:du_1", "customer_id": "cus_RAW123"},
+    ],
+)
+def test_a_dead_letter_log_line_carries_no_raw_customer_id(command: dict[str, str]) -> None:
+    record = dead_letter(
+        "crm",
+        {**command, "cause_event_id": "evt_9", "correlation_id": "c1"},
+        b"raw",
+        reason_code="http_400",
+        last_error="HubSpot 400: contact cus_RAW123 has an invalid property value",
+        attempts=1,
+        failed_at_ms=1,
+        source_topic="p.sink.crm",
+    )
+    fields = dead_letter_log_fields(record, "k" * 32)
+    assert "cus_RAW123" not in json.dumps(fields)
+    assert fields["customer"] == customer_hash("cus_RAW123", "k" * 32)
+    assert fields["cause_event_id"] == "evt_9"
+    assert fields["reason_code"] == "http_400"
+    assert "<customer> has an invalid property" in fields["last_error"]
