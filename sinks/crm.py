@@ -24,12 +24,8 @@ from sinks import mapping
 from sinks.errors import PermanentSinkError
 from sinks.hubspot import HubSpotClient
 from sinks.outcomes import COALESCED, STALE
-<<<<<<< HEAD
 from sinks.retry import INVALID_COMMAND, is_safe_id
-from sinks.runner import Call, Command
-=======
 from sinks.runner import Call, Command, decode_as
->>>>>>> main
 
 
 class CrmAdapter:

@@ -30,15 +30,6 @@ class PermanentSinkError(SinkError):
         self.detail = detail
 
 
-<<<<<<< HEAD
-class DailyLimitReached(RetryableSinkError):
-    """Raised when HubSpot answers 429 with ``policyName: DAILY``: pause until the reset."""
-
-
-class OutcomeNotWritten(SinkError):
-    """Raised when a result or dead-letter record could not be produced: the runner stops
-    without committing, so the batch is read again by whoever runs next."""
-=======
 class DestinationUnavailable(RetryableSinkError):
     """Raised when the destination (the metrics store) cannot take a write now.
 
@@ -48,4 +39,12 @@ class DestinationUnavailable(RetryableSinkError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(UNAVAILABLE, detail)
->>>>>>> main
+
+
+class DailyLimitReached(RetryableSinkError):
+    """Raised when HubSpot answers 429 with ``policyName: DAILY``: pause until the reset."""
+
+
+class OutcomeNotWritten(SinkError):
+    """Raised when a result or dead-letter record could not be produced: the runner stops
+    without committing, so the batch is read again by whoever runs next."""

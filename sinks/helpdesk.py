@@ -15,12 +15,8 @@ from typing import Any
 from sinks import mapping
 from sinks.errors import PermanentSinkError
 from sinks.outcomes import COALESCED
-<<<<<<< HEAD
 from sinks.retry import INVALID_COMMAND, is_safe_id
-from sinks.runner import Call, Command
-=======
 from sinks.runner import Call, Command, decode_as
->>>>>>> main
 from sinks.zendesk import ZendeskClient
 
 #: reason code of a command whose ticket Zendesk already had (found by external_id)

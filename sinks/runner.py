@@ -233,11 +233,8 @@ class SinkRunner:
         return self.producer.flush(30) if self.producer is not None else 0
 
     def _produce(self, topic: str, key: str, value: bytes) -> None:
-<<<<<<< HEAD
         """Hand one record to the producer, or raise OutcomeNotWritten (the runner stops)."""
-=======
         assert self.producer is not None
->>>>>>> main
         for _ in range(100):
             try:
                 self.producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery)
@@ -420,17 +417,8 @@ class SinkRunner:
             # Never commit past a record we failed to write: stop, uncommitted; whoever
             # runs next reads the batch again (the idempotency keys make that harmless).
             self.log.error("outcomes_not_acknowledged", pending=left, errors=errors[:3])
-<<<<<<< HEAD
             raise OutcomeNotWritten(f"{left} pending, {len(errors)} failed: {errors[:1]}")
-        offsets: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in map(_position, messages):
-            tp = (topic, partition)
-            offsets[tp] = max(offsets.get(tp, -1), offset + 1)
-=======
-            self._rewind(messages)
-            return False
         offsets = next_offsets(map(_position, messages))
->>>>>>> main
         if not offsets:
             return True
         try:
