@@ -45,9 +45,11 @@ from sinks.settings import SinkSettings
 
 log = structlog.get_logger("paystream.sinks.metrics")
 
+
 def no_jitter() -> float:
     """The back-off's random draw, fixed: one writer per partition, nothing to spread."""
     return 1.0
+
 
 #: errors of ``to_row`` for a record the tables cannot hold
 _UNSTORABLE = (KeyError, TypeError, ValueError, OverflowError)
