@@ -110,6 +110,13 @@ def retry_delay(
     return backoff * (0.5 + 0.5 * jitter())
 
 
+def pace_wait(last_request_at: float | None, now: float, requests_per_s: float) -> float:
+    """Seconds to wait so that requests stay ``1 / requests_per_s`` apart."""
+    if last_request_at is None:
+        return 0.0
+    return max(0.0, last_request_at + 1.0 / requests_per_s - now)
+
+
 @dataclass(frozen=True, slots=True)
 class Summary:
     """What one reconcile run did (the last lines it prints and its exit code).
@@ -126,6 +133,8 @@ class Summary:
     complete: bool
     already_processed: int | None = None
     missing: int | None = None
+    #: events the worker was asked about but did not answer for (published anyway)
+    unanswered: int = 0
     error: str | None = None
 
     @property
@@ -134,7 +143,11 @@ class Summary:
 
     def lines(self) -> list[str]:
         def known(value: int | None) -> str:
-            return "unknown (worker not asked)" if value is None else str(value)
+            if value is None:
+                return "unknown (worker not asked)"
+            if self.unanswered:
+                return f"at least {value} (the worker did not answer for {self.unanswered})"
+            return str(value)
 
         start = datetime.fromtimestamp(self.window.start, UTC).isoformat(timespec="seconds")
         end = datetime.fromtimestamp(self.window.end, UTC).isoformat(timespec="seconds")

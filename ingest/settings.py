@@ -79,6 +79,9 @@ class ReconcileSettings(CommonSettings):
     stripe_api_key: SecretStr
     #: Stripe's API base URL; tests point it at ``paystream.devstack.stripe_api``.
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
+    #: List requests per second at most (Stripe: 25 reads/s in test mode, 100 in live mode,
+    #: shared with everything else using the account's keys).
+    paystream_reconcile_requests_per_s: float = Field(default=10.0, gt=0, le=100)
     #: How many 429s in a row one page may meet before the run gives up (back-off between).
     paystream_reconcile_rate_limit_retries: int = Field(default=8, ge=0, le=100)
     #: How long one event may wait for the broker's acknowledgement.

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from sinks import mapping
 from sinks.hubspot import HubSpotClient
 from sinks.outcomes import COALESCED, STALE
-from sinks.runner import Call, Command
+from sinks.runner import Call, Command, decode_as
 
 
 class CrmAdapter:
@@ -30,6 +30,9 @@ class CrmAdapter:
         self.client = client
         self.stale_guard = stale_guard
         self.batch_limit = batch_limit
+
+    def decode(self, raw: bytes) -> Command:
+        return decode_as(self.schema, raw)
 
     def plan(self, commands: Sequence[Command]) -> list[Call]:
         upserts = mapping.coalesce_crm(commands)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paystream.errors import PaystreamError
+from sinks.retry import UNAVAILABLE
 
 
 class SinkError(PaystreamError):
@@ -27,3 +28,14 @@ class PermanentSinkError(SinkError):
         super().__init__(f"{reason_code}: {detail}")
         self.reason_code = reason_code
         self.detail = detail
+
+
+class DestinationUnavailable(RetryableSinkError):
+    """Raised when the destination (the metrics store) cannot take a write now.
+
+    The runner backs off (pausing its partitions) and retries without limit: nothing is
+    dead-lettered, the data waits in Kafka.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(UNAVAILABLE, detail)

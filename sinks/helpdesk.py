@@ -12,7 +12,7 @@ from typing import Any
 
 from sinks import mapping
 from sinks.outcomes import COALESCED
-from sinks.runner import Call, Command
+from sinks.runner import Call, Command, decode_as
 from sinks.zendesk import ZendeskClient
 
 
@@ -24,6 +24,9 @@ class HelpdeskAdapter:
 
     def __init__(self, client: ZendeskClient | None) -> None:
         self.client = client
+
+    def decode(self, raw: bytes) -> Command:
+        return decode_as(self.schema, raw)
 
     def plan(self, commands: Sequence[Command]) -> list[Call]:
         by_key: dict[str, list[int]] = {}

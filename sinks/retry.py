@@ -18,6 +18,8 @@ RATE_LIMITED = "rate_limited"
 SERVER_ERROR = "server_error"
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
+#: the destination (a store Kafka can wait for) cannot take writes now: retried without limit
+UNAVAILABLE = "unavailable"
 #: reason codes of permanent failures
 BAD_REQUEST = "bad_request"
 UNAUTHORIZED = "unauthorized"
@@ -133,6 +135,8 @@ def after_failure(
         wait = policy.retry_after_default_s if retry_after_s is None else retry_after_s
         return Decision(True, min(wait, policy.retry_after_max_s), seen)
     seen = replace(attempts, errors=attempts.errors + 1)
+    if reason_code == UNAVAILABLE:  # nothing is dead-lettered: Kafka keeps the data meanwhile
+        return Decision(True, backoff_delay(policy, seen.errors, rand), seen)
     if seen.errors >= policy.max_attempts:
         return Decision(False, 0.0, seen)
     return Decision(True, backoff_delay(policy, seen.errors, rand), seen)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from paystream.errors import SettingsError
-from paystream.settings import CommonSettings
+from paystream.runtime.store import DDL_DIR, MetricsStoreSettings
 from sinks.retry import RetryPolicy
 
 
-class SinkSettings(CommonSettings):
-    """The CRM and helpdesk endpoints, credentials, write switch, rate limits and retries."""
+class SinkSettings(MetricsStoreSettings):
+    """The CRM and helpdesk endpoints, credentials, write switch, rate limits and retries;
+    the metrics sink's store (``MetricsStoreSettings``), batching and retention."""
 
     hubspot_api_base: str = Field(default="https://api.hubapi.com", pattern=r"^https?://\S+$")
     hubspot_access_token: SecretStr | None = None
@@ -43,6 +44,31 @@ class SinkSettings(CommonSettings):
     paystream_sink_batch_wait_s: float = Field(default=0.2, gt=0)
     #: read the contacts' billing_state_changed_at before an upsert and skip older states
     paystream_crm_stale_guard: bool = True
+
+    #: metrics sink: rows per insert; a batch is written when it reaches this size ...
+    paystream_metrics_batch_size: int = Field(default=1000, ge=1, le=1_000_000)
+    #: ... or when its oldest row has waited this long
+    paystream_metrics_batch_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    #: rows older than this are dropped by the tables' TTL
+    paystream_metrics_retention_days: int = Field(default=90, ge=1, le=36_500)
+    #: loopback port of the read-only query endpoint (embedded store only); 0 = any free port
+    paystream_metrics_query_port: int = Field(default=0, ge=0, le=65535)
+    #: first and longest wait between insert retries while the store is unavailable
+    paystream_metrics_retry_base_s: float = Field(default=0.5, gt=0)
+    paystream_metrics_retry_max_s: float = Field(default=15.0, gt=0)
+    #: DDL directory; default: the DDL shipped in the package (paystream/runtime/clickhouse)
+    paystream_metrics_ddl_dir: str = str(DDL_DIR)
+
+    @property
+    def metrics_consumer_group(self) -> str:
+        return self.topic_prefix + "metrics"
+
+    def metrics_retry_policy(self) -> RetryPolicy:
+        """The back-off of store writes, retried without limit (``DestinationUnavailable``)."""
+        return RetryPolicy(
+            backoff_base_s=self.paystream_metrics_retry_base_s,
+            backoff_max_s=self.paystream_metrics_retry_max_s,
+        )
 
     @property
     def writes_enabled(self) -> bool:

@@ -61,7 +61,7 @@ TTL toDateTime(processed_at) + INTERVAL ${TTL_DAYS} DAY
 SETTINGS non_replicated_deduplication_window = 1000;
 
 -- One row per sink command attempt outcome (sink.results): delivered, dry_run, retry,
--- dead_lettered (and dismissed, when the exception queue publishes dismissals).
+-- dead_lettered; retried and dismissed are a person's actions in the exception queue.
 -- Stage timestamps: Stripe created → received → processed → acknowledged by the sink.
 CREATE TABLE IF NOT EXISTS ${DATABASE}.sink_attempts
 (

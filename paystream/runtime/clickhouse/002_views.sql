@@ -37,7 +37,7 @@ SELECT
     countIf(outcome = 'dead_lettered') AS dead_lettered,
     failures / attempts AS failure_rate
 FROM ${DATABASE}.sink_attempts FINAL
-WHERE outcome != 'dismissed'
+WHERE outcome NOT IN ('dismissed', 'retried')  -- a person's actions are not attempts
 GROUP BY window_start, sink;
 
 -- Duplicates per day: deliveries of an event id that had already been delivered before
@@ -61,33 +61,22 @@ FROM
 GROUP BY day;
 
 -- Manual interventions per week (weeks start on Monday): a person in the exception queue
--- retried a dead-lettered command (the next attempt of an idempotency key after its
--- dead_lettered outcome) or dismissed it (outcome `dismissed`).
+-- (`paystream admin`) retried a dead-lettered command (outcome `retried`) or dismissed it
+-- (outcome `dismissed`); the admin writes one such sink.results row per action.
 CREATE OR REPLACE VIEW ${DATABASE}.manual_interventions_per_week AS
 SELECT
     toMonday(acked_at) AS week,
     sink,
     count() AS interventions,
-    countIf(outcome != 'dismissed') AS retries,
+    countIf(outcome = 'retried') AS retries,
     countIf(outcome = 'dismissed') AS dismissals
-FROM
-(
-    SELECT
-        acked_at,
-        sink,
-        outcome,
-        lagInFrame(outcome) OVER (
-            PARTITION BY sink, idempotency_key
-            ORDER BY acked_at, attempts
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS previous_outcome
-    FROM ${DATABASE}.sink_attempts FINAL
-)
-WHERE outcome = 'dismissed' OR previous_outcome = 'dead_lettered'
+FROM ${DATABASE}.sink_attempts FINAL
+WHERE outcome IN ('retried', 'dismissed')
 GROUP BY week, sink;
 
--- Open exceptions: commands whose latest outcome is dead_lettered (not yet retried
--- successfully nor dismissed). Used by `paystream status`.
+-- Open exceptions as the store sees them: commands whose latest outcome is dead_lettered
+-- (not retried nor dismissed since). The exception queue of record is the admin view
+-- (`paystream admin`, `paystream_exceptions_open`, `paystream status` read it from Kafka).
 CREATE OR REPLACE VIEW ${DATABASE}.open_exceptions AS
 SELECT
     sink,

@@ -76,17 +76,19 @@ def run_reconcile(
 ) -> RunReconcile:
     """Run ``paystream reconcile ARGS`` against the stand-in and the test's topics."""
 
-    def run(*args: str, timeout: float = 120, **extra: str) -> Run:
+    def run(*args: str, timeout: float = 120, stderr: int | None = None, **extra: str) -> Run:
+        """``stderr``: a file descriptor to give the command instead of a pipe."""
         settings = {"STRIPE_API_KEY": DEFAULT_KEY, "STRIPE_API_BASE": stripe_api.url}
         env = broker_env(pipeline_settings.topic_prefix, **{**settings, **extra})
         done = subprocess.run(
             [PAYSTREAM, "reconcile", *args],
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if stderr is None else stderr,
             text=True,
             timeout=timeout,
         )
-        return Run(done.returncode, done.stdout, done.stderr)
+        return Run(done.returncode, done.stdout, done.stderr or "")
 
     return run
 

@@ -8,6 +8,13 @@ worker's dedup makes it harmless. Failures end with a non-zero exit and an hones
 
 from __future__ import annotations
 
+import fcntl
+import itertools
+import os
+import re
+import struct
+import termios
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,6 +118,70 @@ def test_rate_limit_not_ridden_out_fails_with_an_incomplete_listing(
     assert run.line("error:") == "error: Stripe answered 429 (rate limit) 3 times in a row"
     assert run.line("result:") == "result: FAILED"
     assert [r.status for r in stripe_api.requests_to("/v1/events")] == [200, 429, 429, 429]
+
+
+def test_list_requests_stay_under_the_configured_rate(
+    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+) -> None:
+    stripe_api.add_events(listed_events(stripe_fixtures_dir, 350))
+    run = run_reconcile("--since", "1d", PAYSTREAM_RECONCILE_REQUESTS_PER_S="0.5")
+    assert run.code == 0, run.out + run.err[-3000:]
+    assert run.line("published:") == "published: 350"
+    times = [r.at for r in stripe_api.requests_to("/v1/events")]
+    assert len(times) == 4
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # 2 s apart (less the clocks' granularity); unpaced, a page of 100 takes well under 2 s
+    assert min(gaps) >= 1.9, gaps
+
+
+def test_a_progress_bar_on_a_terminal_only(
+    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+) -> None:
+    stripe_api.add_events(listed_events(stripe_fixtures_dir, 120))
+    plain = run_reconcile("--since", "1d")
+    assert plain.code == 0 and "events/s" not in plain.err
+    primary, secondary = os.openpty()  # stderr is a terminal for this run, 100 columns wide
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    shown = bytearray()
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                return
+            if not chunk:
+                return
+            shown.extend(chunk)
+
+    reader = threading.Thread(target=read_terminal, daemon=True)
+    reader.start()
+    try:
+        on_tty = run_reconcile("--since", "1d", stderr=secondary)
+    finally:
+        os.close(secondary)
+        reader.join(10)
+        os.close(primary)
+    assert on_tty.code == 0
+    assert re.search(rb"reconcile: 120 events \[", shown), shown[-500:]
+    assert on_tty.line("listed:") == "listed: 120"  # the summary still goes to stdout
+
+
+def test_a_worker_that_does_not_answer_means_publish_anyway_and_say_so(
+    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+) -> None:
+    stripe_api.add_events(listed_events(stripe_fixtures_dir, 5))
+    run = run_reconcile(
+        "--since",
+        "1d",
+        PAYSTREAM_WORKER_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens
+        PAYSTREAM_API_TOKEN=TOKEN,
+    )
+    assert run.code == 0, run.out + run.err[-3000:]
+    assert run.line("published:") == "published: 5"
+    assert run.line("already processed:") == (
+        "already processed: at least 0 (the worker did not answer for 5)"
+    )
 
 
 def test_events_the_broker_never_acknowledged_are_failures(

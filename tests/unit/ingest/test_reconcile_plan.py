@@ -11,6 +11,7 @@ from ingest.reconcile_plan import (
     STRIPE_EVENT_RETENTION_S,
     Summary,
     Window,
+    pace_wait,
     parse_duration,
     parse_instant,
     plan_window,
@@ -169,6 +170,16 @@ W = Window(NOW - DAY, NOW)
                 "result: ok",
             ],
         ),
+        (
+            Summary(W, 250, 4, 0, True, already_processed=246, missing=1, unanswered=3),
+            0,
+            [
+                "already processed: at least 246 (the worker did not answer for 3)",
+                "never arrived as a webhook (delivery gap): at least 1 (the worker did not",
+                "published: 4",
+                "result: ok",
+            ],
+        ),
         (Summary(W, 250, 249, 1, True), 1, ["failed: 1", "result: FAILED"]),
         (
             Summary(W, 200, 200, 0, False, error="Stripe answered 429 (rate limit) 9 times"),
@@ -184,3 +195,17 @@ def test_summary_lines_and_exit_code(summary: Summary, exit_code: int, expected:
     assert lines[0] == "reconcile window: 2025-11-29T10:53:20+00:00 .. 2025-11-30T10:53:20+00:00"
     for part in expected:
         assert any(line.startswith(part) for line in lines), (part, lines)
+
+
+@pytest.mark.parametrize(
+    ("last", "now", "rate", "wait"),
+    [
+        (None, 100.0, 10.0, 0.0),  # the first request goes at once
+        (100.0, 100.0, 10.0, 0.1),
+        (100.0, 100.04, 10.0, 0.06),
+        (100.0, 100.5, 10.0, 0.0),  # long enough ago
+        (100.0, 100.0, 0.5, 2.0),
+    ],
+)
+def test_pace_wait(last: float | None, now: float, rate: float, wait: float) -> None:
+    assert pace_wait(last, now, rate) == pytest.approx(wait)
