@@ -106,6 +106,7 @@ class Tally:
     failed: int = 0
     already_processed: int = 0
     missing: int = 0
+    unanswered: int = 0
 
 
 class Pacer:
@@ -201,11 +202,9 @@ async def reconcile(
     live = settings.stripe_mode == "live"
     run_id = f"reconcile-{uuid.uuid4().hex[:12]}"
     tally = Tally()
-    lookups_answered = True
     publish_slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
     async def one(body: dict[str, Any]) -> None:
-        nonlocal lookups_answered
         text = orjson.dumps(body).decode()
         try:
             out = envelope.parse_stripe_event(
@@ -222,7 +221,7 @@ async def reconcile(
         if lookup is not None:
             seen = await lookup.processed(out.event_id, out.key)
             if seen is None:
-                lookups_answered = False
+                tally.unanswered += 1  # published anyway: dedup decides
             elif seen:
                 tally.already_processed += 1
                 return  # the pipeline has it: nothing to recover
@@ -269,15 +268,16 @@ async def reconcile(
         if not page.has_more or not page.bodies:
             break
         cursor = str(page.bodies[-1].get("id"))
-    known = lookup is not None and lookups_answered
+    asked = lookup is not None
     return Summary(
         window=window,
         listed=tally.listed,
         published=tally.published,
         failed=tally.failed,
         complete=complete,
-        already_processed=tally.already_processed if known else None,
-        missing=tally.missing if known else None,
+        already_processed=tally.already_processed if asked else None,
+        missing=tally.missing if asked else None,
+        unanswered=tally.unanswered,
         error=error,
     )
 

@@ -167,6 +167,23 @@ def test_a_progress_bar_on_a_terminal_only(
     assert on_tty.line("listed:") == "listed: 120"  # the summary still goes to stdout
 
 
+def test_a_worker_that_does_not_answer_means_publish_anyway_and_say_so(
+    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+) -> None:
+    stripe_api.add_events(listed_events(stripe_fixtures_dir, 5))
+    run = run_reconcile(
+        "--since",
+        "1d",
+        PAYSTREAM_WORKER_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens
+        PAYSTREAM_API_TOKEN=TOKEN,
+    )
+    assert run.code == 0, run.out + run.err[-3000:]
+    assert run.line("published:") == "published: 5"
+    assert run.line("already processed:") == (
+        "already processed: at least 0 (the worker did not answer for 5)"
+    )
+
+
 def test_events_the_broker_never_acknowledged_are_failures(
     stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
 ) -> None:
