@@ -73,6 +73,8 @@ class Standin:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        #: listen address: loopback unless told otherwise (``start(host=...)``, ``--host``)
+        self.host = "127.0.0.1"
         #: seconds added to the wall clock (tests move time: key expiry, daily resets)
         self.clock_offset_s = 0.0
 
@@ -92,7 +94,7 @@ class Standin:
     # ------------------------------------------------------------------ test API
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def requests(self) -> list[Recorded]:
@@ -238,9 +240,10 @@ class Standin:
         return app
 
     # ------------------------------------------------------------------ in a thread
-    def start(self, port: int | None = None) -> str:
-        """Serve on 127.0.0.1 (a free port by default) from a background thread."""
+    def start(self, port: int | None = None, host: str = "127.0.0.1") -> str:
+        """Serve on ``host`` (loopback by default; a free port by default) from a thread."""
         self.port = port or free_port()
+        self.host = host
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -251,7 +254,7 @@ class Standin:
             try:
                 runner = web.AppRunner(self.make_app(), access_log=None)
                 loop.run_until_complete(runner.setup())
-                loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+                loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
                 self._runner = runner
             except BaseException as exc:
                 failure.append(exc)
@@ -285,7 +288,7 @@ class Standin:
         self.stop()
 
 
-def serve_forever(standin: Standin, port: int) -> None:
+def serve_forever(standin: Standin, port: int, host: str = "127.0.0.1") -> None:
     """Run a stand-in in the foreground (``python -m paystream.devstack.<name> --port N``)."""
-    print(f"{type(standin).__name__} listening on http://127.0.0.1:{port}", flush=True)
-    web.run_app(standin.make_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+    print(f"{type(standin).__name__} listening on http://{host}:{port}", flush=True)
+    web.run_app(standin.make_app(), host=host, port=port, print=None, access_log=None)

@@ -499,6 +499,7 @@ class HubSpotStandin(Standin):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="local HubSpot CRM stand-in")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback)")
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--no-properties", action="store_true", help="start without crm-setup")
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per period")
@@ -516,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             time_zone=args.time_zone,
         ),
         args.port,
+        args.host,
     )
     return 0
 

@@ -240,11 +240,12 @@ class ZendeskStandin(Standin):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="local Zendesk Support stand-in")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback)")
     parser.add_argument("--email", default=DEFAULT_EMAIL)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--rate-limit", type=int, default=0, help="requests per minute")
     args = parser.parse_args(argv)
-    serve_forever(ZendeskStandin(args.email, args.token, args.rate_limit), args.port)
+    serve_forever(ZendeskStandin(args.email, args.token, args.rate_limit), args.port, args.host)
     return 0
 
 
