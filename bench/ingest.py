@@ -289,7 +289,7 @@ def bench(args: argparse.Namespace) -> None:
             wrk(target, script, data, bodies, args, args.warmup)
             target.windows.clear()
             target.cpu.clear()
-        print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (1, 5 min load)")
+        print("uptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
         print(
             f"wrk -t{args.threads} -c{args.connections}, {args.rounds} alternating windows of "
             f"{args.duration:g} s per target, body {len(bodies[0])} bytes (signed "

@@ -7,11 +7,9 @@ Each sink runs in its own thread until SIGINT/SIGTERM; the process serves Promet
 from __future__ import annotations
 
 import argparse
-import importlib
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -22,25 +20,11 @@ from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import load_settings
 from sinks.app import create_crm_sink, create_helpdesk_sink
+from sinks.metrics_sink import create_metrics_sink
 from sinks.service import SinkService
 from sinks.settings import SinkSettings
 
 SINKS = ("crm", "helpdesk", "metrics")
-
-
-def _metrics_sink(metrics: PaystreamMetrics) -> SinkService | None:
-    try:
-        module = importlib.import_module("sinks.metrics_sink")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("sinks.metrics_sink", "sinks"):
-            print(
-                "paystream sinks: metrics sink not available in this version, skipped",
-                file=sys.stderr,
-            )
-            return None
-        raise
-    factory: Callable[[PaystreamMetrics], SinkService] = module.create_metrics_sink
-    return factory(metrics)
 
 
 def build_services(
@@ -53,9 +37,7 @@ def build_services(
         elif name == "helpdesk":
             services.append(create_helpdesk_sink(settings, metrics))
         else:
-            service = _metrics_sink(metrics)
-            if service is not None:
-                services.append(service)
+            services.append(create_metrics_sink(settings, metrics))
     return services
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from paystream.errors import PaystreamError
+from sinks.retry import UNAVAILABLE
 
 
 class SinkError(PaystreamError):
@@ -27,3 +28,23 @@ class PermanentSinkError(SinkError):
         super().__init__(f"{reason_code}: {detail}")
         self.reason_code = reason_code
         self.detail = detail
+
+
+class DestinationUnavailable(RetryableSinkError):
+    """Raised when the destination (the metrics store) cannot take a write now.
+
+    The runner backs off (pausing its partitions) and retries without limit: nothing is
+    dead-lettered, the data waits in Kafka.
+    """
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(UNAVAILABLE, detail)
+
+
+class DailyLimitReached(RetryableSinkError):
+    """Raised when HubSpot answers 429 with ``policyName: DAILY``: pause until the reset."""
+
+
+class OutcomeNotWritten(SinkError):
+    """Raised when a result or dead-letter record could not be produced: the runner stops
+    without committing, so the batch is read again by whoever runs next."""

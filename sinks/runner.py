@@ -1,12 +1,21 @@
-"""The sink runner: consume a batch → call the API → publish outcomes → commit.
+"""The one sink runner: consume a batch → call the destination → publish outcomes → commit.
 
-At-least-once delivery with manual commits, exactly-once in effect because every call
-carries its idempotency key. A batch's offsets are committed only after every command in
-it was delivered (or dry-run) or published to ``sink.dlq``, and after the broker
-acknowledged those records. While a call backs off, the runner pauses its partitions and
-keeps polling (so the group keeps it), then resumes. A rebalance or a stop during a back-off
-abandons the batch uncommitted: whoever owns the partitions next sends it again, and the
-idempotency keys make that harmless.
+Every sink is an adapter on it (``SinkAdapter``): the CRM and helpdesk sinks, one API call
+per planned ``Call``, and the metrics sink, one store write per batch. A batch is what
+arrives within ``batch_wait_s`` (its oldest message waits no longer), at most
+``batch_size`` messages. At-least-once delivery with manual commits, exactly-once in effect
+because every call is idempotent (idempotency keys; the store's row keys and dedup tokens).
+A batch's offsets are committed only after every command in it was delivered (or dry-run)
+or published to ``sink.dlq``, and after the broker acknowledged those records. While a call
+backs off, the runner pauses its partitions and keeps polling (so the group keeps it), then
+resumes: back-pressure by pausing. A rebalance or a stop during a back-off abandons the
+batch uncommitted: whoever owns the partitions next sends it again, harmlessly.
+
+Command sinks record each command's outcome on ``sink.results`` and dead-letter what they
+give up on. A sink built without those topics (the metrics sink, whose input *is* the
+outcomes) records nothing: input it cannot decode is logged and skipped (it stays in
+Kafka), and it never gives up, since a ``DestinationUnavailable`` call is retried with
+back-off for as long as it takes.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,18 +33,19 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import SchemaError, default_codec
-from sinks.errors import PermanentSinkError, RetryableSinkError
+from sinks.errors import OutcomeNotWritten, PermanentSinkError, RetryableSinkError
 from sinks.outcomes import (
     DEAD_LETTERED,
     DELIVERED,
     DRY_RUN,
+    NEEDS_A_PERSON,
     RETRY,
     dead_letter,
     dead_letter_log_fields,
     sink_result,
     sync_latency_s,
 )
-from sinks.retry import INVALID_COMMAND, Attempts, RetryPolicy, after_failure
+from sinks.retry import DAILY_LIMIT, INVALID_COMMAND, Attempts, RetryPolicy, after_failure
 
 Command = Mapping[str, Any]
 
@@ -51,10 +61,13 @@ class Call:
 
 
 class SinkAdapter(Protocol):
-    """What a concrete sink adds to the runner: planning calls and sending one."""
+    """What a concrete sink adds to the runner: decoding, planning calls and sending one."""
 
     sink: str
-    schema: str
+
+    def decode(self, raw: bytes) -> Command:
+        """One input message as a command; SchemaError when it is not one (pure)."""
+        ...
 
     def plan(self, commands: Sequence[Command]) -> list[Call]:
         """Group a batch's commands into API calls (pure)."""
@@ -69,8 +82,30 @@ class SinkAdapter(Protocol):
         ...
 
 
+def decode_as(schema: str, raw: bytes) -> Command:
+    """The ``decode`` of a sink whose input is one Avro schema."""
+    return default_codec().decode_as(schema, raw)
+
+
 def wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+#: longest single poll while a batch fills, so a stop is noticed promptly
+_POLL_S = 0.5
+
+
+def batch_complete(size: int, waited_s: float, batch_size: int, batch_wait_s: float) -> bool:
+    """A batch is complete at ``batch_size`` messages or after ``batch_wait_s``, if sooner."""
+    return size >= batch_size or waited_s >= batch_wait_s
+
+
+def next_offsets(positions: Iterable[tuple[str, int, int]]) -> dict[tuple[str, int], int]:
+    """The offsets that commit a batch: one past the highest consumed, per partition."""
+    offsets: dict[tuple[str, int], int] = {}
+    for topic, partition, offset in positions:
+        offsets[(topic, partition)] = max(offsets.get((topic, partition), -1), offset + 1)
+    return offsets
 
 
 def _position(message: Message) -> tuple[str, int, int]:
@@ -89,10 +124,10 @@ class SinkRunner:
         *,
         adapter: SinkAdapter,
         consumer: Consumer,
-        producer: Producer,
-        source_topic: str,
-        results_topic: str,
-        dlq_topic: str,
+        producer: Producer | None,
+        source_topic: str | Sequence[str],
+        results_topic: str | None,
+        dlq_topic: str | None,
         writes_enabled: bool,
         policy: RetryPolicy,
         metrics: PaystreamMetrics,
@@ -102,12 +137,18 @@ class SinkRunner:
         clock_ms: Callable[[], int] = wall_ms,
         hash_key: str = "",
     ) -> None:
+        if (producer is None) != (results_topic is None) or (dlq_topic is None) != (
+            results_topic is None
+        ):
+            raise ValueError("producer, results_topic and dlq_topic go together")
         self.adapter = adapter
         #: PAYSTREAM_CUSTOMER_HASH_KEY: log lines name customers by this hash only
         self.hash_key = hash_key
         self.consumer = consumer
         self.producer = producer
-        self.source_topic = source_topic
+        #: the input topics (the metrics sink reads several); dead letters name them
+        self.source_topics = [source_topic] if isinstance(source_topic, str) else [*source_topic]
+        self.source_topic = ",".join(self.source_topics)
         self.results_topic = results_topic
         self.dlq_topic = dlq_topic
         self.writes_enabled = writes_enabled
@@ -132,15 +173,25 @@ class SinkRunner:
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.log.info("partitions_assigned", count=len(partitions))
 
-    def _fetch(self) -> list[Message]:
+    def _fetch(self, stop: threading.Event) -> list[Message]:
+        """The next batch: ``batch_size`` messages, or what came within ``batch_wait_s``."""
         if self._pending:
-            batch = [
+            return [
                 self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))
             ]
-            return batch
-        return [
-            m for m in self.consumer.consume(self.batch_size, self.batch_wait_s) if self._usable(m)
-        ]
+        generation = self._generation
+        started = time.monotonic()
+        batch: list[Message] = []
+        while not stop.is_set():
+            waited = time.monotonic() - started
+            if batch_complete(len(batch), waited, self.batch_size, self.batch_wait_s):
+                break
+            wanted, left = self.batch_size - len(batch), self.batch_wait_s - waited
+            batch += [
+                m for m in self.consumer.consume(wanted, min(left, _POLL_S)) if self._usable(m)
+            ]
+        # partitions revoked meanwhile are read again by their next owner
+        return batch if generation == self._generation else []
 
     def _usable(self, message: Message) -> bool:
         error = message.error()
@@ -177,13 +228,23 @@ class SinkRunner:
         if err is not None:
             self._delivery_errors.append(str(err))
 
+    def _flush(self) -> int:
+        """Wait for the outcomes produced so far; the number still undelivered."""
+        return self.producer.flush(30) if self.producer is not None else 0
+
     def _produce(self, topic: str, key: str, value: bytes) -> None:
+        """Hand one record to the producer, or raise OutcomeNotWritten (the runner stops)."""
+        assert self.producer is not None
         for _ in range(100):
             try:
                 self.producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery)
                 break
             except BufferError:
                 self.producer.poll(0.1)
+            except KafkaException as exc:
+                raise OutcomeNotWritten(f"{topic}: {exc.args[0] if exc.args else exc}") from None
+        else:
+            raise OutcomeNotWritten(f"{topic}: the producer queue stayed full")
         self.producer.poll(0)
 
     def _result(
@@ -194,6 +255,8 @@ class SinkRunner:
         reason: str | None,
         latency_ms: float,
     ) -> None:
+        if self.results_topic is None:
+            return
         acked = self.clock_ms()
         record = sink_result(
             self.adapter.sink,
@@ -232,6 +295,7 @@ class SinkRunner:
     def _dead_letter(
         self, command: Command, raw: bytes, reason: str, error: str, attempts: int
     ) -> None:
+        assert self.dlq_topic is not None
         record = dead_letter(
             self.adapter.sink,
             command,
@@ -255,8 +319,18 @@ class SinkRunner:
         for message in messages:
             raw = message.value() or b""
             try:
-                command = self.codec.decode_as(self.adapter.schema, raw)
+                command = self.adapter.decode(raw)
             except SchemaError as exc:
+                if self.dlq_topic is None:  # nowhere to dead-letter: it stays in Kafka
+                    topic, partition, offset = _position(message)
+                    self.log.warning(
+                        "message_skipped",
+                        topic=topic,
+                        partition=partition,
+                        offset=offset,
+                        error=type(exc.__cause__ or exc).__name__,
+                    )
+                    continue
                 key = (message.key() or b"").decode("utf-8", "replace")
                 self._dead_letter({"customer_id": key}, raw, INVALID_COMMAND, str(exc), 0)
                 self.metrics.sink_requests.labels(self.adapter.sink, DEAD_LETTERED).inc()
@@ -276,7 +350,7 @@ class SinkRunner:
                 queue.extendleft(reversed(self._deliver(call, commands, raws, stop, generation)))
         except BatchAbandoned:
             self.log.info("batch_abandoned", size=len(messages))
-            self.producer.flush(30)
+            self._flush()
             return False
         return self._commit(messages)
 
@@ -313,7 +387,12 @@ class SinkRunner:
                     attempts=attempts.total,
                     delay_s=round(decision.delay_s, 3),
                 )
-                self._back_off(decision.delay_s, stop, generation)
+                paused = self.metrics.sink_paused.labels(self.adapter.sink, DAILY_LIMIT)
+                paused.set(1 if exc.reason_code == DAILY_LIMIT else 0)
+                try:
+                    self._back_off(decision.delay_s, stop, generation)
+                finally:
+                    paused.set(0)
                 continue
             except PermanentSinkError as exc:
                 spent_ms += (time.monotonic() - started) * 1000
@@ -327,19 +406,19 @@ class SinkRunner:
             for i in call.indexes:
                 reason = learnt.get(i) or call.notes.get(i)
                 self._result(commands[i], DELIVERED, attempts.total, reason, spent_ms)
+                if reason in NEEDS_A_PERSON:  # delivered, and a person must still look
+                    self._dead_letter(commands[i], raws[i], reason, reason, attempts.total)
             return []
 
     def _commit(self, messages: Sequence[Message]) -> bool:
-        left = self.producer.flush(30)
+        left = self._flush()
         errors, self._delivery_errors = self._delivery_errors, []
         if left or errors:
+            # Never commit past a record we failed to write: stop, uncommitted; whoever
+            # runs next reads the batch again (the idempotency keys make that harmless).
             self.log.error("outcomes_not_acknowledged", pending=left, errors=errors[:3])
-            self._rewind(messages)
-            return False
-        offsets: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in map(_position, messages):
-            tp = (topic, partition)
-            offsets[tp] = max(offsets.get(tp, -1), offset + 1)
+            raise OutcomeNotWritten(f"{left} pending, {len(errors)} failed: {errors[:1]}")
+        offsets = next_offsets(map(_position, messages))
         if not offsets:
             return True
         try:
@@ -353,27 +432,15 @@ class SinkRunner:
             return False
         return True
 
-    def _rewind(self, messages: Sequence[Message]) -> None:
-        """Seek back to the batch's first offsets so it is processed again."""
-        first: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in map(_position, messages):
-            tp = (topic, partition)
-            first[tp] = min(first.get(tp, offset), offset)
-        for (topic, partition), offset in first.items():
-            try:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException:
-                self._generation += 1  # not ours any more: the next owner re-reads it
-
     # ---------------------------------------------------------------- the loop
     def run(self, stop: threading.Event) -> None:
         self.consumer.subscribe(
-            [self.source_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+            self.source_topics, on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         self.log.info("sink_started", topic=self.source_topic, writes=self.writes_enabled)
         while not stop.is_set():
-            messages = self._fetch()
+            messages = self._fetch(stop)
             if messages:
                 self.process(messages, stop)
-        self.producer.flush(30)
+        self._flush()
         self.log.info("sink_stopped")

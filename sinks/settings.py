@@ -2,15 +2,38 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ipaddress
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from paystream.errors import SettingsError
-from paystream.settings import CommonSettings
+from paystream.runtime.store import DDL_DIR, MetricsStoreSettings
+from sinks.hubspot import PLAN_LIMITS_PER_10S
 from sinks.retry import RetryPolicy
 
+HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
 
-class SinkSettings(CommonSettings):
-    """The CRM and helpdesk endpoints, credentials, write switch, rate limits and retries."""
+
+def is_https_or_loopback(url: str) -> bool:
+    """True for an https URL, or an http URL to 127.0.0.0/8, ::1 or localhost."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SinkSettings(MetricsStoreSettings):
+    """The CRM and helpdesk endpoints, credentials, write switch, rate limits and retries;
+    the metrics sink's store (``MetricsStoreSettings``), batching and retention."""
 
     hubspot_api_base: str = Field(default="https://api.hubapi.com", pattern=r"^https?://\S+$")
     hubspot_access_token: SecretStr | None = None
@@ -23,8 +46,15 @@ class SinkSettings(CommonSettings):
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
     #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
     paystream_sinks_metrics_host: str = "127.0.0.1"
-    paystream_hubspot_rate_limit: int = Field(default=190, ge=1)
+    #: the HubSpot account's plan: picks the documented per-10 s limit (100 free/starter,
+    #: 190 professional/enterprise) unless PAYSTREAM_HUBSPOT_RATE_LIMIT says otherwise
+    paystream_hubspot_plan: HubSpotPlan = "professional"
+    paystream_hubspot_rate_limit: int | None = Field(default=None, ge=1)
     paystream_hubspot_rate_period_s: float = Field(default=10.0, gt=0)
+    #: the account's time zone (HubSpot settings): its daily limit resets at midnight there
+    paystream_hubspot_time_zone: str = "UTC"
+    #: make the customer the Zendesk ticket's requester when the email is known
+    paystream_zendesk_set_requester: bool = True
     paystream_zendesk_rate_limit: int = Field(default=400, ge=1)
     paystream_zendesk_rate_period_s: float = Field(default=60.0, gt=0)
     #: attempts for 5xx, timeouts and connection errors (the first call included)
@@ -43,6 +73,58 @@ class SinkSettings(CommonSettings):
     paystream_sink_batch_wait_s: float = Field(default=0.2, gt=0)
     #: read the contacts' billing_state_changed_at before an upsert and skip older states
     paystream_crm_stale_guard: bool = True
+
+    #: metrics sink: rows per insert; a batch is written when it reaches this size ...
+    paystream_metrics_batch_size: int = Field(default=1000, ge=1, le=1_000_000)
+    #: ... or when its oldest row has waited this long
+    paystream_metrics_batch_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    #: rows older than this are dropped by the tables' TTL
+    paystream_metrics_retention_days: int = Field(default=90, ge=1, le=36_500)
+    #: loopback port of the read-only query endpoint (embedded store only); 0 = any free port
+    paystream_metrics_query_port: int = Field(default=0, ge=0, le=65535)
+    #: first and longest wait between insert retries while the store is unavailable
+    paystream_metrics_retry_base_s: float = Field(default=0.5, gt=0)
+    paystream_metrics_retry_max_s: float = Field(default=15.0, gt=0)
+    #: DDL directory; default: the DDL shipped in the package (paystream/runtime/clickhouse)
+    paystream_metrics_ddl_dir: str = str(DDL_DIR)
+
+    @property
+    def metrics_consumer_group(self) -> str:
+        return self.topic_prefix + "metrics"
+
+    def metrics_retry_policy(self) -> RetryPolicy:
+        """The back-off of store writes, retried without limit (``DestinationUnavailable``)."""
+        return RetryPolicy(
+            backoff_base_s=self.paystream_metrics_retry_base_s,
+            backoff_max_s=self.paystream_metrics_retry_max_s,
+        )
+
+    @field_validator("hubspot_api_base", "zendesk_api_base")
+    @classmethod
+    def _https_outside_development(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The bearer token and the customers' data travel in every request: outside
+        # development only https, or a loopback address (the bytes never leave the host:
+        # a local egress proxy that does TLS, or the stand-ins of a drill).
+        env = info.data.get("paystream_env", "development")
+        if value and env != "development" and not is_https_or_loopback(value):
+            raise ValueError(f"must be an https:// URL when PAYSTREAM_ENV={env}")
+        return value
+
+    @field_validator("paystream_hubspot_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    @property
+    def hubspot_rate_limit(self) -> int:
+        """Requests per PAYSTREAM_HUBSPOT_RATE_PERIOD_S: the setting, else the plan's."""
+        if self.paystream_hubspot_rate_limit is not None:
+            return self.paystream_hubspot_rate_limit
+        return PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan]
 
     @property
     def writes_enabled(self) -> bool:

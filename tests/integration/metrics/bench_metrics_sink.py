@@ -20,7 +20,8 @@ from paystream.runtime.broker import EmbeddedBroker
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
 from schemas.codec import SINK_RESULT, default_codec
-from sinks.metrics_sink import MetricsSettings, MetricsSink
+from sinks.metrics_sink import MetricsSink
+from sinks.settings import SinkSettings
 from tests.integration.metrics.conftest import sink_result
 from tests.kafka_helpers import produce
 
@@ -58,7 +59,7 @@ def run_once(bootstrap: str, n: int, batch_size: int, data_dir: Path) -> float:
         paystream_metrics_batch_interval_s=0.5,
         clickhouse_url=None,
     )
-    sink = MetricsSink(MetricsSettings(**values), PaystreamMetrics())
+    sink = MetricsSink(SinkSettings(**values), PaystreamMetrics())
     stop = threading.Event()
     thread = threading.Thread(target=sink.run, args=(stop,), daemon=True)
     thread.start()

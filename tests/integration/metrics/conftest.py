@@ -22,7 +22,8 @@ from paystream.metrics import PaystreamMetrics
 from paystream.runtime.store import MetricsStore, QueryResult, open_store
 from paystream.settings import CommonSettings
 from schemas.codec import LIFECYCLE_CHANGE, SINK_RESULT, STRIPE_EVENT, default_codec
-from sinks.metrics_sink import MetricsSettings, MetricsSink, StoreFactory
+from sinks.metrics_sink import MetricsSink, StoreFactory
+from sinks.settings import SinkSettings
 from tests.kafka_helpers import produce
 
 
@@ -186,7 +187,7 @@ def pipeline(pipeline_settings: CommonSettings) -> Pipeline:
 
 
 @pytest.fixture
-def metrics_settings(pipeline_settings: CommonSettings, store_dir: Path) -> MetricsSettings:
+def metrics_settings(pipeline_settings: CommonSettings, store_dir: Path) -> SinkSettings:
     values: dict[str, Any] = pipeline_settings.model_dump()
     values.update(
         paystream_data_dir=str(store_dir),
@@ -197,11 +198,11 @@ def metrics_settings(pipeline_settings: CommonSettings, store_dir: Path) -> Metr
         paystream_metrics_retry_max_s=0.5,
         clickhouse_url=None,
     )
-    return MetricsSettings(**values)
+    return SinkSettings(**values)
 
 
 def launch_sink(
-    settings: MetricsSettings, store_factory: StoreFactory = open_store, name: str = "metrics-sink"
+    settings: SinkSettings, store_factory: StoreFactory = open_store, name: str = "metrics-sink"
 ) -> RunningSink:
     """Run a metrics sink in a thread until it is ready (it owns its store)."""
     sink = MetricsSink(settings, PaystreamMetrics(), store_factory)
@@ -228,7 +229,7 @@ def start_sink() -> Iterator[Callable[..., RunningSink]]:
     """Start a metrics sink in a thread; every sink still running is stopped at the end."""
     running: list[RunningSink] = []
 
-    def start(settings: MetricsSettings, store_factory: StoreFactory = open_store) -> RunningSink:
+    def start(settings: SinkSettings, store_factory: StoreFactory = open_store) -> RunningSink:
         handle = launch_sink(settings, store_factory)
         running.append(handle)
         return handle

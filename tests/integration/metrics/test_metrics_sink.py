@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 from paystream.hashing import customer_hash
 from paystream.runtime.store import MetricsStore, QueryRejected, open_store
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
-from sinks.metrics_sink import MetricsSettings
+from sinks.settings import SinkSettings
 from tests.integration.metrics.conftest import (
     FlakyStore,
     Pipeline,
@@ -80,9 +80,9 @@ def _counts(run: RunningSink, db: str, final: bool = True) -> dict[str, int]:
     }
 
 
-def _committed(settings: MetricsSettings) -> int:
+def _committed(settings: SinkSettings) -> int:
     """Sum of the group's committed offsets over the three topics (committed, not end offsets)."""
-    consumer = Consumer(settings.consumer_config(settings.consumer_group))
+    consumer = Consumer(settings.consumer_config(settings.metrics_consumer_group))
     try:
         t = settings.topics
         parts = [
@@ -97,7 +97,7 @@ def _committed(settings: MetricsSettings) -> int:
 
 def test_rows_land_in_every_table_hashed_and_offsets_commit_after_the_store(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     start_sink: Callable[..., RunningSink],
     stripe_fixtures_dir: Path,
 ) -> None:
@@ -131,13 +131,13 @@ def test_rows_land_in_every_table_hashed_and_offsets_commit_after_the_store(
 
 def test_store_briefly_unavailable_loses_and_doubles_nothing(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     start_sink: Callable[..., RunningSink],
     stripe_fixtures_dir: Path,
 ) -> None:
     flaky: list[FlakyStore] = []
 
-    def factory(settings: MetricsSettings) -> MetricsStore:
+    def factory(settings: SinkSettings) -> MetricsStore:
         store = FlakyStore(open_store(settings), fail_before=3, fail_after=2)
         flaky.append(store)
         return store
@@ -170,7 +170,7 @@ def test_store_briefly_unavailable_loses_and_doubles_nothing(
 
 def test_crash_between_insert_and_commit_doubles_nothing(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     start_sink: Callable[..., RunningSink],
     stripe_fixtures_dir: Path,
 ) -> None:
@@ -194,7 +194,7 @@ def test_crash_between_insert_and_commit_doubles_nothing(
 
     stores: list[DiesAfterInsert] = []
 
-    def factory(settings: MetricsSettings) -> MetricsStore:
+    def factory(settings: SinkSettings) -> MetricsStore:
         stores.append(DiesAfterInsert(open_store(settings)))
         return stores[0]
 
@@ -228,7 +228,7 @@ def test_crash_between_insert_and_commit_doubles_nothing(
 
 def test_undecodable_message_is_skipped_and_the_rest_stored(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     start_sink: Callable[..., RunningSink],
     stripe_fixtures_dir: Path,
 ) -> None:
@@ -245,7 +245,7 @@ def test_undecodable_message_is_skipped_and_the_rest_stored(
 
 
 def test_query_endpoint_serves_read_only_queries_to_the_token_holder(
-    metrics_settings: MetricsSettings, start_sink: Callable[..., RunningSink]
+    metrics_settings: SinkSettings, start_sink: Callable[..., RunningSink]
 ) -> None:
     run = start_sink(metrics_settings)
     url, token = read_endpoint_file(metrics_settings.query_endpoint_file)
@@ -304,7 +304,7 @@ def _wait_for_count(url_file: Path, sql: str, minimum: int, proc: Any, timeout: 
 
 def test_kill_9_of_the_sinks_process_loses_and_doubles_nothing(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     broker_env: Callable[..., dict[str, str]],
     stripe_fixtures_dir: Path,
     tmp_path: Path,
@@ -366,12 +366,12 @@ def test_kill_9_of_the_sinks_process_loses_and_doubles_nothing(
 
 
 def test_store_deduplicates_by_token_at_insert_and_by_key_on_read(
-    metrics_settings: MetricsSettings, stripe_fixtures_dir: Path
+    metrics_settings: SinkSettings, stripe_fixtures_dir: Path
 ) -> None:
     """What the sink relies on, checked on chdb itself: insert tokens and FINAL."""
     from paystream.runtime.store import batch_token, load_ddl
     from schemas.codec import SINK_RESULT
-    from sinks.metrics_sink import to_row
+    from sinks.metrics_rows import to_row
 
     store = open_store(metrics_settings)
     try:
@@ -395,13 +395,13 @@ def test_store_deduplicates_by_token_at_insert_and_by_key_on_read(
 
 def test_store_unavailable_at_start_up_is_waited_for(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     start_sink: Callable[..., RunningSink],
     stripe_fixtures_dir: Path,
 ) -> None:
     attempts: list[int] = []
 
-    def factory(settings: MetricsSettings) -> MetricsStore:
+    def factory(settings: SinkSettings) -> MetricsStore:
         attempts.append(1)
         if len(attempts) <= 2:
             raise ConnectionRefusedError("store starting (injected)")
@@ -421,7 +421,7 @@ def test_store_unavailable_at_start_up_is_waited_for(
 
 def test_open_exceptions_gauge_follows_the_dead_lettered_commands(
     pipeline: Pipeline,
-    metrics_settings: MetricsSettings,
+    metrics_settings: SinkSettings,
     start_sink: Callable[..., RunningSink],
     stripe_fixtures_dir: Path,
 ) -> None:

@@ -28,7 +28,7 @@ from paystream.metrics import PaystreamMetrics
 from paystream.runtime.store import QueryResult
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
-from sinks.metrics_sink import MetricsSettings
+from sinks.settings import SinkSettings
 from tests.integration.metrics.conftest import (
     Pipeline,
     RunningSink,
@@ -77,7 +77,7 @@ class Dataset:
     results: list[dict[str, Any]]
     run: RunningSink
     database: str
-    settings: MetricsSettings
+    settings: SinkSettings
 
     def query(self, name: str) -> QueryResult:
         return self.run.query(documented_query(name, self.database))
@@ -227,7 +227,7 @@ def dataset(
         paystream_metrics_batch_interval_s=0.5,
         clickhouse_url=None,
     )
-    settings = MetricsSettings(**values)
+    settings = SinkSettings(**values)
     now_ms = int(time.time() * 1000)
     rng = random.Random(6)
     results = build_results(now_ms, rng)
@@ -482,8 +482,8 @@ def test_status_reads_the_embedded_store_through_the_sink_and_the_broker(
 
     # The metrics sink's group has committed; exact lag values are not asserted (the
     # embedded broker reports end offsets wrongly, and the output says so).
-    assert dataset.settings.consumer_group in status["lag"]
-    assert set(status["lag"][dataset.settings.consumer_group]) <= {
+    assert dataset.settings.metrics_consumer_group in status["lag"]
+    assert set(status["lag"][dataset.settings.metrics_consumer_group]) <= {
         dataset.settings.topics.stripe_events,
         dataset.settings.topics.customer_lifecycle,
         dataset.settings.topics.sink_results,

@@ -18,7 +18,7 @@ from schemas.codec import (
     SchemaError,
     default_codec,
 )
-from sinks.metrics_sink import to_row
+from sinks.metrics_rows import to_row
 
 ENVELOPE: dict[str, Any] = {
     "event_id": "evt_1NqBxk2eZvKYlo2C",

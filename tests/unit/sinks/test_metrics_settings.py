@@ -9,7 +9,7 @@ import pytest
 from paystream.errors import SettingsError
 from paystream.settings import load_settings
 from paystream.status import StatusSettings
-from sinks.metrics_sink import MetricsSettings
+from sinks.settings import SinkSettings
 
 
 @pytest.mark.parametrize(
@@ -26,7 +26,7 @@ def test_bad_setting_names_the_variable_and_never_the_secret(
     override: dict[str, object], variable: str
 ) -> None:
     with pytest.raises(SettingsError) as raised:
-        load_settings(MetricsSettings, **override)
+        load_settings(SinkSettings, **override)
     message = str(raised.value)
     assert message.startswith(f"invalid setting {variable}:")
     assert "hunter2" not in message
@@ -42,14 +42,14 @@ def test_bad_setting_names_the_variable_and_never_the_secret(
     ],
 )
 def test_database_comes_from_the_url_path_when_it_names_one(url: str, database: str) -> None:
-    settings = load_settings(MetricsSettings, clickhouse_url=url)
+    settings = load_settings(SinkSettings, clickhouse_url=url)
     assert settings.store_database == database
     assert not settings.embedded_store
     assert "p@" not in repr(settings)  # the URL (with its password) is a secret
 
 
 def test_an_empty_clickhouse_url_means_the_embedded_store() -> None:
-    assert load_settings(MetricsSettings, clickhouse_url="").embedded_store
+    assert load_settings(SinkSettings, clickhouse_url="").embedded_store
 
 
 def test_embedded_store_lives_in_the_data_dir() -> None:
@@ -61,5 +61,5 @@ def test_embedded_store_lives_in_the_data_dir() -> None:
 
 
 def test_consumer_group_follows_the_topic_prefix() -> None:
-    settings = load_settings(MetricsSettings, paystream_topic_prefix="acme.test.")
-    assert settings.consumer_group == "acme.test.metrics"
+    settings = load_settings(SinkSettings, paystream_topic_prefix="acme.test.")
+    assert settings.metrics_consumer_group == "acme.test.metrics"
