@@ -56,6 +56,8 @@ LIBRARY_NETWORK_RETRIES = 2
 PUBLISH_CONCURRENCY = 50
 #: Lookups in the worker's dedup table at once.
 LOOKUP_CONCURRENCY = 16
+#: Failed events logged one by one; the rest are only counted.
+LOGGED_FAILURES = 10
 
 _log = structlog.get_logger("reconcile")
 
@@ -107,6 +109,16 @@ class Tally:
     already_processed: int = 0
     missing: int = 0
     unanswered: int = 0
+
+
+def _failed(tally: Tally, what: str, **fields: Any) -> None:
+    """Count a failed event; log the first few (a broker outage would flood the terminal:
+    the summary has the count)."""
+    tally.failed += 1
+    if tally.failed <= LOGGED_FAILURES:
+        _log.warning(what, **fields)
+    elif tally.failed == LOGGED_FAILURES + 1:
+        _log.warning("further_failures_not_logged", logged=LOGGED_FAILURES)
 
 
 class Pacer:
@@ -215,8 +227,7 @@ async def reconcile(
                 source="reconcile",
             )
         except RejectedRequest as exc:  # not an event, or the other mode's: never published
-            tally.failed += 1
-            _log.warning("event_refused", event_id=body.get("id"), reason=exc.reason)
+            _failed(tally, "event_refused", event_id=body.get("id"), reason=exc.reason)
             return
         if lookup is not None:
             seen = await lookup.processed(out.event_id, out.key)
@@ -239,8 +250,7 @@ async def reconcile(
                     settings.paystream_reconcile_publish_timeout_s,
                 )
         except PublishUnavailable as exc:
-            tally.failed += 1
-            _log.warning("publish_failed", event_id=out.event_id, error=type(exc).__name__)
+            _failed(tally, "publish_failed", event_id=out.event_id, error=type(exc).__name__)
         else:
             tally.published += 1
 
