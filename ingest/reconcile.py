@@ -56,6 +56,8 @@ LIBRARY_NETWORK_RETRIES = 2
 PUBLISH_CONCURRENCY = 50
 #: Lookups in the worker's dedup table at once.
 LOOKUP_CONCURRENCY = 16
+#: Failed events logged one by one; the rest are only counted.
+LOGGED_FAILURES = 10
 
 _log = structlog.get_logger("reconcile")
 
@@ -106,6 +108,17 @@ class Tally:
     failed: int = 0
     already_processed: int = 0
     missing: int = 0
+    unanswered: int = 0
+
+
+def _failed(tally: Tally, what: str, **fields: Any) -> None:
+    """Count a failed event; log the first few (a broker outage would flood the terminal:
+    the summary has the count)."""
+    tally.failed += 1
+    if tally.failed <= LOGGED_FAILURES:
+        _log.warning(what, **fields)
+    elif tally.failed == LOGGED_FAILURES + 1:
+        _log.warning("further_failures_not_logged", logged=LOGGED_FAILURES)
 
 
 class Pacer:
@@ -201,11 +214,9 @@ async def reconcile(
     live = settings.stripe_mode == "live"
     run_id = f"reconcile-{uuid.uuid4().hex[:12]}"
     tally = Tally()
-    lookups_answered = True
     publish_slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
 
     async def one(body: dict[str, Any]) -> None:
-        nonlocal lookups_answered
         text = orjson.dumps(body).decode()
         try:
             out = envelope.parse_stripe_event(
@@ -216,13 +227,12 @@ async def reconcile(
                 source="reconcile",
             )
         except RejectedRequest as exc:  # not an event, or the other mode's: never published
-            tally.failed += 1
-            _log.warning("event_refused", event_id=body.get("id"), reason=exc.reason)
+            _failed(tally, "event_refused", event_id=body.get("id"), reason=exc.reason)
             return
         if lookup is not None:
             seen = await lookup.processed(out.event_id, out.key)
             if seen is None:
-                lookups_answered = False
+                tally.unanswered += 1  # published anyway: dedup decides
             elif seen:
                 tally.already_processed += 1
                 return  # the pipeline has it: nothing to recover
@@ -240,8 +250,7 @@ async def reconcile(
                     settings.paystream_reconcile_publish_timeout_s,
                 )
         except PublishUnavailable as exc:
-            tally.failed += 1
-            _log.warning("publish_failed", event_id=out.event_id, error=type(exc).__name__)
+            _failed(tally, "publish_failed", event_id=out.event_id, error=type(exc).__name__)
         else:
             tally.published += 1
 
@@ -269,15 +278,16 @@ async def reconcile(
         if not page.has_more or not page.bodies:
             break
         cursor = str(page.bodies[-1].get("id"))
-    known = lookup is not None and lookups_answered
+    asked = lookup is not None
     return Summary(
         window=window,
         listed=tally.listed,
         published=tally.published,
         failed=tally.failed,
         complete=complete,
-        already_processed=tally.already_processed if known else None,
-        missing=tally.missing if known else None,
+        already_processed=tally.already_processed if asked else None,
+        missing=tally.missing if asked else None,
+        unanswered=tally.unanswered,
         error=error,
     )
 

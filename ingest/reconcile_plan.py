@@ -133,6 +133,8 @@ class Summary:
     complete: bool
     already_processed: int | None = None
     missing: int | None = None
+    #: events the worker was asked about but did not answer for (published anyway)
+    unanswered: int = 0
     error: str | None = None
 
     @property
@@ -141,7 +143,11 @@ class Summary:
 
     def lines(self) -> list[str]:
         def known(value: int | None) -> str:
-            return "unknown (worker not asked)" if value is None else str(value)
+            if value is None:
+                return "unknown (worker not asked)"
+            if self.unanswered:
+                return f"at least {value} (the worker did not answer for {self.unanswered})"
+            return str(value)
 
         start = datetime.fromtimestamp(self.window.start, UTC).isoformat(timespec="seconds")
         end = datetime.fromtimestamp(self.window.end, UTC).isoformat(timespec="seconds")

@@ -62,6 +62,12 @@ class PaystreamMetrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.sink_paused = Gauge(
+            "paystream_sink_paused",
+            "1 while a sink waits out an API limit that lasts (HubSpot's daily limit).",
+            ["sink", "reason"],
+            registry=r,
+        )
         self.exceptions_open = Gauge(
             "paystream_exceptions_open",
             "Commands in the exception queue (sink.dlq) not yet retried or dismissed.",

@@ -9,6 +9,9 @@ from typing import Any
 
 from processors.lifecycle import CustomerRecord, Event, Ticket
 
+#: triggers with a typed facts record in helpdesk_command.avsc
+TICKET_TRIGGERS = ("failed_renewal", "chargeback", "onboarding_stuck")
+
 
 def crm_key(customer_id: str, cause_event_id: str) -> str:
     return f"crm:{customer_id}:{cause_event_id}"
@@ -72,6 +75,8 @@ def helpdesk_command(
         "email": record.email if record else None,
         "user_id": record.user_id if record else None,
         "facts": dict(ticket.facts),
+        # typed facts (schema v2): the trigger's own record, None for the other triggers
+        **{t: (dict(ticket.details) if t == ticket.trigger else None) for t in TICKET_TRIGGERS},
         "cause_event_id": event.event_id,
         "cause_event_type": event.type,
         **_stages(event, processed_at_ms),

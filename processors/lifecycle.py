@@ -100,6 +100,8 @@ class Ticket:
     trigger: str
     object_id: str
     facts: dict[str, str]
+    #: the typed facts of the trigger, shaped like its record in helpdesk_command.avsc (v2)
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -294,7 +296,18 @@ def _facts_of_failed_invoice(obj: dict[str, Any]) -> Ticket | None:
         facts["hosted_invoice_url"] = str(obj["hosted_invoice_url"])
     if _str(obj.get("subscription")):
         facts["subscription"] = str(obj["subscription"])
-    return Ticket(FAILED_RENEWAL, invoice_id, facts)
+    next_attempt = obj.get("next_payment_attempt")
+    details = {
+        "invoice_id": invoice_id,
+        "amount_due": _int(obj.get("amount_due")),
+        "currency": str(obj.get("currency") or ""),
+        "attempt_count": _int(obj.get("attempt_count")),
+        "invoice_number": _str(obj.get("number")),
+        "hosted_invoice_url": _str(obj.get("hosted_invoice_url")),
+        "subscription_id": _str(obj.get("subscription")),
+        "next_payment_attempt": next_attempt if isinstance(next_attempt, int) else None,
+    }
+    return Ticket(FAILED_RENEWAL, invoice_id, facts, details)
 
 
 def _facts_of_dispute(obj: dict[str, Any]) -> Ticket | None:
@@ -315,7 +328,16 @@ def _facts_of_dispute(obj: dict[str, Any]) -> Ticket | None:
     due = (obj.get("evidence_details") or {}).get("due_by")
     if isinstance(due, int):
         facts["evidence_due_by"] = str(due)
-    return Ticket(CHARGEBACK, dispute_id, facts)
+    details = {
+        "dispute_id": dispute_id,
+        "amount": _int(obj.get("amount")),
+        "currency": str(obj.get("currency") or ""),
+        "reason": str(obj.get("reason") or ""),
+        "charge_id": charge_id,
+        "payment_intent_id": _str(obj.get("payment_intent")),
+        "evidence_due_by": due if isinstance(due, int) else None,
+    }
+    return Ticket(CHARGEBACK, dispute_id, facts, details)
 
 
 def classify(event: Event) -> Facts:
@@ -385,6 +407,7 @@ def onboarding_stuck_ticket(
         ONBOARDING_STUCK,
         f"{record.customer_id}:{opener}",
         {"opened_by": opener, "opened_at": str(opened_created)},
+        {"opened_by_event_id": opener, "opened_at": int(opened_created)},
     )
     return None if ticket.key in record.tickets else ticket
 

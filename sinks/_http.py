@@ -1,23 +1,39 @@
-"""A small synchronous JSON-over-HTTP helper for the sink clients (stdlib only).
+"""The sinks' one HTTP client: an ``httpx.Client`` per API, keep-alive, never redirected.
 
-Failures become the sinks' error classes: timeouts and connection errors are retryable,
-statuses are classified by ``sinks.retry.classify_status``. Error details are one line and
-never carry a header (the credentials live there) or more than a short excerpt of a body.
+* **Connection reuse.** One pooled client per API client (one per sink thread), so calls
+  ride on kept-alive connections instead of a new TCP and TLS handshake each.
+* **No redirects.** ``follow_redirects=False``: a 3xx is a permanent error
+  (``redirected``). A POST answered with a redirect did not happen where we meant it to,
+  and a client that followed it could turn a create into a GET answered 200 — a silent
+  success that never was.
+* **Bad input stays one command's problem.** An id that cannot go into a URL or a header
+  (a newline, non-ASCII) raises ``PermanentSinkError(invalid_command)`` for that call, so
+  the runner dead-letters the one command and the process carries on.
+
+Failures become the sinks' error classes: timeouts and connection errors (an answer lost
+after the request left) are retryable, statuses are classified by
+``sinks.retry.classify_status``. Error details are one line and never carry a header (the
+credentials live there) or more than a short excerpt of a body.
 """
 
 from __future__ import annotations
 
-import json
-import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from sinks.errors import PermanentSinkError, RetryableSinkError
-from sinks.retry import CONNECTION_ERROR, TIMEOUT, SlidingWindowLimiter, Verdict, classify_status
+from sinks.retry import (
+    CONNECTION_ERROR,
+    INVALID_COMMAND,
+    TIMEOUT,
+    SlidingWindowLimiter,
+    Verdict,
+    classify_status,
+)
 
 USER_AGENT = "paystream-sinks/0.1"
 
@@ -65,48 +81,63 @@ def _excerpt(body: Any) -> str:
     return ""
 
 
-def request_json(
-    method: str,
-    url: str,
-    body: Any,
-    headers: Mapping[str, str],
-    timeout_s: float,
-) -> HttpAnswer:
-    """Send one request; raise RetryableSinkError on timeouts and connection errors."""
-    data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 (http/https only)
-    request.add_header("Accept", "application/json")
-    request.add_header("User-Agent", USER_AGENT)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    for name, value in headers.items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
-            status = response.status
-            raw = response.read()
-            got = {k.lower(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as exc:
-        status = exc.code
+class HttpClient:
+    """JSON over one keep-alive ``httpx.Client``; every request passes the throttle first."""
+
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float,
+        headers: Mapping[str, str],
+        throttle: Throttle | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.throttle = throttle
+        self.requests_sent = 0
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout_s,
+            follow_redirects=False,
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT, **headers},
+            transport=transport,
+        )
+        self.timeout_s = timeout_s
+
+    def close(self) -> None:
+        self._client.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> HttpAnswer:
+        """Send one request; raise RetryableSinkError on timeouts and connection errors."""
+        if self.throttle is not None:
+            self.throttle.acquire()
+        self.requests_sent += 1
         try:
-            raw = exc.read()
-        except (OSError, TimeoutError):
-            raw = b""
-        got = {k.lower(): v for k, v in (exc.headers or {}).items()}
-        exc.close()
-    except TimeoutError:
-        raise RetryableSinkError(TIMEOUT, f"no answer within {timeout_s:g}s") from None
-    except urllib.error.URLError as exc:
-        if isinstance(exc.reason, TimeoutError | socket.timeout):
-            raise RetryableSinkError(TIMEOUT, f"no answer within {timeout_s:g}s") from None
-        raise RetryableSinkError(CONNECTION_ERROR, type(exc.reason).__name__) from None
-    except (ConnectionError, OSError) as exc:
-        raise RetryableSinkError(CONNECTION_ERROR, type(exc).__name__) from None
-    try:
-        decoded = json.loads(raw) if raw else None
-    except ValueError:
-        decoded = None
-    return HttpAnswer(status, got, decoded)
+            response = self._client.request(method, path, json=body, params=params, headers=headers)
+        except httpx.TimeoutException:
+            raise RetryableSinkError(TIMEOUT, f"no answer within {self.timeout_s:g}s") from None
+        except (httpx.InvalidURL, httpx.LocalProtocolError, UnicodeError) as exc:
+            # our side cannot even write the request: one command's bad id, never retried
+            raise PermanentSinkError(
+                INVALID_COMMAND, f"request could not be built ({type(exc).__name__})"
+            ) from None
+        except httpx.TransportError as exc:
+            raise RetryableSinkError(CONNECTION_ERROR, type(exc).__name__) from None
+        try:
+            decoded = response.json() if response.content else None
+        except ValueError:
+            decoded = None
+        return HttpAnswer(
+            response.status_code, {k.lower(): v for k, v in response.headers.items()}, decoded
+        )
 
 
 def check(answer: HttpAnswer, what: str, retry_after_s: float | None) -> None:

@@ -77,13 +77,14 @@ def create_crm_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkSe
         client = None
         if token is not None:
             limiter = SlidingWindowLimiter(
-                settings.paystream_hubspot_rate_limit, settings.paystream_hubspot_rate_period_s
+                settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s
             )
             client = HubSpotClient(
                 settings.hubspot_api_base,
                 token,
                 settings.paystream_sink_timeout_s,
                 Throttle(limiter, wait=stop.wait),
+                time_zone=settings.paystream_hubspot_time_zone,
             )
         return CrmAdapter(client, settings.paystream_crm_stale_guard)
 
@@ -108,6 +109,6 @@ def create_helpdesk_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> S
                 settings.paystream_sink_timeout_s,
                 Throttle(limiter, wait=stop.wait),
             )
-        return HelpdeskAdapter(client)
+        return HelpdeskAdapter(client, settings.paystream_zendesk_set_requester)
 
     return RunnerService("helpdesk", settings, metrics, settings.topics.sink_helpdesk, build)

@@ -6,6 +6,14 @@ re-send an older state after a newer one went out, so before every upsert the si
 the contacts' ``billing_state_changed_at`` (one ``batch/read``) and leaves out every customer
 whose CRM record is already strictly newer (outcome ``delivered``, reason ``stale``). The
 CRM itself is the record of what was sent: no local state survives or needs to.
+
+Existing contacts: HubSpot keeps one contact per email. The same read tells which customers
+have a contact; for the others (and for changed emails) a second ``batch/read`` by
+``email`` finds a contact that already has the email — a lead from a website form or an
+import — and ``mapping.plan_contacts`` links it instead of creating a duplicate (see the
+README's choices for two customers sharing an email). A conflict HubSpot still reports
+(a contact created between our read and our write; a whole-batch 409 or a 207 with
+per-input errors alike) is retried, and the next attempt reads and links it.
 """
 
 from __future__ import annotations
@@ -13,8 +21,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sinks import mapping
+from sinks.errors import PermanentSinkError
 from sinks.hubspot import HubSpotClient
 from sinks.outcomes import COALESCED, STALE
+from sinks.retry import INVALID_COMMAND, is_safe_id
 from sinks.runner import Call, Command, decode_as
 
 
@@ -52,14 +62,47 @@ class CrmAdapter:
         if self.client is None:
             raise RuntimeError("CRM writes need a HubSpot client")
         upserts: tuple[mapping.CrmUpsert, ...] = call.payload
-        fresh: Sequence[mapping.CrmUpsert] = upserts
-        learnt: dict[int, str] = {}
-        if self.stale_guard:
-            held = mapping.current_changed_at(
-                self.client.batch_read(mapping.read_body([u.customer_id for u in upserts]))
+        bad = [u for u in upserts if not is_safe_id(u.customer_id)]
+        if bad:
+            raise PermanentSinkError(INVALID_COMMAND, "customer id is not a printable ASCII id")
+        by_customer = {
+            c.customer_id: c
+            for c in mapping.held_contacts(
+                self.client.batch_read(
+                    mapping.ID_PROPERTY,
+                    [u.customer_id for u in upserts],
+                    mapping.READ_PROPERTIES,
+                )
             )
-            fresh, stale = mapping.split_stale(upserts, held)
-            learnt = {i: STALE for u in stale for i in u.covers}
-        if fresh:
-            self.client.batch_upsert(mapping.upsert_body(fresh))
-        return learnt
+            if c.customer_id
+        }
+        emails = mapping.emails_to_look_up(upserts, by_customer)
+        by_email = (
+            {
+                c.email: c
+                for c in mapping.held_contacts(
+                    self.client.batch_read("email", emails, mapping.READ_PROPERTIES)
+                )
+                if c.email
+            }
+            if emails
+            else {}
+        )
+        plan = mapping.plan_contacts(upserts, by_customer, by_email, self.stale_guard, STALE)
+        if plan.refused:
+            # Nothing is written for a refused customer: alone, it is dead-lettered with the
+            # reason; in company, the runner splits the call and the others go through.
+            reason = next(iter(plan.refused.values()))
+            raise PermanentSinkError(
+                reason, "the email belongs to another Stripe customer's contact in the CRM"
+            )
+        if plan.upserts:
+            self.client.batch_upsert(plan.upserts)
+        if plan.links:
+            self.client.batch_update(plan.links)
+        return {
+            i: plan.reasons[u.customer_id]
+            for u in upserts
+            if u.customer_id in plan.reasons
+            for i in u.covers
+        }

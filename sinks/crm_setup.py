@@ -1,6 +1,12 @@
 """``paystream crm-setup``: create the custom contact properties the CRM sink writes.
 
-Idempotent: a property or group that already exists (HubSpot answers 409) is left as is.
+Idempotent, but not credulous: a group that already exists (HubSpot answers 409) is left
+as is; a property that already exists is read back (``GET
+/crm/v3/properties/contacts/{name}``, "Properties" API,
+https://developers.hubspot.com/docs/api-reference/latest/crm/properties/guide) and must
+match what the sink writes — type, unique values, and every billing-state option — or the
+command fails naming each difference (exit 1) instead of accepting any 409: a
+``stripe_customer_id`` without unique values would let two contacts claim one customer.
 ``--dry-run`` prints the requests without sending them.
 """
 
@@ -9,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from paystream.settings import load_settings
@@ -74,6 +81,28 @@ def contact_properties() -> list[dict[str, Any]]:
     ]
 
 
+def property_differences(wanted: Mapping[str, Any], held: Mapping[str, Any]) -> list[str]:
+    """How an existing property differs from the one the sink needs (pure; [] when fine).
+
+    Options HubSpot holds beyond ours are accepted (someone may have added one); a missing
+    option is a difference, since the sink would be refused writing it.
+    """
+    name = wanted["name"]
+    differences = []
+    if held.get("type") != wanted["type"]:
+        differences.append(f"{name}: type is {held.get('type')!r}, needs {wanted['type']!r}")
+    if bool(held.get("hasUniqueValue")) != bool(wanted.get("hasUniqueValue")):
+        differences.append(
+            f"{name}: hasUniqueValue is {bool(held.get('hasUniqueValue'))}, "
+            f"needs {bool(wanted.get('hasUniqueValue'))}"
+        )
+    have = {str(o.get("value")) for o in held.get("options") or [] if isinstance(o, dict)}
+    missing = [o["value"] for o in wanted.get("options") or [] if o["value"] not in have]
+    if missing:
+        differences.append(f"{name}: options lack {', '.join(missing)}")
+    return differences
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="paystream crm-setup", description=__doc__.splitlines()[0]
@@ -93,8 +122,22 @@ def main(argv: list[str]) -> int:
     )
     for path, body, what in requests:
         try:
-            print(f"{what}: {client.create(path, body, f'HubSpot {what}')}")
+            outcome = client.create(path, body, f"HubSpot {what}")
+            if outcome == "exists" and path == PROPERTIES_PATH:
+                differences = property_differences(body, client.get_property(body["name"]))
+                if differences:
+                    for difference in differences:
+                        print(f"paystream crm-setup: {difference}", file=sys.stderr)
+                    print(
+                        f"paystream crm-setup: {what} exists in HubSpot but differs; fix or "
+                        "delete it in HubSpot (Settings > Properties), then run again",
+                        file=sys.stderr,
+                    )
+                    return 1
+                outcome = "exists, matches"
+            print(f"{what}: {outcome}")
         except SinkError as exc:
             print(f"paystream crm-setup: {what} failed ({exc})", file=sys.stderr)
             return 1
+    client.close()
     return 0

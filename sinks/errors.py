@@ -39,3 +39,12 @@ class DestinationUnavailable(RetryableSinkError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(UNAVAILABLE, detail)
+
+
+class DailyLimitReached(RetryableSinkError):
+    """Raised when HubSpot answers 429 with ``policyName: DAILY``: pause until the reset."""
+
+
+class OutcomeNotWritten(SinkError):
+    """Raised when a result or dead-letter record could not be produced: the runner stops
+    without committing, so the batch is read again by whoever runs next."""

@@ -1,8 +1,10 @@
 """The helpdesk sink: ``sink.helpdesk`` commands → one Zendesk ticket each.
 
-Each call carries ``Idempotency-Key: <command key>`` and ``external_id`` = the key, with a
-body that is a pure function of the command: a replay after a crash is the same request,
-which Zendesk answers with the ticket it already created.
+Each call first looks the key up as the ticket's ``external_id`` (``GET
+/api/v2/tickets?external_id=``) and creates the ticket only when none carries it, with
+``Idempotency-Key: <command key>`` and a body that is a pure function of the command. So a
+retry within Zendesk's two-hour key window or days later (an exception-queue retry) never
+makes a second ticket; a ticket found is delivered with reason ``ticket_exists``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sinks import mapping
+from sinks.errors import PermanentSinkError
 from sinks.outcomes import COALESCED
+from sinks.retry import INVALID_COMMAND, is_safe_id
 from sinks.runner import Call, Command, decode_as
 from sinks.zendesk import ZendeskClient
+
+#: reason code of a command whose ticket Zendesk already had (found by external_id)
+TICKET_EXISTS = "ticket_exists"
 
 
 class HelpdeskAdapter:
@@ -22,8 +29,9 @@ class HelpdeskAdapter:
     sink = "helpdesk"
     schema = "helpdesk_command"
 
-    def __init__(self, client: ZendeskClient | None) -> None:
+    def __init__(self, client: ZendeskClient | None, set_requester: bool = True) -> None:
         self.client = client
+        self.set_requester = set_requester
 
     def decode(self, raw: bytes) -> Command:
         return decode_as(self.schema, raw)
@@ -34,7 +42,7 @@ class HelpdeskAdapter:
             by_key.setdefault(str(command["idempotency_key"]), []).append(i)
         calls = []
         for key, indexes in by_key.items():
-            body = mapping.ticket_body(commands[indexes[0]])
+            body = mapping.ticket_body(commands[indexes[0]], requester=self.set_requester)
             calls.append(
                 Call(
                     indexes=tuple(indexes),
@@ -53,5 +61,7 @@ class HelpdeskAdapter:
         key: str
         body: dict[str, Any]
         key, body = call.payload
-        self.client.create_ticket(key, body)
-        return {}
+        if not is_safe_id(key):
+            raise PermanentSinkError(INVALID_COMMAND, "idempotency key is not a printable ASCII id")
+        created = self.client.create_ticket(key, body)
+        return {i: TICKET_EXISTS for i in call.indexes} if created.how == "found" else {}

@@ -1,24 +1,61 @@
-"""HubSpot CRM v3 client: contact batch upsert/read by ``stripe_customer_id``, properties.
+"""HubSpot CRM v3 client: contact batch read/upsert/update and contact properties.
 
-Only the calls the CRM sink and ``paystream crm-setup`` make; one instance per sink thread.
+Only the calls the CRM sink and ``paystream crm-setup`` make; one instance per sink thread,
+on one keep-alive HTTP client (``sinks._http``).
+
+Rate limits (https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines,
+"API usage guidelines"): a 429 names its ``policyName`` and carries no ``Retry-After``.
+``DAILY`` means no call succeeds before midnight in the account's time zone, so it raises
+``DailyLimitReached`` with the wait until then; a ten-secondly limit waits the window the
+``X-HubSpot-RateLimit-Interval-Milliseconds`` header gives (10 s when absent).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
-from sinks._http import HttpAnswer, Throttle, check, request_json
-from sinks.errors import PermanentSinkError
-from sinks.retry import BAD_REQUEST, parse_retry_after
+from sinks._http import HttpAnswer, HttpClient, Throttle, check
+from sinks.errors import DailyLimitReached, PermanentSinkError, RetryableSinkError
+from sinks.retry import (
+    BAD_REQUEST,
+    DAILY_LIMIT,
+    RATE_LIMITED,
+    next_daily_reset,
+    parse_retry_after,
+)
 
 UPSERT_PATH = "/crm/v3/objects/contacts/batch/upsert"
+UPDATE_PATH = "/crm/v3/objects/contacts/batch/update"
 READ_PATH = "/crm/v3/objects/contacts/batch/read"
 PROPERTIES_PATH = "/crm/v3/properties/contacts"
 GROUPS_PATH = "/crm/v3/properties/contacts/groups"
+
+#: reason code of an upsert refused because a contact with the email exists (a race with
+#: whoever created it after our read): retried, the next attempt reads it and links it
+CONTACT_CONFLICT = "contact_conflict"
+
+#: documented plan limits (usage guidelines above): requests per 10 s per app
+PLAN_LIMITS_PER_10S = {"free": 100, "starter": 100, "professional": 190, "enterprise": 190}
+
+
+def is_conflict(status: int, body: Any) -> bool:
+    """A whole-batch ``409 CONFLICT`` or a 207 whose errors include one ("already exists")."""
+    if status == 409:
+        return True
+    if status != 207 or not isinstance(body, dict):
+        return False
+    for error in body.get("errors") or []:
+        if not isinstance(error, dict):
+            continue
+        text = str(error.get("message", "")).lower()
+        if error.get("category") == "CONFLICT" or "already exists" in text:
+            return True
+    return False
 
 
 class HubSpotClient:
@@ -31,51 +68,95 @@ class HubSpotClient:
         timeout_s: float,
         throttle: Throttle | None = None,
         clock: Callable[[], float] = time.time,
+        time_zone: str = "UTC",
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._token = token
-        self.timeout_s = timeout_s
-        self.throttle = throttle
+        self.http = HttpClient(
+            base_url,
+            timeout_s,
+            {"Authorization": f"Bearer {token.get_secret_value()}"},
+            throttle,
+            transport,
+        )
         self.clock = clock
-        self.requests_sent = 0
+        self.time_zone = time_zone
 
-    def _post(self, path: str, body: Any) -> HttpAnswer:
-        if self.throttle is not None:
-            self.throttle.acquire()
-        self.requests_sent += 1
-        return request_json(
-            "POST",
-            self.base_url + path,
-            body,
-            {"Authorization": f"Bearer {self._token.get_secret_value()}"},
-            self.timeout_s,
+    @property
+    def requests_sent(self) -> int:
+        return self.http.requests_sent
+
+    def close(self) -> None:
+        self.http.close()
+
+    def _rate_limit(self, answer: HttpAnswer) -> None:
+        """Raise for a 429: DAILY waits for the account's midnight, others a window."""
+        if answer.status != 429:
+            return
+        body = answer.body if isinstance(answer.body, dict) else {}
+        policy = str(body.get("policyName") or "").upper()
+        if policy == "DAILY":
+            now = self.clock()
+            wait = next_daily_reset(now, self.time_zone) - now
+            raise DailyLimitReached(DAILY_LIMIT, "HubSpot daily API limit reached", wait)
+        retry_after = parse_retry_after(answer.headers.get("retry-after"), self.clock())
+        if retry_after is None:
+            interval = answer.headers.get("x-hubspot-ratelimit-interval-milliseconds", "")
+            retry_after = int(interval) / 1000 if interval.isdigit() else None
+        raise RetryableSinkError(
+            RATE_LIMITED, f"HubSpot answered 429 ({policy or 'no policy'})", retry_after
         )
 
-    def _checked(self, path: str, body: Any, what: str) -> dict[str, Any]:
-        answer = self._post(path, body)
-        check(answer, what, parse_retry_after(answer.headers.get("retry-after"), self.clock()))
-        return answer.body if isinstance(answer.body, dict) else {}
+    def _post(self, path: str, body: Any, what: str) -> HttpAnswer:
+        answer = self.http.request("POST", path, body=body)
+        self._rate_limit(answer)
+        return answer
 
-    def batch_upsert(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /crm/v3/objects/contacts/batch/upsert``; a 207 with errors is permanent."""
-        answer = self._post(UPSERT_PATH, body)
-        retry_after = parse_retry_after(answer.headers.get("retry-after"), self.clock())
-        check(answer, "HubSpot batch upsert", retry_after)
+    def batch_upsert(self, inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``POST .../contacts/batch/upsert``; a conflict (409 or in a 207) is retryable."""
+        answer = self._post(UPSERT_PATH, {"inputs": list(inputs)}, "HubSpot batch upsert")
+        return self._written(answer, "HubSpot batch upsert")
+
+    def batch_update(self, inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """``POST .../contacts/batch/update`` by contact id (linking an existing contact)."""
+        answer = self._post(UPDATE_PATH, {"inputs": list(inputs)}, "HubSpot batch update")
+        return self._written(answer, "HubSpot batch update")
+
+    @staticmethod
+    def _written(answer: HttpAnswer, what: str) -> dict[str, Any]:
+        if is_conflict(answer.status, answer.body):
+            raise RetryableSinkError(CONTACT_CONFLICT, f"{what}: a contact already has the email")
+        check(answer, what, None)
         result = answer.body if isinstance(answer.body, dict) else {}
         if answer.status == 207 or result.get("numErrors"):
             errors = result.get("errors") or [{}]
             message = str(errors[0].get("message", "some inputs were refused"))[:160]
-            raise PermanentSinkError(BAD_REQUEST, f"HubSpot batch upsert answered 207: {message}")
+            raise PermanentSinkError(BAD_REQUEST, f"{what} answered 207: {message}")
         return result
 
-    def batch_read(self, body: dict[str, Any]) -> dict[str, Any]:
-        """``POST /crm/v3/objects/contacts/batch/read``; unknown contacts are simply absent."""
-        return self._checked(READ_PATH, body, "HubSpot batch read")
+    def batch_read(
+        self, id_property: str, ids: Sequence[str], properties: Sequence[str]
+    ) -> dict[str, Any]:
+        """``POST .../contacts/batch/read`` by a unique property; unknown ids are absent."""
+        body = {
+            "idProperty": id_property,
+            "properties": list(properties),
+            "inputs": [{"id": i} for i in ids],
+        }
+        answer = self._post(READ_PATH, body, "HubSpot batch read")
+        check(answer, "HubSpot batch read", None)
+        return answer.body if isinstance(answer.body, dict) else {}
 
     def create(self, path: str, body: dict[str, Any], what: str) -> str:
-        """Create a property or group: ``created``, or ``exists`` on 409 (idempotent)."""
-        answer = self._post(path, body)
+        """Create a property or group: ``created``, or ``exists`` on 409."""
+        answer = self._post(path, body, what)
         if answer.status == 409:
             return "exists"
-        check(answer, what, parse_retry_after(answer.headers.get("retry-after"), self.clock()))
+        check(answer, what, None)
         return "created"
+
+    def get_property(self, name: str) -> dict[str, Any]:
+        """``GET /crm/v3/properties/contacts/{name}``."""
+        answer = self.http.request("GET", f"{PROPERTIES_PATH}/{name}")
+        self._rate_limit(answer)
+        check(answer, f"HubSpot property {name}", None)
+        return answer.body if isinstance(answer.body, dict) else {}

@@ -120,30 +120,60 @@ class CrmUpsert:
     #: indexes of every command of this customer in the batch, the newest included
     covers: tuple[int, ...]
 
+    @property
+    def email(self) -> str | None:
+        value = self.input["properties"].get("email")
+        return str(value) if value else None
+
+
+def _contact_order(commands: Sequence[Command], i: int) -> tuple[int, int]:
+    # The worker writes a customer's commands in order and each carries the record's
+    # newest email and user id as of then; a contact-only change carries the state's
+    # change time with an older ``event_created``. So among the newest state's commands
+    # the one written last knows the newest email: order by change time, then position.
+    return int(commands[i]["billing_state_changed_at_ms"]), i
+
 
 def coalesce_crm(commands: Sequence[Command]) -> list[CrmUpsert]:
-    """One upsert per customer, carrying the newest state; ties go to the later command.
+    """One upsert per customer: the newest state, with the newest known email and user id.
 
-    Customers keep the order of their first appearance, so the result is deterministic.
+    The billing state comes from the newest command (change time, then Stripe's
+    ``created``; ties to the later one). Email and user id come from the latest-written
+    command among those that carry them (see ``_contact_order``), so a state change and a
+    contact-only change meeting in one batch never drop the email. Customers keep the
+    order of their first appearance, so the result is deterministic.
     """
     newest: dict[str, int] = {}
     covers: dict[str, list[int]] = {}
+    contact: dict[str, dict[str, int]] = {}
     for i, command in enumerate(commands):
         customer = str(command["customer_id"])
         covers.setdefault(customer, []).append(i)
         best = newest.get(customer)
         if best is None or _recency(command) >= _recency(commands[best]):
             newest[customer] = i
-    return [
-        CrmUpsert(
-            customer_id=customer,
-            changed_at_ms=int(commands[i]["billing_state_changed_at_ms"]),
-            input=crm_input(commands[i]),
-            newest=i,
-            covers=tuple(covers[customer]),
+        known = contact.setdefault(customer, {})
+        for field_name in ("email", "user_id"):
+            if not command.get(field_name):
+                continue
+            held = known.get(field_name)
+            if held is None or _contact_order(commands, i) >= _contact_order(commands, held):
+                known[field_name] = i
+    upserts = []
+    for customer, i in newest.items():
+        merged = dict(commands[i])
+        for field_name, j in contact[customer].items():
+            merged[field_name] = commands[j][field_name]
+        upserts.append(
+            CrmUpsert(
+                customer_id=customer,
+                changed_at_ms=int(commands[i]["billing_state_changed_at_ms"]),
+                input=crm_input(merged),
+                newest=i,
+                covers=tuple(covers[customer]),
+            )
         )
-        for customer, i in newest.items()
-    ]
+    return upserts
 
 
 def split_stale(
@@ -187,10 +217,142 @@ def current_changed_at(read_response: Mapping[str, Any]) -> dict[str, int | None
     return held
 
 
+#: reason codes of the contact plan (README "Choices where the contract is silent")
+#: delivered: an existing contact with the customer's email (a lead) was linked, not duplicated
+LINKED_EXISTING_CONTACT = "linked_existing_contact"
+#: delivered and flagged for a person: the customer's new email belongs to another contact,
+#: so the billing state went out and the contact kept its old email (never a silent merge)
+EMAIL_HELD_BY_OTHER_CONTACT = "email_held_by_other_contact"
+#: dead-lettered: the email is another Stripe customer's contact; nothing was written
+EMAIL_HELD_BY_OTHER_CUSTOMER = "email_held_by_other_customer"
+
+READ_PROPERTIES = ("stripe_customer_id", "billing_state_changed_at", "email")
+
+
+@dataclass(frozen=True)
+class HeldContact:
+    """A contact as the CRM holds it (from a ``batch/read`` answer)."""
+
+    contact_id: str
+    customer_id: str | None
+    email: str | None
+    changed_at_ms: int | None
+
+
+def _lower(email: str | None) -> str | None:
+    # HubSpot keeps one contact per email, compared without regard to case
+    return email.strip().lower() if email else None
+
+
+def held_contacts(read_response: Mapping[str, Any]) -> list[HeldContact]:
+    """The contacts of a ``batch/read`` answer (missing ids are simply absent)."""
+    held = []
+    for result in read_response.get("results") or []:
+        props = result.get("properties") or {}
+        held.append(
+            HeldContact(
+                contact_id=str(result.get("id") or props.get("hs_object_id") or ""),
+                customer_id=str(props["stripe_customer_id"])
+                if props.get("stripe_customer_id")
+                else None,
+                email=_lower(props.get("email")),
+                changed_at_ms=parse_crm_datetime(props.get("billing_state_changed_at")),
+            )
+        )
+    return held
+
+
+def emails_to_look_up(
+    upserts: Iterable[CrmUpsert], by_customer: Mapping[str, HeldContact]
+) -> list[str]:
+    """Emails that may already belong to a contact: new customers' and changed ones."""
+    wanted: list[str] = []
+    for upsert in upserts:
+        email = _lower(upsert.email)
+        held = by_customer.get(upsert.customer_id)
+        if email and (held is None or held.email != email) and email not in wanted:
+            wanted.append(email)
+    return wanted
+
+
+@dataclass(frozen=True)
+class CrmPlan:
+    """What to write for a batch, decided from what the CRM holds (see ``plan_contacts``)."""
+
+    #: batch/upsert inputs by stripe_customer_id
+    upserts: list[dict[str, Any]]
+    #: batch/update inputs by contact id: an existing contact linked to its customer
+    links: list[dict[str, Any]]
+    #: customer id → reason code of a delivered upsert (stale, linked, flagged)
+    reasons: dict[str, str]
+    #: customer id → reason code of an upsert refused (dead-lettered, nothing written)
+    refused: dict[str, str]
+
+
+def plan_contacts(
+    upserts: Sequence[CrmUpsert],
+    by_customer: Mapping[str, HeldContact],
+    by_email: Mapping[str, HeldContact],
+    stale_guard: bool = True,
+    stale_reason: str = "stale",
+) -> CrmPlan:
+    """Decide, per customer, how its newest state reaches exactly one contact.
+
+    * held by ``stripe_customer_id`` and not older → upsert; when its new email belongs to
+      another contact, upsert without the email and flag ``email_held_by_other_contact``;
+    * not held, and its email belongs to a contact without a Stripe customer (a lead from
+      a form or an import) → that contact is updated by id and receives the customer id
+      (``linked_existing_contact``), never a duplicate;
+    * not held, and its email belongs to another Stripe customer's contact (or to another
+      customer earlier in this batch) → refused ``email_held_by_other_customer``;
+    * otherwise → upsert (HubSpot creates the contact).
+    """
+    plan = CrmPlan([], [], {}, {})
+    claimed: dict[str, str] = {}  # email → customer writing it in this batch
+    for upsert in upserts:
+        customer = upsert.customer_id
+        email = _lower(upsert.email)
+        held = by_customer.get(customer)
+        if (
+            stale_guard
+            and held is not None
+            and held.changed_at_ms is not None
+            and held.changed_at_ms > upsert.changed_at_ms
+        ):
+            plan.reasons[customer] = stale_reason
+            continue
+        owner = by_email.get(email) if email else None
+        taken_in_batch = email is not None and claimed.get(email, customer) != customer
+        if held is not None:
+            if taken_in_batch or (owner is not None and owner.contact_id != held.contact_id):
+                props = {k: v for k, v in upsert.input["properties"].items() if k != "email"}
+                plan.upserts.append({**upsert.input, "properties": props})
+                plan.reasons[customer] = EMAIL_HELD_BY_OTHER_CONTACT
+                continue
+            plan.upserts.append(upsert.input)
+        elif taken_in_batch:
+            plan.refused[customer] = EMAIL_HELD_BY_OTHER_CUSTOMER
+            continue
+        elif owner is None or owner.customer_id == customer:
+            plan.upserts.append(upsert.input)
+        elif owner.customer_id is None:
+            plan.links.append({"id": owner.contact_id, "properties": upsert.input["properties"]})
+            plan.reasons[customer] = LINKED_EXISTING_CONTACT
+        else:
+            plan.refused[customer] = EMAIL_HELD_BY_OTHER_CUSTOMER
+            continue
+        if email:
+            claimed[email] = customer
+    return plan
+
+
 # ---------------------------------------------------------------------------------- helpdesk
-def format_amount(amount: str | None, currency: str | None) -> str | None:
+TRIGGERS = ("failed_renewal", "chargeback", "onboarding_stuck")
+
+
+def format_amount(amount: int | str | None, currency: str | None) -> str | None:
     """``4900`` + ``usd`` → ``USD 49.00`` (Stripe amounts are in the smallest unit)."""
-    if not amount:
+    if amount is None or amount == "":
         return None
     try:
         minor = int(amount)
@@ -199,6 +361,61 @@ def format_amount(amount: str | None, currency: str | None) -> str | None:
     code = (currency or "").lower()
     text = f"{minor:,}" if code in ZERO_DECIMAL else f"{minor / 100:,.2f}"
     return f"{code.upper()} {text}".strip()
+
+
+def format_time(unix_s: int | None) -> str | None:
+    """A unix time as a date a person reads: ``7 Dec 2026, 23:59 UTC``."""
+    if unix_s is None:
+        return None
+    when = datetime.fromtimestamp(unix_s, tz=UTC)
+    return f"{when.day} {when:%b %Y, %H:%M} UTC"
+
+
+def _int(value: object) -> int | None:
+    try:
+        return int(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def trigger_facts(command: Command) -> dict[str, Any]:
+    """The typed facts of the command's trigger (schema v2), or v1's string map converted.
+
+    v1 wrote ``amount_due`` for a failed renewal and ``amount`` for a chargeback, unix
+    times as strings; this reads both so a record written before v2 still renders well.
+    """
+    trigger = str(command.get("trigger"))
+    typed = command.get(trigger) if trigger in TRIGGERS else None
+    if isinstance(typed, Mapping):
+        return dict(typed)
+    facts: Mapping[str, str] = command.get("facts") or {}
+    if trigger == "failed_renewal":
+        return {
+            "invoice_id": facts.get("invoice") or str(command.get("object_id") or ""),
+            "amount_due": _int(facts.get("amount_due") or facts.get("amount")),
+            "currency": facts.get("currency") or "",
+            "attempt_count": _int(facts.get("attempt_count")),
+            "invoice_number": facts.get("invoice_number"),
+            "hosted_invoice_url": facts.get("hosted_invoice_url"),
+            "subscription_id": facts.get("subscription"),
+            "next_payment_attempt": _int(facts.get("next_payment_attempt")),
+        }
+    if trigger == "chargeback":
+        return {
+            "dispute_id": facts.get("dispute") or str(command.get("object_id") or ""),
+            "amount": _int(facts.get("amount")),
+            "currency": facts.get("currency") or "",
+            "reason": facts.get("reason") or "",
+            "charge_id": facts.get("charge") or None,
+            "payment_intent_id": facts.get("payment_intent"),
+            "evidence_due_by": _int(facts.get("evidence_due_by")),
+        }
+    if trigger == "onboarding_stuck":
+        return {
+            "opened_by_event_id": facts.get("opened_by") or "",
+            "opened_at": _int(facts.get("opened_at") or facts.get("pending_since")),
+        }
+    return dict(facts)
 
 
 def _who(command: Command) -> str:
@@ -211,24 +428,20 @@ def _who(command: Command) -> str:
 
 _PRIORITY = {"failed_renewal": "high", "chargeback": "urgent", "onboarding_stuck": "normal"}
 
-_FACT_LABELS = {
-    "attempt_count": "Payment attempts",
-    "reason": "Reason",
-    "evidence_due_by": "Evidence due by",
-    "invoice_number": "Invoice number",
-    "hosted_invoice_url": "Invoice page",
-    "next_payment_attempt": "Next automatic retry",
-    "pending_since": "Onboarding open since",
-    "plan": "Plan",
-}
+
+def _times(count: int | None) -> str:
+    return {None: "repeatedly", 1: "once", 2: "twice"}.get(count, f"{count} times")
 
 
-def _subject(command: Command, amount: str | None) -> str:
+def _subject(command: Command, facts: Mapping[str, Any]) -> str:
     trigger = command["trigger"]
     who = command.get("email") or command.get("customer_id") or "unknown customer"
     if trigger == "failed_renewal":
-        what = f"Renewal payment failed twice{f' ({amount})' if amount else ''}"
+        amount = format_amount(facts.get("amount_due"), facts.get("currency"))
+        what = f"Renewal payment failed {_times(facts.get('attempt_count'))}"
+        what += f" ({amount})" if amount else ""
     elif trigger == "chargeback":
+        amount = format_amount(facts.get("amount"), facts.get("currency"))
         what = f"Chargeback opened{f' for {amount}' if amount else ''}"
     elif trigger == "onboarding_stuck":
         what = "Paid but onboarding not finished"
@@ -237,16 +450,15 @@ def _subject(command: Command, amount: str | None) -> str:
     return f"{what} — {who}"
 
 
-def _what_happened(command: Command, amount: str | None) -> list[str]:
+def _what_happened(command: Command, facts: Mapping[str, Any]) -> list[str]:
     trigger = command["trigger"]
-    facts: Mapping[str, str] = command.get("facts") or {}
     who = _who(command)
-    money = amount or "the amount due"
     if trigger == "failed_renewal":
-        attempts = facts.get("attempt_count", "2")
+        amount = format_amount(facts.get("amount_due"), facts.get("currency"))
         return [
-            f"The subscription renewal of {who} failed: Stripe tried to charge {money} "
-            f"{attempts} times without success (invoice {command['object_id']}).",
+            f"The subscription renewal of {who} failed: Stripe tried to charge "
+            f"{amount or 'the renewal'} {_times(facts.get('attempt_count'))} without success "
+            f"(invoice {command['object_id']}).",
             "",
             "What to do: contact the customer and ask them to update their payment method "
             "(card expired, insufficient funds or a bank block are the usual causes). Stripe "
@@ -254,9 +466,10 @@ def _what_happened(command: Command, amount: str | None) -> list[str]:
             "payment succeeds.",
         ]
     if trigger == "chargeback":
+        amount = format_amount(facts.get("amount"), facts.get("currency"))
         reason = facts.get("reason")
         return [
-            f"{who} disputed a payment of {money} with their bank"
+            f"{who} disputed a payment of {amount or 'an unknown amount'} with their bank"
             f"{f' (reason: {reason})' if reason else ''}; dispute {command['object_id']}.",
             "",
             "What to do: the money is withdrawn until the dispute is decided. Gather the "
@@ -274,20 +487,37 @@ def _what_happened(command: Command, amount: str | None) -> list[str]:
     return [f"paystream raised '{trigger}' for {who} (object {command['object_id']})."]
 
 
-def ticket_body(command: Command) -> dict[str, Any]:
-    """The ``POST /api/v2/tickets`` body: deterministic, so a replay is the same request."""
-    facts: Mapping[str, str] = command.get("facts") or {}
-    amount = format_amount(facts.get("amount"), facts.get("currency"))
-    livemode = bool(command.get("livemode"))
-    lines = _what_happened(command, amount)
+def _details(trigger: str, facts: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    if trigger == "failed_renewal":
+        return [
+            ("Invoice number", facts.get("invoice_number")),
+            ("Invoice page", facts.get("hosted_invoice_url")),
+            ("Subscription", facts.get("subscription_id")),
+            ("Next automatic retry", format_time(facts.get("next_payment_attempt"))),
+        ]
+    if trigger == "chargeback":
+        return [
+            ("Evidence due by", format_time(facts.get("evidence_due_by"))),
+            ("Charge", facts.get("charge_id")),
+            ("Payment", facts.get("payment_intent_id")),
+        ]
+    if trigger == "onboarding_stuck":
+        return [("Onboarding open since", format_time(facts.get("opened_at")))]
+    return [(str(k).replace("_", " ").capitalize(), str(v)) for k, v in sorted(facts.items())]
+
+
+def ticket_body(command: Command, *, requester: bool = True) -> dict[str, Any]:
+    """The ``POST /api/v2/tickets`` body: deterministic, so a replay is the same request.
+
+    With ``requester`` and a known email the customer becomes the ticket's requester
+    (Zendesk creates the end user when new: "Create Ticket",
+    https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#create-ticket).
+    """
     trigger = str(command["trigger"])
-    details: list[str] = []
-    in_text = {"amount", "currency", "reason" if trigger == "chargeback" else "amount"}
-    for key in sorted(facts):
-        if key in in_text:
-            continue
-        label = _FACT_LABELS.get(key, key.replace("_", " ").capitalize())
-        details.append(f"- {label}: {facts[key]}")
+    facts = trigger_facts(command)
+    livemode = bool(command.get("livemode"))
+    lines = _what_happened(command, facts)
+    details = [f"- {label}: {value}" for label, value in _details(trigger, facts) if value]
     if details:
         lines += ["", "Details:", *details]
     lines.append("")
@@ -301,12 +531,14 @@ def ticket_body(command: Command) -> dict[str, Any]:
         lines.append(f"{command['object_id']} in Stripe: {link}")
     lines.append(f"Stripe event: {command['cause_event_id']} ({command['cause_event_type']})")
     lines.append(f"Reference: {command['idempotency_key']}")
-    return {
-        "ticket": {
-            "subject": _subject(command, amount),
-            "comment": {"body": "\n".join(lines), "public": False},
-            "external_id": str(command["idempotency_key"]),
-            "tags": ["paystream", trigger],
-            "priority": _PRIORITY.get(trigger, "normal"),
-        }
+    ticket: dict[str, Any] = {
+        "subject": _subject(command, facts),
+        "comment": {"body": "\n".join(lines), "public": False},
+        "external_id": str(command["idempotency_key"]),
+        "tags": ["paystream", trigger],
+        "priority": _PRIORITY.get(trigger, "normal"),
     }
+    email = command.get("email")
+    if requester and email:
+        ticket["requester"] = {"email": str(email), "name": str(email)}
+    return {"ticket": ticket}

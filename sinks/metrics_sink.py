@@ -45,8 +45,11 @@ from sinks.settings import SinkSettings
 
 log = structlog.get_logger("paystream.sinks.metrics")
 
-#: one writer per partition, nothing to spread: back-off without jitter
-NO_JITTER: Callable[[], float] = lambda: 1.0  # noqa: E731
+
+def no_jitter() -> float:
+    """The back-off's random draw, fixed: one writer per partition, nothing to spread."""
+    return 1.0
+
 
 #: errors of ``to_row`` for a record the tables cannot hold
 _UNSTORABLE = (KeyError, TypeError, ValueError, OverflowError)
@@ -171,7 +174,7 @@ class MetricsSink:
                 metrics=self.metrics,
                 batch_size=s.paystream_metrics_batch_size,
                 batch_wait_s=s.paystream_metrics_batch_interval_s,
-                rand=NO_JITTER,
+                rand=no_jitter,
             )
             self.ready.set()
             runner.run(stop)
@@ -205,7 +208,7 @@ class MetricsSink:
                     detail=str(exc).splitlines()[0][:200] if str(exc) else "",
                     attempt=failures,
                 )
-                stop.wait(backoff_delay(policy, failures, NO_JITTER()))
+                stop.wait(backoff_delay(policy, failures, no_jitter()))
         return None
 
 

@@ -15,6 +15,9 @@ DEAD_LETTERED = "dead_lettered"
 #: reason codes of a delivered command that needed no call of its own
 COALESCED = "coalesced"
 STALE = "stale"
+#: reason codes of a delivered command that also goes to ``sink.dlq``: it went out, and a
+#: person must still decide something (``sinks.mapping.EMAIL_HELD_BY_OTHER_CONTACT``)
+NEEDS_A_PERSON = frozenset({"email_held_by_other_contact"})
 
 
 def sink_result(

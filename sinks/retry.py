@@ -9,12 +9,17 @@ while a server that keeps failing should reach the exception queue soon.
 from __future__ import annotations
 
 import email.utils
+import re
 from collections import deque
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from enum import Enum
+from zoneinfo import ZoneInfo
 
 #: reason codes of retryable failures
 RATE_LIMITED = "rate_limited"
+#: HubSpot's daily limit: the sink pauses until the account's midnight (not an attempt)
+DAILY_LIMIT = "daily_limit_reached"
 SERVER_ERROR = "server_error"
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
@@ -30,6 +35,10 @@ UNPROCESSABLE = "unprocessable"
 CLIENT_ERROR = "client_error"
 UNEXPECTED_STATUS = "unexpected_status"
 INVALID_COMMAND = "invalid_command"
+#: a 3xx: the API moved or a proxy answered; never followed, never a silent success
+REDIRECTED = "redirected"
+#: 2xx without what a success must carry (a created ticket without its id, not a 201)
+UNEXPECTED_ANSWER = "unexpected_answer"
 
 _PERMANENT_BY_STATUS = {
     400: BAD_REQUEST,
@@ -59,6 +68,8 @@ def classify_status(status: int) -> tuple[Verdict, str | None]:
         return Verdict.RETRY, SERVER_ERROR
     if 400 <= status < 500:
         return Verdict.PERMANENT, _PERMANENT_BY_STATUS.get(status, CLIENT_ERROR)
+    if 300 <= status < 400:
+        return Verdict.PERMANENT, REDIRECTED
     return Verdict.PERMANENT, UNEXPECTED_STATUS
 
 
@@ -128,6 +139,11 @@ def after_failure(
     rand: float,
 ) -> Decision:
     """Decide what follows a retryable failure of the call tried ``attempts.total`` times."""
+    if reason_code == DAILY_LIMIT:
+        # Waiting for the daily reset is not a failure of this call: no budget is spent and
+        # no cap applies (the limit lasts until midnight, whatever the caps say).
+        wait = policy.retry_after_default_s if retry_after_s is None else retry_after_s
+        return Decision(True, max(0.0, wait), attempts)
     if reason_code == RATE_LIMITED:
         seen = replace(attempts, rate_limited=attempts.rate_limited + 1)
         if seen.rate_limited > policy.max_rate_limited:
@@ -169,3 +185,25 @@ class SlidingWindowLimiter:
     def record(self, now: float) -> None:
         self._expire(now)
         self._sent.append(now)
+
+
+def next_daily_reset(now_s: float, time_zone: str) -> float:
+    """The next midnight in ``time_zone`` after ``now_s`` (both epoch seconds).
+
+    HubSpot's daily limit "resets at midnight based on the time zone setting of the
+    account" (https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines).
+    """
+    zone = ZoneInfo(time_zone)
+    local = datetime.fromtimestamp(now_s, tz=UTC).astimezone(zone)
+    tomorrow = (local + timedelta(days=1)).date()
+    midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=zone)
+    return midnight.timestamp()
+
+
+#: what may go into a URL, a header or a HubSpot id: printable ASCII, no spaces
+_SAFE_ID = re.compile(r"[!-~]{1,255}")
+
+
+def is_safe_id(value: str) -> bool:
+    """True when ``value`` can travel as an id, an ``external_id`` or an ``Idempotency-Key``."""
+    return _SAFE_ID.fullmatch(value) is not None

@@ -33,18 +33,19 @@ from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPa
 
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import SchemaError, default_codec
-from sinks.errors import PermanentSinkError, RetryableSinkError
+from sinks.errors import OutcomeNotWritten, PermanentSinkError, RetryableSinkError
 from sinks.outcomes import (
     DEAD_LETTERED,
     DELIVERED,
     DRY_RUN,
+    NEEDS_A_PERSON,
     RETRY,
     dead_letter,
     dead_letter_log_fields,
     sink_result,
     sync_latency_s,
 )
-from sinks.retry import INVALID_COMMAND, Attempts, RetryPolicy, after_failure
+from sinks.retry import DAILY_LIMIT, INVALID_COMMAND, Attempts, RetryPolicy, after_failure
 
 Command = Mapping[str, Any]
 
@@ -232,6 +233,7 @@ class SinkRunner:
         return self.producer.flush(30) if self.producer is not None else 0
 
     def _produce(self, topic: str, key: str, value: bytes) -> None:
+        """Hand one record to the producer, or raise OutcomeNotWritten (the runner stops)."""
         assert self.producer is not None
         for _ in range(100):
             try:
@@ -239,6 +241,10 @@ class SinkRunner:
                 break
             except BufferError:
                 self.producer.poll(0.1)
+            except KafkaException as exc:
+                raise OutcomeNotWritten(f"{topic}: {exc.args[0] if exc.args else exc}") from None
+        else:
+            raise OutcomeNotWritten(f"{topic}: the producer queue stayed full")
         self.producer.poll(0)
 
     def _result(
@@ -381,7 +387,12 @@ class SinkRunner:
                     attempts=attempts.total,
                     delay_s=round(decision.delay_s, 3),
                 )
-                self._back_off(decision.delay_s, stop, generation)
+                paused = self.metrics.sink_paused.labels(self.adapter.sink, DAILY_LIMIT)
+                paused.set(1 if exc.reason_code == DAILY_LIMIT else 0)
+                try:
+                    self._back_off(decision.delay_s, stop, generation)
+                finally:
+                    paused.set(0)
                 continue
             except PermanentSinkError as exc:
                 spent_ms += (time.monotonic() - started) * 1000
@@ -395,15 +406,18 @@ class SinkRunner:
             for i in call.indexes:
                 reason = learnt.get(i) or call.notes.get(i)
                 self._result(commands[i], DELIVERED, attempts.total, reason, spent_ms)
+                if reason in NEEDS_A_PERSON:  # delivered, and a person must still look
+                    self._dead_letter(commands[i], raws[i], reason, reason, attempts.total)
             return []
 
     def _commit(self, messages: Sequence[Message]) -> bool:
         left = self._flush()
         errors, self._delivery_errors = self._delivery_errors, []
         if left or errors:
+            # Never commit past a record we failed to write: stop, uncommitted; whoever
+            # runs next reads the batch again (the idempotency keys make that harmless).
             self.log.error("outcomes_not_acknowledged", pending=left, errors=errors[:3])
-            self._rewind(messages)
-            return False
+            raise OutcomeNotWritten(f"{left} pending, {len(errors)} failed: {errors[:1]}")
         offsets = next_offsets(map(_position, messages))
         if not offsets:
             return True
@@ -417,18 +431,6 @@ class SinkRunner:
             self.log.warning("commit_failed", error=str(exc.args[0]) if exc.args else "")
             return False
         return True
-
-    def _rewind(self, messages: Sequence[Message]) -> None:
-        """Seek back to the batch's first offsets so it is processed again."""
-        first: dict[tuple[str, int], int] = {}
-        for topic, partition, offset in map(_position, messages):
-            tp = (topic, partition)
-            first[tp] = min(first.get(tp, offset), offset)
-        for (topic, partition), offset in first.items():
-            try:
-                self.consumer.seek(TopicPartition(topic, partition, offset))
-            except KafkaException:
-                self._generation += 1  # not ours any more: the next owner re-reads it
 
     # ---------------------------------------------------------------- the loop
     def run(self, stop: threading.Event) -> None:

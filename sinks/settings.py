@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ipaddress
+from typing import Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from paystream.errors import SettingsError
 from paystream.runtime.store import DDL_DIR, MetricsStoreSettings
+from sinks.hubspot import PLAN_LIMITS_PER_10S
 from sinks.retry import RetryPolicy
+
+HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
+
+
+def is_https_or_loopback(url: str) -> bool:
+    """True for an https URL, or an http URL to 127.0.0.0/8, ::1 or localhost."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class SinkSettings(MetricsStoreSettings):
@@ -24,8 +46,15 @@ class SinkSettings(MetricsStoreSettings):
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
     #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
     paystream_sinks_metrics_host: str = "127.0.0.1"
-    paystream_hubspot_rate_limit: int = Field(default=190, ge=1)
+    #: the HubSpot account's plan: picks the documented per-10 s limit (100 free/starter,
+    #: 190 professional/enterprise) unless PAYSTREAM_HUBSPOT_RATE_LIMIT says otherwise
+    paystream_hubspot_plan: HubSpotPlan = "professional"
+    paystream_hubspot_rate_limit: int | None = Field(default=None, ge=1)
     paystream_hubspot_rate_period_s: float = Field(default=10.0, gt=0)
+    #: the account's time zone (HubSpot settings): its daily limit resets at midnight there
+    paystream_hubspot_time_zone: str = "UTC"
+    #: make the customer the Zendesk ticket's requester when the email is known
+    paystream_zendesk_set_requester: bool = True
     paystream_zendesk_rate_limit: int = Field(default=400, ge=1)
     paystream_zendesk_rate_period_s: float = Field(default=60.0, gt=0)
     #: attempts for 5xx, timeouts and connection errors (the first call included)
@@ -69,6 +98,33 @@ class SinkSettings(MetricsStoreSettings):
             backoff_base_s=self.paystream_metrics_retry_base_s,
             backoff_max_s=self.paystream_metrics_retry_max_s,
         )
+
+    @field_validator("hubspot_api_base", "zendesk_api_base")
+    @classmethod
+    def _https_outside_development(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # The bearer token and the customers' data travel in every request: outside
+        # development only https, or a loopback address (the bytes never leave the host:
+        # a local egress proxy that does TLS, or the stand-ins of a drill).
+        env = info.data.get("paystream_env", "development")
+        if value and env != "development" and not is_https_or_loopback(value):
+            raise ValueError(f"must be an https:// URL when PAYSTREAM_ENV={env}")
+        return value
+
+    @field_validator("paystream_hubspot_time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not an IANA time zone (e.g. Europe/Berlin)") from None
+        return value
+
+    @property
+    def hubspot_rate_limit(self) -> int:
+        """Requests per PAYSTREAM_HUBSPOT_RATE_PERIOD_S: the setting, else the plan's."""
+        if self.paystream_hubspot_rate_limit is not None:
+            return self.paystream_hubspot_rate_limit
+        return PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan]
 
     @property
     def writes_enabled(self) -> bool:

@@ -5,7 +5,10 @@ Control endpoints (for tests driving a stand-in in another process):
   GET  /__standin/requests   every API request received, oldest first
   POST /__standin/faults     {"status": 429, "count": 3, "retry_after": 1, "delay_s": 0,
                               "path": "/api/v2/tickets"} answer the next matching requests so
-                              (status null: answer normally, after delay_s)
+                              (status null: answer normally, after delay_s; "drop": true:
+                              do the work, then close the connection without an answer —
+                              the write happened, the answer is lost)
+  POST /__standin/advance    {"seconds": 7200} move the stand-in's clock (key expiry, days)
   POST /__standin/reset      forget requests, faults and stored objects
   GET  /__standin/state      the stand-in's stored objects (contacts, tickets...)
 """
@@ -37,6 +40,9 @@ class Fault:
     delay_s: float = 0.0
     path: str = ""
     body: Any = None
+    #: handle the request normally, then drop the connection before answering
+    drop: bool = False
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -49,6 +55,8 @@ class Recorded:
     body: Any
     status: int = 0
     at: float = field(default_factory=time.time)
+    #: the client's TCP port: one value per connection, so keep-alive reuse is visible
+    connection: int = 0
 
 
 class Standin:
@@ -65,11 +73,28 @@ class Standin:
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        #: listen address: loopback unless told otherwise (``start(host=...)``, ``--host``)
+        self.host = "127.0.0.1"
+        #: seconds added to the wall clock (tests move time: key expiry, daily resets)
+        self.clock_offset_s = 0.0
+
+    def now_s(self) -> float:
+        """The stand-in's clock: the wall clock plus whatever the test advanced it by."""
+        return time.time() + self.clock_offset_s
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            self.clock_offset_s += seconds
+
+    @property
+    def connections(self) -> set[int]:
+        """Distinct client connections that sent API requests."""
+        return {r.connection for r in self.requests}
 
     # ------------------------------------------------------------------ test API
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def requests(self) -> list[Recorded]:
@@ -93,6 +118,10 @@ class Standin:
         path: str = "",
     ) -> None:
         self.inject(Fault(status, count, retry_after, delay_s, path))
+
+    def drop_answers(self, path: str, count: int = 1) -> None:
+        """Do the next ``count`` matching requests, then drop the connection unanswered."""
+        self.inject(Fault(None, count, path=path, drop=True))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -124,6 +153,7 @@ class Standin:
     def fault_response(self, fault: Fault) -> web.Response:
         body = fault.body if fault.body is not None else self.error_bodies.get(fault.status or 0)
         headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+        headers.update(fault.headers or {})
         return web.json_response(
             body if body is not None else {"error": f"injected {fault.status}"},
             status=fault.status or 500,
@@ -148,7 +178,9 @@ class Standin:
             except ValueError:
                 body = raw.decode("utf-8", "replace")
             headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+            peer = request.transport.get_extra_info("peername") if request.transport else None
             record = Recorded(request.method, request.path_qs, headers, body)
+            record.connection = int(peer[1]) if peer else 0
             with self.lock:
                 self._requests.append(record)
             fault = self._take_fault(request.path)
@@ -164,6 +196,9 @@ class Standin:
                 with self.lock:
                     response = await handler(request, body)
             record.status = response.status
+            if fault is not None and fault.drop and request.transport is not None:
+                record.status = 0  # the work is done; the client never hears of it
+                request.transport.close()
             return response
 
         return handle
@@ -180,6 +215,11 @@ class Standin:
             self.inject(Fault(**item))
         return web.json_response({"ok": True})
 
+    async def _post_advance(self, request: web.Request) -> web.Response:
+        spec = await request.json()
+        self.advance(float(spec.get("seconds", 0)))
+        return web.json_response({"ok": True, "offset_s": self.clock_offset_s})
+
     async def _post_reset(self, _request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
@@ -193,15 +233,17 @@ class Standin:
         app.router.add_get("/__standin/requests", self._get_requests)
         app.router.add_post("/__standin/faults", self._post_faults)
         app.router.add_post("/__standin/reset", self._post_reset)
+        app.router.add_post("/__standin/advance", self._post_advance)
         app.router.add_get("/__standin/state", self._get_state)
         for method, path, handler in self._routes:
             app.router.add_route(method, path, self._wrap(handler))
         return app
 
     # ------------------------------------------------------------------ in a thread
-    def start(self, port: int | None = None) -> str:
-        """Serve on 127.0.0.1 (a free port by default) from a background thread."""
+    def start(self, port: int | None = None, host: str = "127.0.0.1") -> str:
+        """Serve on ``host`` (loopback by default; a free port by default) from a thread."""
         self.port = port or free_port()
+        self.host = host
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -212,7 +254,7 @@ class Standin:
             try:
                 runner = web.AppRunner(self.make_app(), access_log=None)
                 loop.run_until_complete(runner.setup())
-                loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", self.port).start())
+                loop.run_until_complete(web.TCPSite(runner, self.host, self.port).start())
                 self._runner = runner
             except BaseException as exc:
                 failure.append(exc)
@@ -246,7 +288,7 @@ class Standin:
         self.stop()
 
 
-def serve_forever(standin: Standin, port: int) -> None:
+def serve_forever(standin: Standin, port: int, host: str = "127.0.0.1") -> None:
     """Run a stand-in in the foreground (``python -m paystream.devstack.<name> --port N``)."""
-    print(f"{type(standin).__name__} listening on http://127.0.0.1:{port}", flush=True)
-    web.run_app(standin.make_app(), host="127.0.0.1", port=port, print=None, access_log=None)
+    print(f"{type(standin).__name__} listening on http://{host}:{port}", flush=True)
+    web.run_app(standin.make_app(), host=host, port=port, print=None, access_log=None)

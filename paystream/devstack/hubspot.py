@@ -1,11 +1,28 @@
 """A local HubSpot CRM v3 stand-in: the calls paystream makes, as HubSpot documents them.
 
-Routes: ``POST /crm/v3/objects/contacts/batch/upsert`` and ``.../batch/read`` (by a unique
-``idProperty``), ``POST /crm/v3/properties/contacts`` and ``.../groups`` (409 when the
-name exists), ``GET /crm/v3/properties/contacts/{name}``. Bearer auth (401 with HubSpot's
-error body), 400 ``VALIDATION_ERROR`` for unknown properties, bad options and duplicate ids
-in one batch, 429 with HubSpot's rate-limit body (a rolling limit, 190 per 10 s by default)
-and any injected fault (see ``paystream.devstack._http_standin``).
+Routes: ``POST /crm/v3/objects/contacts/batch/upsert``, ``.../batch/update`` and
+``.../batch/read`` (by a unique ``idProperty``, ``email`` included), ``POST
+/crm/v3/properties/contacts`` and ``.../groups`` (409 when the name exists), ``GET
+/crm/v3/properties/contacts/{name}``. Bearer auth (401 with HubSpot's error body), 400
+``VALIDATION_ERROR`` for unknown properties, bad options and duplicate ids in one batch,
+and any injected fault (see ``paystream.devstack._http_standin``). The unkind parts:
+
+* **One contact per email** ("Contacts" guide, https://developers.hubspot.com/docs/api-reference/latest/crm/objects/contacts/guide:
+  email is the primary unique identifier; the legacy "Create or update a contact" page,
+  https://developers.hubspot.com/docs/methods/contacts/create_or_update, answers 409 when a
+  record is updated to an email another record has). A write that would give a contact an
+  email (any unique value) another contact holds is ``409 CONFLICT`` "Contact already
+  exists. Existing ID: N" for the whole batch — or, with ``multi_status=True``, a 207
+  whose ``errors`` name the refused inputs while the others are written ("Batch upsert
+  contacts", multi-status errors). Emails compare without regard to case.
+* **Leads exist before customers**: ``seed_contact(email=...)`` plants a contact from a
+  form or an import, without ``stripe_customer_id``.
+* **Rate limits** ("API usage guidelines",
+  https://developers.hubspot.com/docs/developer-tooling/platform/usage-guidelines): a 429
+  without ``Retry-After``, its body naming ``policyName`` ``TEN_SECONDLY_ROLLING`` (over
+  ``rate_limit`` per ``rate_period_s``) or ``DAILY`` (over ``daily_limit`` requests in a
+  day that "resets at midnight based on the time zone setting of the account",
+  ``time_zone``, on the stand-in's clock), with ``X-HubSpot-RateLimit-*`` headers.
 
     python -m paystream.devstack.hubspot --port 8091 --token standin-token
 """
@@ -14,11 +31,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -49,8 +67,12 @@ PAYSTREAM_PROPERTIES: dict[str, dict[str, Any]] = {
 }
 
 
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _iso(epoch_s: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch_s, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
 
 
 def _error(status: int, category: str, message: str, **extra: Any) -> web.Response:
@@ -98,16 +120,25 @@ class HubSpotStandin(Standin):
         with_properties: bool = True,
         rate_limit: int = 190,
         rate_period_s: float = 10.0,
+        daily_limit: int = 625_000,
+        time_zone: str = "UTC",
+        multi_status: bool = False,
     ) -> None:
         super().__init__()
         self.token = token
         self.with_properties = with_properties
         self.rate_limit = rate_limit
         self.rate_period_s = rate_period_s
+        self.daily_limit = daily_limit
+        self.time_zone = time_zone
+        #: answer conflicts with a 207 per input instead of a whole-batch 409
+        self.multi_status = multi_status
         self._ids = itertools.count(1001)
         self._sent: deque[float] = deque()
+        self._day: tuple[str, int] = ("", 0)
         self.reset_state()
         self.route("POST", "/crm/v3/objects/contacts/batch/upsert", self.batch_upsert)
+        self.route("POST", "/crm/v3/objects/contacts/batch/update", self.batch_update)
         self.route("POST", "/crm/v3/objects/contacts/batch/read", self.batch_read)
         self.route("POST", "/crm/v3/properties/contacts", self.create_property)
         self.route("POST", "/crm/v3/properties/contacts/groups", self.create_group)
@@ -120,7 +151,7 @@ class HubSpotStandin(Standin):
             self.properties.update({k: dict(v) for k, v in PAYSTREAM_PROPERTIES.items()})
         self.groups: set[str] = {"contactinformation"}
         self.contacts: dict[str, dict[str, Any]] = {}
-        #: (unique property, value) → contact id: lookups stay O(1) with many contacts
+        #: (unique property, normalised value) → contact id: lookups stay O(1) with many contacts
         self._unique: dict[tuple[str, str], str] = {}
         #: every property write, in order: (customer id or contact id, properties)
         self.writes: list[tuple[str, dict[str, str]]] = []
@@ -130,27 +161,81 @@ class HubSpotStandin(Standin):
 
     def contact_by(self, prop: str, value: str) -> dict[str, Any] | None:
         with self.lock:
-            if self.properties.get(prop, {}).get("hasUniqueValue"):
-                return self._find(prop, value)
-            for contact in self.contacts.values():
-                if contact["properties"].get(prop) == value:
-                    return contact
+            return self._find(prop, value)
+
+    def seed_contact(self, **properties: str) -> str:
+        """Plant a contact as a form or an import would (a lead: no stripe_customer_id)."""
+        with self.lock:
+            return str(self._new_contact({k: str(v) for k, v in properties.items()})["id"])
+
+    def exhaust_daily_limit(self) -> None:
+        """Spend today's whole daily allowance (the next request gets the DAILY 429)."""
+        with self.lock:
+            self._day = (self._today(), self.daily_limit)
+
+    # ------------------------------------------------------------------ store
+    @staticmethod
+    def _norm(prop: str, value: object) -> str:
+        text = str(value)
+        return text.strip().lower() if prop == "email" else text
+
+    def _find(self, prop: str, value: str) -> dict[str, Any] | None:
+        wanted = self._norm(prop, value)
+        if self.properties.get(prop, {}).get("hasUniqueValue"):
+            hs_id = self._unique.get((prop, wanted))
+            return self.contacts.get(hs_id) if hs_id is not None else None
+        for contact in self.contacts.values():
+            held = contact["properties"].get(prop)
+            if held is not None and self._norm(prop, held) == wanted:
+                return contact
         return None
 
-    def _find(self, unique_prop: str, value: str) -> dict[str, Any] | None:
-        hs_id = self._unique.get((unique_prop, value))
-        return self.contacts.get(hs_id) if hs_id is not None else None
+    def _new_contact(self, props: dict[str, str]) -> dict[str, Any]:
+        hs_id = str(next(self._ids))
+        now = _iso(self.now_s())
+        contact = {
+            "id": hs_id,
+            "properties": {"hs_object_id": hs_id},
+            "createdAt": now,
+            "updatedAt": now,
+            "archived": False,
+        }
+        self.contacts[hs_id] = contact
+        self._write(contact, props)
+        return contact
 
-    def _set_properties(self, contact: dict[str, Any], props: dict[str, str]) -> None:
+    def _write(self, contact: dict[str, Any], props: dict[str, str]) -> None:
         """Update a contact's properties and the unique-value index."""
+        stored = {k: (self._norm(k, v) if k == "email" else v) for k, v in props.items()}
         held = contact["properties"]
-        for name, value in props.items():
+        for name, value in stored.items():
             if self.properties.get(name, {}).get("hasUniqueValue"):
                 old = held.get(name)
                 if old is not None and self._unique.get((name, old)) == contact["id"]:
                     del self._unique[(name, old)]
-                self._unique[(name, value)] = contact["id"]
-        held.update(props)
+                if value != "":
+                    self._unique[(name, value)] = contact["id"]
+        held.update(stored)
+        contact["updatedAt"] = _iso(self.now_s())
+
+    def _conflict(
+        self,
+        target: dict[str, Any] | None,
+        props: dict[str, str],
+        taken: dict[tuple[str, str], str],
+    ) -> str | None:
+        """The id of another contact already holding one of ``props``' unique values."""
+        own = target["id"] if target is not None else None
+        for name, value in props.items():
+            if not self.properties.get(name, {}).get("hasUniqueValue") or value == "":
+                continue
+            holder = self._find(name, value)
+            if holder is not None and holder["id"] != own:
+                return str(holder["id"])
+            claimed = taken.get((name, self._norm(name, value)))
+            if claimed is not None and claimed != (own or ""):
+                return claimed
+        return None
 
     # ------------------------------------------------------------------ auth and limits
     def authorized(self, request: web.Request) -> bool:
@@ -164,16 +249,44 @@ class HubSpotStandin(Standin):
             " and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
         )
 
+    def _today(self) -> str:
+        return (
+            datetime.fromtimestamp(self.now_s(), UTC)
+            .astimezone(ZoneInfo(self.time_zone))
+            .date()
+            .isoformat()
+        )
+
+    def _limit_headers(self, remaining: int, daily_remaining: int) -> dict[str, str]:
+        return {
+            "X-HubSpot-RateLimit-Daily": str(self.daily_limit),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, daily_remaining)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.rate_period_s * 1000)),
+            "X-HubSpot-RateLimit-Max": str(self.rate_limit),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, remaining)),
+        }
+
     def _rate_limited(self) -> web.Response | None:
-        now = time.monotonic()
+        """The documented 429s: no Retry-After, the policy in the body, the headers."""
+        now = self.now_s()
+        today = self._today()
+        day, used = self._day if self._day[0] == today else (today, 0)
         while self._sent and self._sent[0] <= now - self.rate_period_s:
             self._sent.popleft()
+        if used >= self.daily_limit:
+            self._day = (day, used)
+            body = {
+                **self.error_bodies[429],
+                "message": "You have reached your daily limit.",
+                "policyName": "DAILY",
+            }
+            return web.json_response(body, status=429, headers=self._limit_headers(0, 0))
         if len(self._sent) >= self.rate_limit:
-            wait = max(1, round(self._sent[0] + self.rate_period_s - now + 0.5))
-            response = web.json_response(self.error_bodies[429], status=429)
-            response.headers["Retry-After"] = str(wait)
-            return response
+            self._day = (day, used)
+            headers = self._limit_headers(0, self.daily_limit - used)
+            return web.json_response(self.error_bodies[429], status=429, headers=headers)
         self._sent.append(now)
+        self._day = (day, used + 1)
         return None
 
     # ------------------------------------------------------------------ contacts
@@ -193,6 +306,59 @@ class HubSpotStandin(Standin):
             if spec["type"] == "datetime" and value and not _valid_datetime(value):
                 return f'{value} is not a valid datetime for "{name}"'
         return None
+
+    def _answer(self, results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> web.Response:
+        answer: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": _iso(self.now_s()),
+            "completedAt": _iso(self.now_s()),
+        }
+        if errors:
+            answer["numErrors"] = len(errors)
+            answer["errors"] = errors
+            return web.json_response(answer, status=207)
+        return web.json_response(answer)
+
+    @staticmethod
+    def _conflict_error(existing: str, index: int) -> dict[str, Any]:
+        return {
+            "status": "error",
+            "category": "CONFLICT",
+            "message": f"Contact already exists. Existing ID: {existing}",
+            "context": {"inputIndex": [str(index)]},
+        }
+
+    def _apply(
+        self, planned: Sequence[tuple[dict[str, Any] | None, dict[str, str], str, str]]
+    ) -> web.Response:
+        """Write ``(target or None to create, props, id property, id)``; conflicts refused."""
+        taken: dict[tuple[str, str], str] = {}
+        refused: dict[int, str] = {}
+        for i, (target, props, _prop, _ident) in enumerate(planned):
+            existing = self._conflict(target, props, taken)
+            if existing is not None:
+                refused[i] = existing
+                continue
+            for name, value in props.items():
+                if self.properties.get(name, {}).get("hasUniqueValue"):
+                    taken[(name, self._norm(name, value))] = target["id"] if target else f"new{i}"
+        if refused and not self.multi_status:
+            existing = next(iter(refused.values()))
+            return _error(409, "CONFLICT", f"Contact already exists. Existing ID: {existing}")
+        results, errors = [], []
+        for i, (target, props, prop, ident) in enumerate(planned):
+            if i in refused:
+                errors.append(self._conflict_error(refused[i], i))
+                continue
+            is_new = target is None
+            if target is None:
+                target = self._new_contact({prop: ident, **props})
+            else:
+                self._write(target, props)
+            self.writes.append((ident, props))
+            results.append({**target, "properties": dict(target["properties"]), "new": is_new})
+        return self._answer(results, errors)
 
     async def batch_upsert(self, _request: web.Request, body: Any) -> web.Response:
         limited = self._rate_limited()
@@ -214,41 +380,44 @@ class HubSpotStandin(Standin):
             problem = self._check_properties(item.get("properties", {}))
             if problem:
                 return _error(400, "VALIDATION_ERROR", problem)
-            pair = (id_prop, str(item["id"]))
+            pair = (id_prop, self._norm(id_prop, item["id"]))
             if pair in seen:
                 return _error(400, "VALIDATION_ERROR", "Duplicate IDs found in batch input")
             seen.add(pair)
-        started = _now_iso()
-        results = []
+        planned = []
         for item in inputs:
             id_prop, ident = str(item["idProperty"]), str(item["id"])
             props = {str(k): str(v) for k, v in (item.get("properties") or {}).items()}
-            contact = self._find(id_prop, ident)
-            now = _now_iso()
-            is_new = contact is None
-            if contact is None:
-                hs_id = str(next(self._ids))
-                contact = {
-                    "id": hs_id,
-                    "properties": {id_prop: ident, "hs_object_id": hs_id},
-                    "createdAt": now,
-                    "updatedAt": now,
-                    "archived": False,
-                }
-                self.contacts[hs_id] = contact
-                self._set_properties(contact, {id_prop: ident})
-            self._set_properties(contact, props)
-            contact["updatedAt"] = now
-            self.writes.append((ident, props))
-            results.append({**contact, "properties": dict(contact["properties"]), "new": is_new})
-        return web.json_response(
-            {
-                "status": "COMPLETE",
-                "results": results,
-                "startedAt": started,
-                "completedAt": _now_iso(),
-            }
-        )
+            planned.append((self._find(id_prop, ident), props, id_prop, ident))
+        return self._apply(planned)
+
+    async def batch_update(self, _request: web.Request, body: Any) -> web.Response:
+        limited = self._rate_limited()
+        if limited is not None:
+            return limited
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not inputs or len(inputs) > 100:
+            return _error(400, "VALIDATION_ERROR", "inputs must hold between 1 and 100 items")
+        planned = []
+        missing = []
+        for item in inputs:
+            if not isinstance(item, dict) or "id" not in item:
+                return _error(400, "VALIDATION_ERROR", "every input needs an id")
+            problem = self._check_properties(item.get("properties", {}))
+            if problem:
+                return _error(400, "VALIDATION_ERROR", problem)
+            id_prop = str(item.get("idProperty") or "hs_object_id")
+            ident = str(item["id"])
+            target = self.contacts.get(ident) if id_prop == "hs_object_id" else None
+            target = target or (self._find(id_prop, ident) if id_prop != "hs_object_id" else None)
+            if target is None:
+                missing.append(ident)
+                continue
+            props = {str(k): str(v) for k, v in (item.get("properties") or {}).items()}
+            planned.append((target, props, id_prop, ident))
+        if missing:
+            return _error(404, "OBJECT_NOT_FOUND", f"No contact with id {missing[0]}")
+        return self._apply(planned)
 
     async def batch_read(self, _request: web.Request, body: Any) -> web.Response:
         limited = self._rate_limited()
@@ -271,15 +440,9 @@ class HubSpotStandin(Standin):
             props = {k: contact["properties"].get(k) for k in wanted}
             props["hs_object_id"] = contact["id"]
             found.append({**contact, "properties": props})
-        answer: dict[str, Any] = {
-            "status": "COMPLETE",
-            "results": found,
-            "startedAt": _now_iso(),
-            "completedAt": _now_iso(),
-        }
+        errors = []
         if missing:
-            answer["numErrors"] = 1
-            answer["errors"] = [
+            errors.append(
                 {
                     "status": "error",
                     "category": "OBJECT_NOT_FOUND",
@@ -287,9 +450,8 @@ class HubSpotStandin(Standin):
                     " exist. Check that ids are valid.",
                     "context": {"ids": missing},
                 }
-            ]
-            return web.json_response(answer, status=207)
-        return web.json_response(answer)
+            )
+        return self._answer(found, errors)
 
     # ------------------------------------------------------------------ properties
     async def create_property(self, _request: web.Request, body: Any) -> web.Response:
@@ -310,7 +472,7 @@ class HubSpotStandin(Standin):
             "hasUniqueValue": bool(body.get("hasUniqueValue")),
             "options": body.get("options", []),
         }
-        now = _now_iso()
+        now = _iso(self.now_s())
         return web.json_response(
             {**body, "createdAt": now, "updatedAt": now, "archived": False}, status=201
         )
@@ -326,20 +488,24 @@ class HubSpotStandin(Standin):
         return web.json_response({**body, "archived": False}, status=201)
 
     async def get_property(self, request: web.Request, _body: Any) -> web.Response:
+        """ "Read a property" (properties API): type, hasUniqueValue and options included."""
         name = request.match_info["name"]
         spec = self.properties.get(name)
         if spec is None:
             return _error(404, "OBJECT_NOT_FOUND", f"Property {name} does not exist")
-        return web.json_response({"name": name, **spec})
+        return web.json_response({"name": name, "hasUniqueValue": False, "options": [], **spec})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="local HubSpot CRM stand-in")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback)")
     parser.add_argument("--token", default=DEFAULT_TOKEN)
     parser.add_argument("--no-properties", action="store_true", help="start without crm-setup")
     parser.add_argument("--rate-limit", type=int, default=190, help="requests per period")
     parser.add_argument("--rate-period", type=float, default=10.0, help="seconds")
+    parser.add_argument("--daily-limit", type=int, default=625_000, help="requests per day")
+    parser.add_argument("--time-zone", default="UTC", help="the account's time zone")
     args = parser.parse_args(argv)
     serve_forever(
         HubSpotStandin(
@@ -347,8 +513,11 @@ def main(argv: list[str] | None = None) -> int:
             with_properties=not args.no_properties,
             rate_limit=args.rate_limit,
             rate_period_s=args.rate_period,
+            daily_limit=args.daily_limit,
+            time_zone=args.time_zone,
         ),
         args.port,
+        args.host,
     )
     return 0
 

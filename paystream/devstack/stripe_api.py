@@ -236,6 +236,7 @@ def _within(created: int, bounds: Bounds) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="local Stripe Events API stand-in")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback)")
     parser.add_argument("--api-key", default=DEFAULT_KEY)
     parser.add_argument("--fixtures", type=Path, help="directory of Stripe event bodies")
     parser.add_argument("--count", type=int, default=250, help="events to serve")
@@ -245,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         standin.add_events(
             events_from_fixtures(args.fixtures, args.count, newest=int(time.time()) - 60)
         )
-    serve_forever(standin, args.port)
+    serve_forever(standin, args.port, args.host)
     return 0
 
 

@@ -2,11 +2,19 @@
 
 ``POST /api/v2/tickets`` with API-token basic auth (``{email}/token:{token}``; 401
 ``Couldn't authenticate you``), 422 ``RecordInvalid`` without a comment body, 400 on a body
-that is not JSON, and ``Idempotency-Key`` honoured like Zendesk: the same key with the same
-body answers the original ticket again (``x-idempotency-lookup: hit``), the same key with a
-different body is refused with 400 ``IdempotentRequestError``. ``GET /api/v2/tickets/{id}``
-and ``GET /api/v2/tickets?external_id=...`` read tickets back. 429 carries ``Retry-After``.
-Faults are injected as in ``paystream.devstack._http_standin``.
+that is not JSON, and ``Idempotency-Key`` honoured like Zendesk ("Idempotency",
+https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency): the same
+key with the same body answers the original ticket again (``x-idempotency-lookup: hit``),
+the same key with a different body is refused with 400 ``IdempotentRequestError``, and a
+key is forgotten two hours after its first use — on the stand-in's clock, which tests move
+with ``advance``. ``GET /api/v2/tickets/{id}`` and ``GET /api/v2/tickets?external_id=...``
+("List Tickets": external ids need not be unique, so several tickets may come back) read
+tickets back, paginated with ``per_page``/``page`` and ``next_page`` ("Pagination",
+https://developer.zendesk.com/api-reference/introduction/pagination/). Over
+``rate_limit`` requests a minute the answer is 429 with ``Retry-After`` ("Rate limits",
+https://developer.zendesk.com/api-reference/introduction/rate-limits/). Faults are injected
+as in ``paystream.devstack._http_standin``, including answers lost after the ticket was
+made (``drop_answers``).
 
     python -m paystream.devstack.zendesk --port 8092 --email agent@example.com --token standin-token
 """
@@ -18,6 +26,7 @@ import base64
 import hashlib
 import itertools
 import json
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +36,14 @@ from paystream.devstack._http_standin import Standin, serve_forever
 
 DEFAULT_EMAIL = "agent@example.com"
 DEFAULT_TOKEN = "standin-zendesk-token"  # noqa: S105 - a stand-in's own, never a real token
+#: "Idempotency keys expire after two hours" (Zendesk Ticketing API introduction)
+IDEMPOTENCY_TTL_S = 2 * 3600.0
+#: List Tickets: at most 100 per page (Zendesk pagination)
+MAX_PER_PAGE = 100
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _iso(epoch_s: float) -> str:
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ZendeskStandin(Standin):
@@ -47,10 +60,17 @@ class ZendeskStandin(Standin):
         400: {"error": "BadRequest", "description": "Bad request"},
     }
 
-    def __init__(self, email: str = DEFAULT_EMAIL, token: str = DEFAULT_TOKEN) -> None:
+    def __init__(
+        self, email: str = DEFAULT_EMAIL, token: str = DEFAULT_TOKEN, rate_limit: int = 0
+    ) -> None:
         super().__init__()
         self.email = email
         self.token = token
+        #: requests per minute before a 429 (0: no limit)
+        self.rate_limit = rate_limit
+        #: page size when the client names none (tests shrink it to see pagination)
+        self.per_page = MAX_PER_PAGE
+        self._sent: deque[float] = deque()
         self._ids = itertools.count(1)
         self.reset_state()
         self.route("POST", "/api/v2/tickets", self.create_ticket)
@@ -60,7 +80,8 @@ class ZendeskStandin(Standin):
 
     def reset_state(self) -> None:
         self.tickets: dict[int, dict[str, Any]] = {}
-        self.idempotency: dict[str, tuple[str, int, dict[str, Any]]] = {}
+        #: key → (body digest, status, answer, first used at on the stand-in's clock)
+        self.idempotency: dict[str, tuple[str, int, dict[str, Any], float]] = {}
         #: how many create requests were answered from the idempotency store
         self.replays = 0
 
@@ -84,12 +105,32 @@ class ZendeskStandin(Standin):
             {"error": "Unprocessable Entity", "description": "Invalid JSON"}, status=400
         )
 
+    def _rate_limited(self) -> web.Response | None:
+        if not self.rate_limit:
+            return None
+        now = self.now_s()
+        while self._sent and self._sent[0] <= now - 60:
+            self._sent.popleft()
+        if len(self._sent) >= self.rate_limit:
+            wait = max(1, round(self._sent[0] + 60 - now + 0.5))
+            return web.json_response(
+                self.error_bodies[429], status=429, headers={"Retry-After": str(wait)}
+            )
+        self._sent.append(now)
+        return None
+
     # ------------------------------------------------------------------ tickets
     async def create_ticket(self, request: web.Request, body: Any) -> web.Response:
+        limited = self._rate_limited()
+        if limited is not None:
+            return limited
         key = request.headers.get("Idempotency-Key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         if key:
             stored = self.idempotency.get(key)
+            if stored is not None and self.now_s() - stored[3] >= IDEMPOTENCY_TTL_S:
+                del self.idempotency[key]  # expired: the key is new again
+                stored = None
             if stored is not None:
                 if stored[0] != digest:
                     return web.json_response(
@@ -125,8 +166,20 @@ class ZendeskStandin(Standin):
                 },
                 status=422,
             )
+        requester = ticket.get("requester")
+        if requester is not None and (
+            not isinstance(requester, dict) or "@" not in str(requester.get("email", ""))
+        ):
+            return web.json_response(
+                {
+                    "error": "RecordInvalid",
+                    "description": "Record validation errors",
+                    "details": {"requester": [{"description": "Requester: email is invalid"}]},
+                },
+                status=422,
+            )
         ticket_id = next(self._ids)
-        now = _now()
+        now = _iso(self.now_s())
         created = {
             "id": ticket_id,
             "url": f"{request.scheme}://{request.host}/api/v2/tickets/{ticket_id}.json",
@@ -139,13 +192,14 @@ class ZendeskStandin(Standin):
             "type": ticket.get("type"),
             "tags": sorted(set(ticket.get("tags") or [])),
             "comment_public": comment.get("public", True),
+            "requester_email": requester.get("email") if isinstance(requester, dict) else None,
             "created_at": now,
             "updated_at": now,
         }
         self.tickets[ticket_id] = created
         answer = {"ticket": created, "audit": {"ticket_id": ticket_id, "created_at": now}}
         if key:
-            self.idempotency[key] = (digest, 201, answer)
+            self.idempotency[key] = (digest, 201, answer, self.now_s())
         headers = {"Location": created["url"]}
         if key:
             headers["x-idempotency-lookup"] = "miss"
@@ -161,20 +215,37 @@ class ZendeskStandin(Standin):
         return web.json_response({"ticket": ticket})
 
     async def list_tickets(self, request: web.Request, _body: Any) -> web.Response:
+        limited = self._rate_limited()
+        if limited is not None:
+            return limited
         external = request.query.get("external_id")
+        try:
+            per_page = min(
+                MAX_PER_PAGE, max(1, int(request.query.get("per_page", str(self.per_page))))
+            )
+            page = max(1, int(request.query.get("page", "1")))
+        except ValueError:
+            return web.json_response({"error": "InvalidPaginationParameter"}, status=400)
         found = [
             t for t in self.tickets.values() if external is None or t["external_id"] == external
         ]
-        return web.json_response({"tickets": found, "count": len(found), "next_page": None})
+        chunk = found[(page - 1) * per_page : page * per_page]
+        next_page = None
+        if page * per_page < len(found):
+            query = dict(request.query, page=str(page + 1), per_page=str(per_page))
+            next_page = str(request.url.with_query(query))
+        return web.json_response({"tickets": chunk, "count": len(found), "next_page": next_page})
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="local Zendesk Support stand-in")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="listen address (default: loopback)")
     parser.add_argument("--email", default=DEFAULT_EMAIL)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser.add_argument("--rate-limit", type=int, default=0, help="requests per minute")
     args = parser.parse_args(argv)
-    serve_forever(ZendeskStandin(args.email, args.token), args.port)
+    serve_forever(ZendeskStandin(args.email, args.token, args.rate_limit), args.port, args.host)
     return 0
 
 

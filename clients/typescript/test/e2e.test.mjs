@@ -3,7 +3,8 @@
 // signed Stripe checkout.session.completed has put into onboarding_pending.
 //
 // Environment (set by the harness): PAYSTREAM_INGEST_URL, PAYSTREAM_APP_SECRET,
-// PAYSTREAM_WORKER_URL, PAYSTREAM_API_TOKEN, PAYSTREAM_E2E_CUSTOMER, PAYSTREAM_E2E_WORKDIR.
+// PAYSTREAM_WORKER_URL, PAYSTREAM_API_TOKEN, PAYSTREAM_E2E_CUSTOMER, PAYSTREAM_E2E_WORKDIR,
+// PAYSTREAM_E2E_DOWN_INGEST_URL (a second ingest whose broker is unreachable: it answers 503).
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { writeFileSync } from "node:fs";
@@ -15,6 +16,7 @@ import { promisify } from "node:util";
 import {
   APP_SIGNATURE_HEADER,
   PaystreamRejectedError,
+  PaystreamUnavailableError,
   appEventsConfigFromEnv,
   customerStateConfigFromEnv,
   getCustomerState,
@@ -30,6 +32,7 @@ const REQUIRED = [
   "PAYSTREAM_API_TOKEN",
   "PAYSTREAM_E2E_CUSTOMER",
   "PAYSTREAM_E2E_WORKDIR",
+  "PAYSTREAM_E2E_DOWN_INGEST_URL",
 ];
 const missing = REQUIRED.filter((name) => !env[name]);
 const skip = missing.length ? `needs the running services (${missing.join(", ")} unset)` : false;
@@ -122,6 +125,24 @@ describe("the client against the running pipeline", { skip }, () => {
     assert.equal(err.status, 401);
     assert.equal(err.code, "invalid_signature");
     assert.ok(!err.message.includes(events.secret));
+  });
+
+  test("ingest's real 503 (its broker unreachable) is retried, then reported as unavailable", async () => {
+    const started = Date.now();
+    const err = await sendAppEvent(
+      {
+        ...events,
+        ingestUrl: env.PAYSTREAM_E2E_DOWN_INGEST_URL,
+        retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 200 },
+      },
+      { type: "onboarding.started", stripe_customer_id: customer },
+    ).catch((e) => e);
+    assert.ok(err instanceof PaystreamUnavailableError, String(err));
+    assert.equal(err.status, 503);
+    assert.equal(err.attempts, 2);
+    assert.equal(err.retryable, true);
+    // ingest's Retry-After (5 s) was honoured only up to maxDelayMs
+    assert.ok(Date.now() - started < 30_000);
   });
 
   test("customer.linked then onboarding.completed turn the customer active", async () => {

@@ -94,6 +94,15 @@ def test_client_and_example_routes_against_the_running_pipeline(
         PAYSTREAM_DATA_DIR=data_dir(tmp_path),
     )
     running = [services("ingest", ["ingest"], env), services("worker", ["worker"], env)]
+    # a second ingest whose broker is unreachable: it answers app events with a real 503
+    down_url = f"http://127.0.0.1:{free_port()}"
+    down_env = {
+        **env,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "PAYSTREAM_INGEST_PORT": down_url.rsplit(":", 1)[1],
+    }
+    running.append(services("ingest-without-broker", ["ingest"], down_env))
+    wait_until(lambda: http_ok(f"{down_url}/healthz"), 60, "the broker-less ingest alive", running)
     wait_until(lambda: http_ok(f"{ingest_url}/readyz"), 60, "ingest ready", running)
     wait_until(lambda: http_ok(f"{worker_url}/readyz"), 90, "worker ready", running)
 
@@ -122,11 +131,12 @@ def test_client_and_example_routes_against_the_running_pipeline(
         "PAYSTREAM_E2E_CUSTOMER": customer,
         "PAYSTREAM_E2E_WORKDIR": str(workdir),
         "PAYSTREAM_E2E_ROUTE_CUSTOMER": route_customer,
+        "PAYSTREAM_E2E_DOWN_INGEST_URL": down_url,
         "PAYSTREAM_EXAMPLE_BUILD": str(example_build.out),
     }
     client = node_test([typescript_client / "test" / "e2e.test.mjs"], node_env)
     assert client.code == 0, "the client's node --test failed against the pipeline (output above)"
-    assert (client.count("fail"), client.count("skipped"), client.count("pass")) == (0, 0, 6)
+    assert (client.count("fail"), client.count("skipped"), client.count("pass")) == (0, 0, 7)
     assert (workdir / "worker-answers.ts").is_file()
 
     routes = node_test(

@@ -167,10 +167,27 @@ def test_a_progress_bar_on_a_terminal_only(
     assert on_tty.line("listed:") == "listed: 120"  # the summary still goes to stdout
 
 
-def test_events_the_broker_never_acknowledged_are_failures(
+def test_a_worker_that_does_not_answer_means_publish_anyway_and_say_so(
     stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
 ) -> None:
     stripe_api.add_events(listed_events(stripe_fixtures_dir, 5))
+    run = run_reconcile(
+        "--since",
+        "1d",
+        PAYSTREAM_WORKER_URL=f"http://127.0.0.1:{free_port()}",  # nobody listens
+        PAYSTREAM_API_TOKEN=TOKEN,
+    )
+    assert run.code == 0, run.out + run.err[-3000:]
+    assert run.line("published:") == "published: 5"
+    assert run.line("already processed:") == (
+        "already processed: at least 0 (the worker did not answer for 5)"
+    )
+
+
+def test_events_the_broker_never_acknowledged_are_failures(
+    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+) -> None:
+    stripe_api.add_events(listed_events(stripe_fixtures_dir, 15))
     run = run_reconcile(
         "--since",
         "1d",
@@ -178,10 +195,13 @@ def test_events_the_broker_never_acknowledged_are_failures(
         PAYSTREAM_RECONCILE_PUBLISH_TIMEOUT_S="1",
     )
     assert run.code == 1
-    assert run.line("listed:") == "listed: 5"
+    assert run.line("listed:") == "listed: 15"
     assert run.line("published:") == "published: 0"
-    assert run.line("failed:") == "failed: 5"
+    assert run.line("failed:") == "failed: 15"
     assert run.line("result:") == "result: FAILED"
+    # the first ten are logged one by one, the rest only counted
+    assert run.err.count('"publish_failed"') == 10, run.err[-3000:]
+    assert run.err.count('"further_failures_not_logged"') == 1
 
 
 def test_a_revoked_key_fails_without_a_secret_in_the_output(

@@ -170,6 +170,16 @@ W = Window(NOW - DAY, NOW)
                 "result: ok",
             ],
         ),
+        (
+            Summary(W, 250, 4, 0, True, already_processed=246, missing=1, unanswered=3),
+            0,
+            [
+                "already processed: at least 246 (the worker did not answer for 3)",
+                "never arrived as a webhook (delivery gap): at least 1 (the worker did not",
+                "published: 4",
+                "result: ok",
+            ],
+        ),
         (Summary(W, 250, 249, 1, True), 1, ["failed: 1", "result: FAILED"]),
         (
             Summary(W, 200, 200, 0, False, error="Stripe answered 429 (rate limit) 9 times"),

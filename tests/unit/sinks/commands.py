@@ -35,7 +35,31 @@ def helpdesk_command(
     created_s: int = 1_700_000_000,
     **extra: Any,
 ) -> dict[str, Any]:
+    """A v2 command with the trigger's typed facts; ``facts=`` gives a v1-style command."""
+    v1 = "facts" in extra
     facts = {"amount": "4900", "currency": "usd", "attempt_count": "2"}
+    typed: dict[str, dict[str, Any]] = {
+        "failed_renewal": {
+            "invoice_id": object_id,
+            "amount_due": 4900,
+            "currency": "usd",
+            "attempt_count": 2,
+            "invoice_number": None,
+            "hosted_invoice_url": None,
+            "subscription_id": None,
+            "next_payment_attempt": None,
+        },
+        "chargeback": {
+            "dispute_id": object_id,
+            "amount": 4900,
+            "currency": "usd",
+            "reason": "fraudulent",
+            "charge_id": None,
+            "payment_intent_id": None,
+            "evidence_due_by": created_s + 7 * 86400,
+        },
+        "onboarding_stuck": {"opened_by_event_id": "evt_open", "opened_at": created_s - 86400},
+    }
     command: dict[str, Any] = {
         "idempotency_key": f"paystream:{trigger}:{object_id}",
         "trigger": trigger,
@@ -52,5 +76,7 @@ def helpdesk_command(
         "livemode": False,
         "correlation_id": f"req_{object_id}",
     }
+    for name, record in typed.items():
+        command[name] = record if name == trigger and not v1 else None
     command.update(extra)
     return command

@@ -46,7 +46,9 @@ POLICY = RetryPolicy(
         (422, Verdict.PERMANENT, "unprocessable"),
         (408, Verdict.PERMANENT, "client_error"),
         (418, Verdict.PERMANENT, "client_error"),
-        (302, Verdict.PERMANENT, "unexpected_status"),
+        (302, Verdict.PERMANENT, "redirected"),
+        (307, Verdict.PERMANENT, "redirected"),
+        (101, Verdict.PERMANENT, "unexpected_status"),
     ],
 )
 def test_classify_status(status: int, verdict: Verdict, reason: str | None) -> None:

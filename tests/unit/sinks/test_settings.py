@@ -65,3 +65,70 @@ def test_retry_policy_comes_from_the_settings() -> None:
         paystream_sink_max_attempts=3, paystream_sink_backoff_base_s=0.01
     ).retry_policy()
     assert (policy.max_attempts, policy.backoff_base_s) == (3, 0.01)
+
+
+@pytest.mark.parametrize(
+    ("env", "base", "ok"),
+    [
+        ("production", "https://api.hubapi.com", True),
+        ("production", "http://api.hubapi.com", False),
+        ("preview", "http://eu1.api.hubapi.com", False),
+        ("production", "http://127.0.0.1:8091", True),  # loopback: never leaves the host
+        ("production", "http://localhost:8091", True),
+        ("production", "http://[::1]:8091", True),
+        ("production", "http://10.0.0.7:8091", False),
+        ("development", "http://api.hubapi.com", True),
+    ],
+)
+@pytest.mark.parametrize("variable", ["HUBSPOT_API_BASE", "ZENDESK_API_BASE"])
+def test_api_bases_are_https_outside_development(
+    monkeypatch: pytest.MonkeyPatch, env: str, base: str, ok: bool, variable: str
+) -> None:
+    monkeypatch.setenv("PAYSTREAM_ENV", env)
+    monkeypatch.setenv("PAYSTREAM_CUSTOMER_HASH_KEY", "k" * 32)
+    monkeypatch.setenv(variable, base)
+    if ok:
+        load_settings(SinkSettings)
+        return
+    with pytest.raises(SettingsError) as raised:
+        load_settings(SinkSettings)
+    message = str(raised.value)
+    assert message.startswith(f"invalid setting {variable}:") and "https://" in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("plan", "override", "limit"),
+    [
+        ("free", None, 100),
+        ("starter", None, 100),
+        ("professional", None, 190),
+        ("enterprise", None, 190),
+        ("free", 50, 50),
+    ],
+)
+def test_hubspot_limit_follows_the_documented_plan(
+    plan: str, override: int | None, limit: int
+) -> None:
+    settings = SinkSettings(
+        paystream_hubspot_plan=plan,  # type: ignore[arg-type]
+        paystream_hubspot_rate_limit=override,
+    )
+    assert settings.hubspot_rate_limit == limit
+
+
+def test_default_plan_matches_the_spec_190_per_10s() -> None:
+    settings = SinkSettings()
+    assert (settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s) == (190, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PAYSTREAM_HUBSPOT_TIME_ZONE", "Mars/Olympus"), ("PAYSTREAM_HUBSPOT_PLAN", "gold")],
+)
+def test_bad_plan_or_time_zone_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"^invalid setting {variable}:"):
+        load_settings(SinkSettings)
