@@ -69,6 +69,10 @@ class RunnerService:
             consumer.close()
 
 
+#: the rate budget is spent over tenths of its window, never in one burst (latency)
+RATE_SPREAD = 10
+
+
 def create_crm_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkService:
     """The HubSpot sink; needs HUBSPOT_ACCESS_TOKEN only when writes are enabled."""
     token = settings.require_hubspot() if settings.writes_enabled else None
@@ -77,7 +81,7 @@ def create_crm_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkSe
         client = None
         if token is not None:
             limiter = SlidingWindowLimiter(
-                settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s
+                settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s, RATE_SPREAD
             )
             client = HubSpotClient(
                 settings.hubspot_api_base,
@@ -100,7 +104,9 @@ def create_helpdesk_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> S
         if creds is not None:
             base, email, token = creds
             limiter = SlidingWindowLimiter(
-                settings.paystream_zendesk_rate_limit, settings.paystream_zendesk_rate_period_s
+                settings.paystream_zendesk_rate_limit,
+                settings.paystream_zendesk_rate_period_s,
+                RATE_SPREAD,
             )
             client = ZendeskClient(
                 base,

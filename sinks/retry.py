@@ -163,14 +163,22 @@ class SlidingWindowLimiter:
 
     ``delay(now)`` answers how long to wait before the next call may go out; ``record(now)``
     registers a call. Time comes from the caller, so the limiter is deterministic to test.
+
+    ``spread`` > 1 also allows at most ``limit // spread`` calls (at least one) in any
+    ``period_s / spread``: under load the budget is spent evenly instead of in one burst
+    followed by a stall of up to a whole window, which is what the commands queued behind
+    the stall would wait (latency); the batches grow meanwhile, so throughput stays.
     """
 
-    def __init__(self, limit: int, period_s: float) -> None:
-        if limit < 1 or period_s <= 0:
-            raise ValueError("limit must be >= 1 and period_s > 0")
+    def __init__(self, limit: int, period_s: float, spread: int = 1) -> None:
+        if limit < 1 or period_s <= 0 or spread < 1:
+            raise ValueError("limit and spread must be >= 1 and period_s > 0")
         self.limit = limit
         self.period_s = period_s
         self._sent: deque[float] = deque()
+        self._pace = (
+            SlidingWindowLimiter(max(1, limit // spread), period_s / spread) if spread > 1 else None
+        )
 
     def _expire(self, now: float) -> None:
         while self._sent and self._sent[0] + self.period_s <= now:
@@ -178,13 +186,16 @@ class SlidingWindowLimiter:
 
     def delay(self, now: float) -> float:
         self._expire(now)
+        paced = self._pace.delay(now) if self._pace is not None else 0.0
         if len(self._sent) < self.limit:
-            return 0.0
-        return max(0.0, self._sent[0] + self.period_s - now)
+            return paced
+        return max(paced, self._sent[0] + self.period_s - now)
 
     def record(self, now: float) -> None:
         self._expire(now)
         self._sent.append(now)
+        if self._pace is not None:
+            self._pace.record(now)
 
 
 def next_daily_reset(now_s: float, time_zone: str) -> float:

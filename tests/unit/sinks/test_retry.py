@@ -159,11 +159,31 @@ def test_limiter_table() -> None:
     assert limiter.delay(10.5) == pytest.approx(0.5)
 
 
+def test_spread_limiter_paces_the_budget_over_the_window() -> None:
+    limiter = SlidingWindowLimiter(limit=100, period_s=10.0, spread=10)
+    for _ in range(10):  # a tenth of the budget may go at once
+        assert limiter.delay(0.0) == 0.0
+        limiter.record(0.0)
+    assert limiter.delay(0.0) == pytest.approx(1.0)  # not the whole budget in one burst
+    assert limiter.delay(1.0) == 0.0
+    sent = 10
+    for t in range(1, 10):
+        for _ in range(10):
+            assert limiter.delay(float(t)) == 0.0
+            limiter.record(float(t))
+            sent += 1
+    assert sent == 100
+    assert limiter.delay(9.5) == pytest.approx(0.5)  # both windows full
+    assert limiter.delay(10.0) == 0.0
+
+
 def test_limiter_refuses_nonsense() -> None:
     with pytest.raises(ValueError):
         SlidingWindowLimiter(0, 1.0)
     with pytest.raises(ValueError):
         SlidingWindowLimiter(1, 0.0)
+    with pytest.raises(ValueError):
+        SlidingWindowLimiter(1, 1.0, spread=0)
 
 
 @given(
