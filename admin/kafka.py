@@ -234,7 +234,7 @@ class QueueWriter:
         self.producer = producer or Producer(settings.producer_config(**{"log_level": 0}))
         self.codec = default_codec()
 
-    def _send(self, items: Sequence[tuple[str, str, bytes]], timeout: float = 10.0) -> list[bool]:
+    def _send(self, items: Sequence[tuple[str, str, bytes]], timeout: float = 30.0) -> list[bool]:
         """Produce ``(topic, key, value)`` items; True per item the broker acknowledged."""
         acked = [False] * len(items)
 

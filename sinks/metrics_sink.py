@@ -30,7 +30,6 @@ from confluent_kafka import Consumer
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.store import (
     MetricsStore,
-    MetricsStoreError,
     MetricsStoreUnavailable,
     load_ddl,
     open_store,
@@ -93,19 +92,9 @@ class MetricsAdapter:
         for insert in batch:
             self.metrics.metrics_rows_stored.labels(table=insert.table).inc(len(insert.rows))
             self.rows_stored += len(insert.rows)
-        if any(insert.table == "sink_attempts" for insert in batch):
-            self.refresh_open_exceptions()
+        # ``paystream_exceptions_open`` is not set here: its one source is the admin view
+        # (the rows its page shows, read from Kafka), see docs/admin.md.
         return {}
-
-    def refresh_open_exceptions(self) -> None:
-        """Set ``paystream_exceptions_open``: commands whose last outcome is dead-lettered."""
-        store = self.store
-        try:
-            result = store.query(f"SELECT count() FROM {store.database}.open_exceptions")  # noqa: S608
-        except MetricsStoreError as exc:
-            log.warning("open_exceptions_unavailable", error=str(exc))
-            return
-        self.metrics.exceptions_open.set(int(result.rows[0][0]))
 
 
 StoreFactory = Callable[[SinkSettings], MetricsStore]
@@ -152,7 +141,6 @@ class MetricsSink:
         self.adapter = adapter = MetricsAdapter(
             store, self.metrics, s.paystream_customer_hash_key.get_secret_value()
         )
-        adapter.refresh_open_exceptions()  # the gauge is right from the start, not at 0
         server: QueryServer | None = None
         consumer: Any = None
         try:

@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from paystream.devstack._http_standin import Standin, serve_forever
+from paystream.devstack._http_standin import Fault, Standin, serve_forever
 
 DEFAULT_TOKEN = "standin-hubspot-token"  # noqa: S105 - a stand-in's own, never a real token
 #: properties every HubSpot portal has
@@ -167,6 +167,11 @@ class HubSpotStandin(Standin):
         """Plant a contact as a form or an import would (a lead: no stripe_customer_id)."""
         with self.lock:
             return str(self._new_contact({k: str(v) for k, v in properties.items()})["id"])
+
+    def inject_read_answer(self, answer: dict[str, Any], count: int = 1) -> None:
+        """Answer the next ``count`` batch reads with ``answer`` (a read that misses what a
+        concurrent writer just created)."""
+        self.inject(Fault(200, count, path="/batch/read", body=answer))
 
     def exhaust_daily_limit(self) -> None:
         """Spend today's whole daily allowance (the next request gets the DAILY 429)."""

@@ -151,3 +151,40 @@ def test_two_admins_and_a_restart_show_the_same_queue(
 def _row_html(page: str, row_id: str) -> str:
     start = page.index(f'data-row-id="{row_id}"')
     return page[start : page.index("</tr>", start)]
+
+
+def test_retry_all_matching_the_filter_resends_only_those(
+    pipeline_settings: CommonSettings, admin_factory: Callable[..., AdminProcess]
+) -> None:
+    s = pipeline_settings
+    now = int(time.time() * 1000)
+    letters = [
+        dead_letter_record(
+            s,
+            f"cus_F{i}",
+            failed_at_ms=now - 10_000 + i,
+            reason="rate_limited" if i < 3 else "bad_request",
+        )
+        for i in range(5)
+    ]
+    publish_dead_letters(s, letters)
+    client = AdminClient(admin_factory(s).url)
+    client.login()
+    assert wait_for(lambda: len(client.row_ids()) == 5, what="five rows")
+    html = client.page("?reason=rate_limited")
+    assert len(re.findall(r'data-row-id="', html)) == 3
+    assert "Retry all 3 matching" in html
+    status, headers, _ = client.request(
+        "/retry-all", {"csrf_token": client.csrf(html), "reason": "rate_limited", "sink": ""}
+    )
+    assert (status, headers["Location"]) == (303, "/?reason=rate_limited&notice=retried")
+    page = client.page()
+    assert page.count('class="status retrying"') == 3 and page.count('class="status open"') == 2
+    assert client.open_gauge() == 5  # retrying rows are still on the page until delivered
+    assert client.interventions("retry") == 3
+    resent = consume(s, s.topics.sink_crm, until=lambda m: len(m) >= 3, timeout=30, idle=2)
+    assert sorted(m.value() for m in resent) == sorted(r["command"] for r in letters[:3])
+    # pressing it again re-sends nothing: those rows are already retrying
+    html = client.page("?reason=rate_limited")
+    client.request("/retry-all", {"csrf_token": client.csrf(html), "reason": "rate_limited"})
+    assert client.interventions("retry") == 3

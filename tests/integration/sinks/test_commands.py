@@ -75,3 +75,22 @@ def test_crm_setup_with_a_wrong_token_fails_clearly() -> None:
     assert done.returncode == 1
     assert "unauthorized" in done.stderr.decode()
     assert "wrong" not in done.stderr.decode().replace("unauthorized", "")
+
+
+def test_crm_setup_fails_loudly_when_an_existing_property_differs() -> None:
+    """Someone created ``stripe_customer_id`` by hand, without unique values: a 409 is no
+    longer "done" — the command names the difference and exits 1."""
+    with HubSpotStandin() as hubspot:
+        hubspot.properties["stripe_customer_id"] = {"type": "string", "hasUniqueValue": False}
+        env = _env(HUBSPOT_API_BASE=hubspot.url, HUBSPOT_ACCESS_TOKEN=hubspot.token)
+        done = subprocess.run([PAYSTREAM, "crm-setup"], env=env, capture_output=True, timeout=60)
+        hubspot.properties["stripe_customer_id"] = {"type": "string", "hasUniqueValue": True}
+        matching = subprocess.run(
+            [PAYSTREAM, "crm-setup"], env=env, capture_output=True, timeout=60
+        )
+    assert done.returncode == 1
+    err = done.stderr.decode()
+    assert "stripe_customer_id: hasUniqueValue is False, needs True" in err
+    assert "Traceback" not in err
+    assert matching.returncode == 0, matching.stderr
+    assert "property stripe_customer_id: exists, matches" in matching.stdout.decode()

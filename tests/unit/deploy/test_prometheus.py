@@ -24,6 +24,8 @@ SPEC_ALERTS = {
     "PaystreamNoWebhooks",
     # issue 14: the delivery gap `paystream reconcile` finds
     "PaystreamWebhooksMissed",
+    # issue 9: HubSpot's daily limit pauses the CRM sink
+    "PaystreamHubSpotDailyLimitReached",
 }
 
 
