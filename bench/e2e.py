@@ -129,6 +129,37 @@ class Sender:
                 await asyncio.sleep(0.5)
 
 
+def stage_times(
+    settings: CommonSettings, customers: set[str]
+) -> dict[str, tuple[float, float, float]]:
+    """customer → (ingest received, worker processed, command appended to sink.crm), epoch s."""
+    from confluent_kafka import Consumer
+
+    from schemas.codec import default_codec
+
+    codec = default_codec()
+    consumer = Consumer(settings.consumer_config(f"e2e-bench-{uuid.uuid4().hex[:8]}"))
+    consumer.subscribe([settings.topics.sink_crm])
+    found: dict[str, tuple[float, float, float]] = {}
+    deadline = time.monotonic() + 60
+    try:
+        while len(found) < len(customers) and time.monotonic() < deadline:
+            for message in consumer.consume(5000, 0.5):
+                if message.error() is not None:
+                    continue
+                command = codec.decode(message.value())[1]
+                customer = command["customer_id"]
+                if customer in customers and customer not in found:
+                    found[customer] = (
+                        command["received_at_ms"] / 1000,
+                        command["processed_at_ms"] / 1000,
+                        message.timestamp()[1] / 1000,
+                    )
+    finally:
+        consumer.close()
+    return found
+
+
 def standin_requests(url: str) -> list[dict[str, Any]]:
     with urllib.request.urlopen(f"{url}/__standin/requests", timeout=60) as answer:  # noqa: S310
         found: list[dict[str, Any]] = json.loads(answer.read())
@@ -307,6 +338,9 @@ def main() -> int:
     parser.add_argument("--grace", type=float, default=60, help="seconds to wait for the tail")
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs")
     parser.add_argument(
+        "--stages", action="store_true", help="also break the latency down by stage (sink.crm)"
+    )
+    parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for ingest/worker/sinks"
     )
     args = parser.parse_args()
@@ -338,6 +372,7 @@ def main() -> int:
             customers = {c for c, _ in bodies}
             first = wait_for(stack, customers, args.grace)
             _, counts = reached(standin_requests(stack.standin_url))
+            stages = stage_times(stack.settings, customers) if args.stages else {}
         finally:
             stack.stop()
     latencies = [(first[c] - sender.sent_at[c]) * 1000 for c in customers if c in first]
@@ -355,6 +390,23 @@ def main() -> int:
             + ", ".join(f"p{q}: {percentile(latencies, q):.0f} ms" for q in (50, 95, 99))
             + f", max: {max(latencies):.0f} ms"
         )
+    if stages:
+        spans = {
+            "webhook sent -> ingest received": [],
+            "ingest received -> worker processed": [],
+            "worker processed -> command in sink.crm": [],
+            "command in sink.crm -> CRM upsert": [],
+        }
+        for c, (received, processed, appended) in stages.items():
+            if c not in first:
+                continue
+            points = [sender.sent_at[c], received, processed, appended, first[c]]
+            for name, a, b in zip(spans, points, points[1:], strict=False):
+                spans[name].append((b - a) * 1000)
+        print("where the time goes (p50 / p95 ms):")
+        for name, values in spans.items():
+            if values:
+                print(f"  {name}: {percentile(values, 50):.0f} / {percentile(values, 95):.0f}")
     print(f"lost: {lost}, duplicate effects: {duplicates}")
     if args.keep:
         print(f"logs kept in {workdir}")

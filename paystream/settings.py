@@ -134,6 +134,9 @@ class CommonSettings(BaseSettings):
     paystream_data_dir: str = "var"
     #: key of the customer-id hash in logs and metrics rows (keep it stable)
     paystream_customer_hash_key: SecretStr = SecretStr("")
+    #: longest a consumer's fetch waits at the broker for new records (latency floor on a
+    #: broker that answers only when the wait is over, as the embedded one does)
+    paystream_consumer_fetch_wait_ms: int = Field(default=20, ge=1, le=10_000)
     #: ``yes`` accepts an explicit topic prefix that does not name the mode (outside development)
     paystream_topic_prefix_without_mode: str = ""
     #: ``enabled`` lets the sinks call the CRM and helpdesk (read here for the preview rule)
@@ -262,6 +265,7 @@ class CommonSettings(BaseSettings):
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
+            "fetch.wait.max.ms": self.paystream_consumer_fetch_wait_ms,
         }
         if self.embedded_broker:
             config.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})

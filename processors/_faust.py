@@ -1,6 +1,6 @@
 """Every Faust internal the worker relies on, in one place, checked by ``check_internals``.
 
-The worker bends Faust in five spots, each for a reason Faust's public API cannot serve:
+The worker bends Faust in six spots, each for a reason Faust's public API cannot serve:
 
 - ``faust.streams._current_event`` — Faust's stores and tables find the partition of a
   write from the current event. The agent processes a whole batch outside Faust's stream
@@ -12,6 +12,8 @@ The worker bends Faust in five spots, each for a reason Faust's public API canno
   wraps it (see ``processors.writer``).
 - RocksDB ``Store._dbs`` / ``Store._key_index`` — the dedup purge deletes expired keys
   from each partition's database directly (Faust has no per-partition scan or TTL).
+- ``AIOKafkaConsumerThread._create_worker_consumer`` — Faust hard-codes aiokafka's
+  ``fetch_max_wait_ms=1500``; ``set_fetch_max_wait`` applies the worker's setting.
 - ``Recovery`` reads ``table.persisted_offset(tp)`` and ``consumer.highwaters(...)`` —
   ``PublishedTable.persisted_offset`` resumes kept local tables after their last changelog
   offset, and ``correct_highwaters`` fixes the embedded broker's end offsets (see
@@ -138,6 +140,24 @@ def correct_highwaters(
     consumer.highwaters = highwaters
 
 
+def set_fetch_max_wait(consumer: Any, wait_ms: int) -> None:
+    """Give the aiokafka consumer Faust creates ``fetch_max_wait_ms=wait_ms``.
+
+    Faust hard-codes 1500 ms. A broker that answers a fetch only when that wait is over
+    (the embedded one does, when nothing was there yet) makes it the latency floor of
+    every event; a short wait costs one small idle fetch per interval.
+    """
+    thread = consumer._thread
+    original = thread._create_worker_consumer
+
+    def create(transport: Any) -> Any:
+        created = original(transport)
+        created._fetch_max_wait_ms = wait_ms
+        return created
+
+    thread._create_worker_consumer = create
+
+
 def purge_local(store: Any, expired: Callable[[bytes], bool]) -> Iterator[tuple[int, bytes]]:
     """Delete the keys whose value is ``expired`` from a RocksDB table store, per partition.
 
@@ -217,6 +237,17 @@ def _recovery_reads_persisted_offsets_and_highwaters() -> bool:
     ) and "await consumer.highwaters(*tps)" in _source(recovery._build_highwaters)
 
 
+def _fetch_wait_settable() -> bool:
+    import aiokafka  # type: ignore[import-untyped]
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    return "fetch_max_wait_ms=self._fetch_max_wait_ms" in _source(
+        aiokafka.AIOKafkaConsumer.start
+    ) and "self._create_worker_consumer(transport)" in _source(
+        AIOKafkaConsumerThread._create_consumer
+    )
+
+
 def _rocksdb_layout() -> bool:
     store = faust.stores.rocksdb.Store
     init = _source(store.__init__)
@@ -236,6 +267,9 @@ INTERNALS: dict[str, Callable[[], bool]] = {
     "faust.tables.base.Collection.send_changelog": _send_changelog_signature,
     "faust.transport.consumer.Consumer._handle_attached": _handle_attached_before_commit,
     "faust.stores.rocksdb.Store._dbs/_key_index": _rocksdb_layout,
+    "faust AIOKafkaConsumerThread._create_worker_consumer / aiokafka _fetch_max_wait_ms": (
+        _fetch_wait_settable
+    ),
     "faust.tables.recovery.Recovery (table.persisted_offset, consumer.highwaters)": (
         _recovery_reads_persisted_offsets_and_highwaters
     ),

@@ -17,7 +17,7 @@ from typing import Any
 import faust
 
 from paystream.metrics import PaystreamMetrics
-from processors._faust import PublishedTable, correct_highwaters
+from processors._faust import PublishedTable, correct_highwaters, set_fetch_max_wait
 from processors.localstate import true_end_offsets
 from processors.parts import CUSTOMERS, DEDUP, WorkerParts, write_tables
 from processors.pipeline import BatchProcessor
@@ -122,6 +122,7 @@ def create_worker(
     dedup = _table(
         app, DEDUP, topics.partitions, publisher, resume.get(topics.changelog(DEDUP), {})
     )
+    set_fetch_max_wait(app.consumer, settings.paystream_consumer_fetch_wait_ms)
     if settings.embedded_broker:
         config = settings.consumer_config(topics.worker_app_id)
         correct_highwaters(app.consumer, partial(true_end_offsets, config))

@@ -2,7 +2,7 @@
 
 Every sink is an adapter on it (``SinkAdapter``): the CRM and helpdesk sinks, one API call
 per planned ``Call``, and the metrics sink, one store write per batch. A batch is what
-arrives within ``batch_wait_s`` (its oldest message waits no longer), at most
+arrives within ``batch_wait_s`` of its first message (which waits no longer), at most
 ``batch_size`` messages. At-least-once delivery with manual commits, exactly-once in effect
 because every call is idempotent (idempotency keys; the store's row keys and dedup tokens).
 A batch's offsets are committed only after every command in it was delivered (or dry-run)
@@ -174,16 +174,26 @@ class SinkRunner:
         self.log.info("partitions_assigned", count=len(partitions))
 
     def _fetch(self, stop: threading.Event) -> list[Message]:
-        """The next batch: ``batch_size`` messages, or what came within ``batch_wait_s``."""
+        """The next batch: the first message, then what comes within ``batch_wait_s`` of it
+        (at most ``batch_size``); empty when nothing came for a poll interval.
+
+        The window opens at the first message, not when the runner starts listening, so a
+        lone command waits for nothing (``consume(n, t)`` blocks until it has ``n`` messages
+        or ``t`` passed; ``poll`` returns with the first).
+        """
         if self._pending:
             return [
                 self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))
             ]
         generation = self._generation
-        started = time.monotonic()
         batch: list[Message] = []
+        first = self.consumer.poll(_POLL_S)
+        if first is None or not self._usable(first):
+            return []
+        batch.append(first)
+        opened = time.monotonic()
         while not stop.is_set():
-            waited = time.monotonic() - started
+            waited = time.monotonic() - opened
             if batch_complete(len(batch), waited, self.batch_size, self.batch_wait_s):
                 break
             wanted, left = self.batch_size - len(batch), self.batch_wait_s - waited

@@ -69,8 +69,9 @@ class SinkSettings(MetricsStoreSettings):
     paystream_sink_retry_after_default_s: float = Field(default=10.0, ge=0)
     paystream_sink_timeout_s: float = Field(default=10.0, gt=0)
     paystream_sink_batch_size: int = Field(default=100, ge=1, le=100)
-    #: how long the runner waits for more messages to fill a batch
-    paystream_sink_batch_wait_s: float = Field(default=0.2, gt=0)
+    #: how long a batch stays open after its first command for more to join it (latency
+    #: vs calls: under load, commands queue up while a call is out and batches grow anyway)
+    paystream_sink_batch_wait_s: float = Field(default=0.02, gt=0)
     #: read the contacts' billing_state_changed_at before an upsert and skip older states
     paystream_crm_stale_guard: bool = True
 

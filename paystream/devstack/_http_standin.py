@@ -7,7 +7,8 @@ Control endpoints (for tests driving a stand-in in another process):
                               "path": "/api/v2/tickets"} answer the next matching requests so
                               (status null: answer normally, after delay_s; "drop": true:
                               do the work, then close the connection without an answer —
-                              the write happened, the answer is lost)
+                              the write happened, the answer is lost; "for_s": 30: every
+                              matching request for 30 s, an outage)
   POST /__standin/advance    {"seconds": 7200} move the stand-in's clock (key expiry, days)
   POST /__standin/reset      forget requests, faults and stored objects
   GET  /__standin/state      the stand-in's stored objects (contacts, tickets...)
@@ -43,6 +44,9 @@ class Fault:
     #: handle the request normally, then drop the connection before answering
     drop: bool = False
     headers: dict[str, str] | None = None
+    #: set: answer every matching request so for this many seconds (``count`` is ignored)
+    for_s: float | None = None
+    until: float = 0.0
 
 
 @dataclass
@@ -105,6 +109,8 @@ class Standin:
         return [r for r in self.requests if path_part in r.path]
 
     def inject(self, fault: Fault) -> None:
+        if fault.for_s is not None:
+            fault.until = time.monotonic() + fault.for_s
         with self.lock:
             self._faults.append(fault)
 
@@ -162,8 +168,13 @@ class Standin:
 
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
-            for fault in self._faults:
+            for fault in list(self._faults):
+                if fault.for_s is not None and time.monotonic() >= fault.until:
+                    self._faults.remove(fault)  # an outage that is over
+                    continue
                 if fault.path in path:
+                    if fault.for_s is not None:
+                        return fault
                     fault.count -= 1
                     if fault.count <= 0:
                         self._faults.remove(fault)

@@ -17,12 +17,19 @@ import pytest
 class Service:
     """One paystream process with its output in a log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        module: str = "paystream",
+    ) -> None:
         self.name = name
         self.log = log
-        self._out = open(log, "wb")  # noqa: SIM115 (closed in stop)
+        self._out = open(log, "ab")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "paystream", *args],
+            [sys.executable, "-m", module, *args],
             env=env,
             stdout=self._out,
             stderr=subprocess.STDOUT,
