@@ -198,7 +198,7 @@ async def retry(request: web.Request) -> web.StreamResponse:
     with state.feed.lock:
         row = state.feed.queue.row(_field(form, "row_id"))
     rows = [row] if row is not None else []
-    return await _retry(request, form, rows)
+    return await _retry(request, form, rows, single=True)
 
 
 async def retry_all(request: web.Request) -> web.StreamResponse:
@@ -208,15 +208,17 @@ async def retry_all(request: web.Request) -> web.StreamResponse:
     flt = parse_filter(_field(form, "sink"), _field(form, "reason"))
     with state.feed.lock:
         rows = list(state.feed.queue.matching(flt))
-    return await _retry(request, form, rows)
+    return await _retry(request, form, rows, single=False)
 
 
-async def _retry(request: web.Request, form: Any, rows: list[Any]) -> web.StreamResponse:
+async def _retry(
+    request: web.Request, form: Any, rows: list[Any], *, single: bool
+) -> web.StreamResponse:
     state = request.app[STATE]
     at = wall_ms()
     decisions = retry_decisions(rows, at)
     if not decisions:
-        raise _back(form, "retried_none" if len(rows) != 1 else "gone")
+        raise _back(form, "gone" if single else "retried_none")
     writer = state.writer
     assert writer is not None  # set when the app started
     loop = asyncio.get_running_loop()

@@ -106,19 +106,19 @@ class HubSpotClient:
             RATE_LIMITED, f"HubSpot answered 429 ({policy or 'no policy'})", retry_after
         )
 
-    def _post(self, path: str, body: Any, what: str) -> HttpAnswer:
+    def _post(self, path: str, body: Any) -> HttpAnswer:
         answer = self.http.request("POST", path, body=body)
         self._rate_limit(answer)
         return answer
 
     def batch_upsert(self, inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """``POST .../contacts/batch/upsert``; a conflict (409 or in a 207) is retryable."""
-        answer = self._post(UPSERT_PATH, {"inputs": list(inputs)}, "HubSpot batch upsert")
+        answer = self._post(UPSERT_PATH, {"inputs": list(inputs)})
         return self._written(answer, "HubSpot batch upsert")
 
     def batch_update(self, inputs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """``POST .../contacts/batch/update`` by contact id (linking an existing contact)."""
-        answer = self._post(UPDATE_PATH, {"inputs": list(inputs)}, "HubSpot batch update")
+        answer = self._post(UPDATE_PATH, {"inputs": list(inputs)})
         return self._written(answer, "HubSpot batch update")
 
     @staticmethod
@@ -142,13 +142,13 @@ class HubSpotClient:
             "properties": list(properties),
             "inputs": [{"id": i} for i in ids],
         }
-        answer = self._post(READ_PATH, body, "HubSpot batch read")
+        answer = self._post(READ_PATH, body)
         check(answer, "HubSpot batch read", None)
         return answer.body if isinstance(answer.body, dict) else {}
 
     def create(self, path: str, body: dict[str, Any], what: str) -> str:
         """Create a property or group: ``created``, or ``exists`` on 409."""
-        answer = self._post(path, body, what)
+        answer = self._post(path, body)
         if answer.status == 409:
             return "exists"
         check(answer, what, None)

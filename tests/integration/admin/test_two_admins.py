@@ -186,5 +186,13 @@ def test_retry_all_matching_the_filter_resends_only_those(
     assert sorted(m.value() for m in resent) == sorted(r["command"] for r in letters[:3])
     # pressing it again re-sends nothing: those rows are already retrying
     html = client.page("?reason=rate_limited")
-    client.request("/retry-all", {"csrf_token": client.csrf(html), "reason": "rate_limited"})
+    _, headers, _ = client.request(
+        "/retry-all", {"csrf_token": client.csrf(html), "reason": "rate_limited"}
+    )
+    assert headers["Location"] == "/?reason=rate_limited&notice=retried_none"
+    _, headers, _ = client.request(
+        "/retry", {"csrf_token": client.csrf(html), "row_id": letters[0]["idempotency_key"]}
+    )
+    assert headers["Location"] == "/?notice=gone"
+    assert "no longer open" in client.page("?notice=gone")
     assert client.interventions("retry") == 3

@@ -184,3 +184,26 @@ def test_the_daily_limit_pauses_the_sink_and_raises_the_gauge_never_dead_letters
     assert dead_letters(settings, 1, timeout=3) == []
     assert metrics.registry.get_sample_value("paystream_sink_paused", gauge) == 0
     assert hubspot.contact_by("stripe_customer_id", "cus_D") is None
+
+
+def test_a_malformed_customer_id_dead_letters_that_command_only(
+    sink_settings: Settings, hubspot: HubSpotStandin, metrics: PaystreamMetrics
+) -> None:
+    settings = sink_settings()
+    bad = [
+        crm_command("cus_new\nline", "active", 1_700_000_100),
+        crm_command("cus_bäd", "active", 1_700_000_100),
+    ]
+    good = [crm_command(f"cus_ok{i}", "active", 1_700_000_100) for i in range(4)]
+    commands = [good[0], bad[0], good[1], bad[1], *good[2:]]
+    send_commands(settings, settings.topics.sink_crm, "crm_command", commands)
+    with RunningSink(create_crm_sink(settings, metrics)) as running:
+        results = final_results(settings, {c["idempotency_key"] for c in commands})
+        assert running.thread.is_alive()  # the process carries on
+
+    for command in bad:
+        outcome = final(results[command["idempotency_key"]])
+        assert (outcome["outcome"], outcome["reason_code"]) == ("dead_lettered", "invalid_command")
+    assert {final(results[c["idempotency_key"]])["outcome"] for c in good} == {"delivered"}
+    assert all(hubspot.contact_by("stripe_customer_id", c["customer_id"]) for c in good)
+    assert len(dead_letters(settings, 2)) == 2

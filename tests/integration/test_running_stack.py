@@ -1,0 +1,88 @@
+"""The file a running ``paystream up`` leaves for ``demo`` and ``status`` (files, no broker)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from paystream.demo import DemoSettings
+from paystream.runtime.running_stack import (
+    load_beside_running_stack,
+    read_running_stack,
+    remove_running_stack,
+    stack_file,
+    write_running_stack,
+)
+
+SETTINGS = {"stripe_webhook_secrets": "whsec_fromup", "paystream_ingest_port": 18080}
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in list(os.environ):
+        if name.startswith(("STRIPE_", "PAYSTREAM_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("PAYSTREAM_DATA_DIR", str(tmp_path / "var"))
+    (tmp_path / "var").mkdir()
+    return tmp_path / "var"
+
+
+def test_written_for_the_owner_only_and_read_back(data_dir: Path) -> None:
+    path = write_running_stack(data_dir, SETTINGS, {"webhook": "http://127.0.0.1:18080/x"})
+    assert path == stack_file(data_dir)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    found = read_running_stack(data_dir)
+    assert found is not None
+    assert found.pid == os.getpid() and found.settings == SETTINGS
+    assert [p.name for p in data_dir.iterdir()] == ["stack.json"]  # no temporary file left
+
+
+def test_unset_settings_come_from_the_running_stack_but_the_environment_wins(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert load_beside_running_stack(DemoSettings).stripe_webhook_secrets is None
+    write_running_stack(data_dir, SETTINGS, {})
+    settings = load_beside_running_stack(DemoSettings)
+    assert settings.stripe_webhook_secrets is not None
+    assert settings.stripe_webhook_secrets.get_secret_value() == "whsec_fromup"
+    assert settings.paystream_ingest_port == 18080
+    monkeypatch.setenv("PAYSTREAM_INGEST_PORT", "19090")
+    assert load_beside_running_stack(DemoSettings).paystream_ingest_port == 19090
+
+
+def test_a_file_whose_up_is_gone_is_stale(data_dir: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    write_running_stack(data_dir, SETTINGS, {})
+    data = json.loads(stack_file(data_dir).read_text())
+    stack_file(data_dir).write_text(json.dumps(dict(data, pid=int(gone.stdout))))
+    assert read_running_stack(data_dir) is None
+    assert load_beside_running_stack(DemoSettings).stripe_webhook_secrets is None
+
+
+def test_removed_only_by_the_up_that_wrote_it(data_dir: Path) -> None:
+    write_running_stack(data_dir, SETTINGS, {})
+    data = json.loads(stack_file(data_dir).read_text())
+    stack_file(data_dir).write_text(json.dumps(dict(data, pid=os.getppid())))  # a newer up
+    remove_running_stack(data_dir)
+    assert stack_file(data_dir).exists()
+    write_running_stack(data_dir, SETTINGS, {})
+    remove_running_stack(data_dir)
+    assert not stack_file(data_dir).exists()
+
+
+@pytest.mark.parametrize("content", ["", "{", "[]", '{"pid": "x"}', '{"pid": 1}'])
+def test_an_unreadable_file_is_no_running_stack(data_dir: Path, content: str) -> None:
+    stack_file(data_dir).write_text(content)
+    assert read_running_stack(data_dir) is None
