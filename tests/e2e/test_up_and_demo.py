@@ -106,3 +106,7 @@ def test_up_then_demo_then_sigterm_stops_everything(
     assert not port_open(ports["ADMIN"])
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         assert not port_open(ports["BROKER"])
+    # Every process wrote to a file, not a terminal: no escape code (Faust's spinner showed
+    # the cursor with ESC[?25h), no backspace, no other control byte in anyone's output.
+    stray = sorted({hex(b) for b in up.log.read_bytes() if b < 0x20 and b not in b"\n\t"})
+    assert not stray, f"control bytes {stray} in the output of paystream up:\n{up.tail()}"
