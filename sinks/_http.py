@@ -71,6 +71,10 @@ class Throttle:
                 break
         self.limiter.record(self.clock())
 
+    def ready_in(self) -> float:
+        """Seconds before the next call may go out (0: now); nothing is recorded."""
+        return max(0.0, self.limiter.delay(self.clock()))
+
 
 def _excerpt(body: Any) -> str:
     if isinstance(body, dict):
@@ -106,6 +110,10 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def ready_in(self) -> float:
+        """Seconds before the client-side rate limit lets the next request go (0: now)."""
+        return self.throttle.ready_in() if self.throttle is not None else 0.0
 
     def request(
         self,
