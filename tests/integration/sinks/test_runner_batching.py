@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 import pytest
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from paystream.devstack.commands import crm_command
 from paystream.metrics import PaystreamMetrics
 from sinks.crm import CrmAdapter
 from sinks.runner import SinkRunner
 from sinks.settings import SinkSettings
 from tests.integration.sinks.conftest import final_results, send_commands
-from tests.unit.sinks.commands import crm_command
 
 pytestmark = pytest.mark.broker
 
