@@ -136,6 +136,7 @@ def test_a_progress_bar_on_a_terminal_only(listed: Listed, run_reconcile: RunRec
     listed(120)
     plain = run_reconcile("--since", "1d")
     assert plain.code == 0 and "events/s" not in plain.err
+    assert "\x1b" not in plain.out + plain.err  # not a terminal: no escape code
     primary, secondary = os.openpty()  # stderr is a terminal for this run, 100 columns wide
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     shown = bytearray()
