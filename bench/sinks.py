@@ -14,12 +14,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from paystream.devstack.commands import crm_command
 from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.broker import EmbeddedBroker
@@ -29,26 +29,6 @@ from sinks.app import create_crm_sink
 from sinks.settings import SinkSettings
 
 CUSTOMERS = 1000
-
-
-def crm_command(customer: str, changed_s: int) -> dict[str, Any]:
-    """A ``crm_command`` record as the worker writes it (bench input, not a test fixture)."""
-    event = f"evt_{customer}_{changed_s}"
-    return {
-        "idempotency_key": f"crm:{customer}:{event}",
-        "customer_id": customer,
-        "billing_state": "active",
-        "billing_state_changed_at_ms": changed_s * 1000,
-        "email": None,
-        "user_id": None,
-        "cause_event_id": event,
-        "cause_event_type": "invoice.paid",
-        "event_created": changed_s,
-        "received_at_ms": changed_s * 1000 + 150,
-        "processed_at_ms": changed_s * 1000 + 300,
-        "livemode": False,
-        "correlation_id": f"req_{event}",
-    }
 
 
 def produce(settings: SinkSettings, topic: str, items: list[tuple[str, bytes]]) -> None:
@@ -74,7 +54,7 @@ def run(bootstrap: str, hubspot: HubSpotStandin, writes: str, n: int) -> float:
     )
     ensure_topics(bootstrap, settings.topics.specs())
     codec = default_codec()
-    commands = [crm_command(f"cus_{i % CUSTOMERS}", 1_700_000_000 + i) for i in range(n)]
+    commands = [crm_command(f"cus_{i % CUSTOMERS}", changed_s=1_700_000_000 + i) for i in range(n)]
     produce(
         settings,
         settings.topics.sink_crm,

@@ -1,18 +1,23 @@
-"""Webhook signature verification (pure): stripe's own check, several secrets, tolerance.
+"""Webhook signature verification (pure): Stripe's scheme, several secrets, tolerance.
 
-The signature covers the raw request bytes (``"{t}.{body}"``, HMAC-SHA256, compared in
-constant time by ``stripe.WebhookSignature``); nothing is parsed before it holds. Any of
-the configured secrets may match, so an endpoint secret can be rotated without downtime.
-The HMAC is stripe's check; the timestamp must lie within the tolerance of ``now`` in
-both directions (too old: a replay; too new: a signature cannot come from the future).
+The signature covers the raw request bytes: ``v1`` is the hex HMAC-SHA256 of
+``"{t}.{body}"`` with the endpoint secret (Stripe's documented scheme, read the way
+``stripe.WebhookSignature`` reads the header: the first ``t``, every ``v1``); each ``v1`` is
+compared in constant time and nothing is parsed before one matches. Any of the configured
+secrets may match, so an endpoint secret can be rotated without downtime. The timestamp must
+lie within the tolerance of ``now`` in both directions (too old: a replay; too new: a
+signature cannot come from the future).
+
+Hand-written rather than ``stripe.WebhookSignature.verify_header``, which decodes, formats
+and re-encodes the whole body for every secret: ≈ 32 µs per 6 KB request against ≈ 21 µs
+here (the HMAC alone: ≈ 12 µs). The unit tests use the stripe library as an oracle.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Sequence
-
-from stripe import SignatureVerificationError, WebhookSignature
 
 from ingest.errors import InvalidSignature
 
@@ -21,13 +26,19 @@ STRIPE_HEADER = "Stripe-Signature"
 APP_HEADER = "Paystream-Signature"
 
 
-def _timestamp(header: str) -> int:
-    """The ``t=`` value the way stripe's parser reads it (the first ``t`` entry)."""
+def _timestamp_and_signatures(header: str) -> tuple[int, list[str]]:
+    """The first ``t=`` value and every ``v1=`` value; ``ValueError`` without a timestamp."""
+    timestamp: int | None = None
+    signatures = []
     for item in header.split(","):
-        parts = item.split("=", 2)
-        if parts[0] == "t":
-            return int(parts[1])
-    raise ValueError("no timestamp")
+        name, _, value = item.partition("=")
+        if name == "t" and timestamp is None:
+            timestamp = int(value)
+        elif name == "v1":
+            signatures.append(value)
+    if timestamp is None:
+        raise ValueError("no timestamp")
+    return timestamp, signatures
 
 
 def verify(
@@ -46,26 +57,21 @@ def verify(
         raise InvalidSignature("no signature")
     if not header.isascii():
         # The grammar is ASCII (``t=<digits>,v1=<hex>``); anything else can only fail, and
-        # stripe's ``hmac.compare_digest`` raises TypeError on non-ASCII text (was a 500).
+        # ``hmac.compare_digest`` raises TypeError on non-ASCII text.
         raise InvalidSignature("signature header is not ASCII")
     try:
         text = payload.decode("utf-8")
+        timestamp, signatures = _timestamp_and_signatures(header)
     except UnicodeDecodeError:
         raise InvalidSignature("body is not UTF-8") from None
+    except ValueError:  # no t=, or one that is not an integer
+        raise InvalidSignature("no timestamp") from None
+    signed = b"%d." % timestamp + payload
     for secret in secrets:
-        try:
-            # stripe's check of the HMAC (constant time, every v1); the timestamp window is
-            # checked below against ``now`` so that it is pure and covers both directions.
-            WebhookSignature.verify_header(text, header, secret, None)
-        except SignatureVerificationError:
+        expected = hmac.digest(secret.encode("utf-8"), signed, "sha256").hex()
+        if not any(hmac.compare_digest(expected, s) for s in signatures):
             continue
-        except (ValueError, OverflowError, TypeError):  # a pathological t= or v1= value
-            break
         current = time.time() if now is None else now
-        try:
-            timestamp = _timestamp(header)
-        except (ValueError, IndexError):
-            break
         if timestamp < current - tolerance_s:
             raise InvalidSignature("timestamp too old")
         if timestamp > current + tolerance_s:

@@ -113,6 +113,9 @@ def main(argv: list[str]) -> int:
         override_logging=False,
         stdout=sys.stderr,
     )
+    # Faust's start-up spinner writes backspaces and ESC[?25h (show the cursor) even when
+    # stderr is not a terminal; the worker logs through structlog and never spins.
+    worker.spinner = None
     code = 1
     try:
         worker.execute_from_commandline()

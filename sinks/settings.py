@@ -12,7 +12,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from paystream.errors import SettingsError
 from paystream.runtime.store import DDL_DIR, MetricsStoreSettings
 from sinks.hubspot import PLAN_LIMITS_PER_10S
-from sinks.retry import RetryPolicy
+from sinks.retry import DEFAULT_RETRY, RetryPolicy
 
 HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
 
@@ -57,16 +57,22 @@ class SinkSettings(MetricsStoreSettings):
     paystream_zendesk_set_requester: bool = True
     paystream_zendesk_rate_limit: int = Field(default=400, ge=1)
     paystream_zendesk_rate_period_s: float = Field(default=60.0, gt=0)
-    #: attempts for 5xx, timeouts and connection errors (the first call included)
-    paystream_sink_max_attempts: int = Field(default=6, ge=1, le=100)
+    #: attempts for 5xx, timeouts and connection errors (the first call included); with the
+    #: default back-off, 26 attempts ride out 5-10 minutes of outage (``sinks.retry``)
+    paystream_sink_max_attempts: int = Field(default=DEFAULT_RETRY.max_attempts, ge=1, le=100)
     #: how many 429 answers one call may ride out before it is dead-lettered
-    paystream_sink_max_rate_limited: int = Field(default=30, ge=0, le=10_000)
-    paystream_sink_backoff_base_s: float = Field(default=0.5, ge=0)
-    paystream_sink_backoff_max_s: float = Field(default=30.0, ge=0)
+    paystream_sink_max_rate_limited: int = Field(
+        default=DEFAULT_RETRY.max_rate_limited, ge=0, le=10_000
+    )
+    #: first back-off step and its cap (each step doubles; half fixed, half random)
+    paystream_sink_backoff_base_s: float = Field(default=DEFAULT_RETRY.backoff_base_s, ge=0)
+    paystream_sink_backoff_max_s: float = Field(default=DEFAULT_RETRY.backoff_max_s, ge=0)
     #: a Retry-After longer than this is capped (a misbehaving API cannot park a sink for hours)
-    paystream_sink_retry_after_max_s: float = Field(default=120.0, ge=0)
+    paystream_sink_retry_after_max_s: float = Field(default=DEFAULT_RETRY.retry_after_max_s, ge=0)
     #: wait used after a 429 that carries no Retry-After
-    paystream_sink_retry_after_default_s: float = Field(default=10.0, ge=0)
+    paystream_sink_retry_after_default_s: float = Field(
+        default=DEFAULT_RETRY.retry_after_default_s, ge=0
+    )
     paystream_sink_timeout_s: float = Field(default=10.0, gt=0)
     paystream_sink_batch_size: int = Field(default=100, ge=1, le=100)
     #: how long a batch stays open after its first command for more to join it (latency

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from paystream.devstack.commands import crm_command
 from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.topics_admin import ensure_topics
@@ -28,7 +29,6 @@ from sinks.app import create_crm_sink
 from sinks.settings import SinkSettings
 from tests.integration.admin.conftest import ADMIN_TOKEN, AdminProcess, wait_for
 from tests.kafka_helpers import consume, produce
-from tests.unit.sinks.commands import crm_command
 
 pytestmark = pytest.mark.broker
 

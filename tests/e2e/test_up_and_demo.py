@@ -22,6 +22,12 @@ from paystream.runtime.broker import free_port
 from tests.e2e.conftest import Service, wait_until
 
 
+def control_bytes(output: str | bytes) -> list[str]:
+    """Escape codes, backspaces and other control bytes a file or pipe should never get."""
+    data = output.encode() if isinstance(output, str) else output
+    return sorted({hex(b) for b in data if b < 0x20 and b not in b"\n\t"})
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
@@ -106,3 +112,10 @@ def test_up_then_demo_then_sigterm_stops_everything(
     assert not port_open(ports["ADMIN"])
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         assert not port_open(ports["BROKER"])
+    # Every process wrote to a file or a pipe, not a terminal: no escape code (Faust's
+    # spinner showed the cursor with ESC[?25h), no backspace, no other control byte in the
+    # output of up and the processes it runs (ingest, worker, sinks, admin), demo or status.
+    stray = control_bytes(up.log.read_bytes())
+    assert not stray, f"control bytes {stray} in the output of paystream up:\n{up.tail()}"
+    assert control_bytes(demo.stdout + demo.stderr) == []
+    assert control_bytes(status.stdout + status.stderr) == []

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from paystream.devstack.commands import crm_command
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from schemas.codec import CRM_COMMAND, DEAD_LETTER, SINK_RESULT, default_codec
 from tests.kafka_helpers import produce
-from tests.unit.sinks.commands import crm_command
 
 PAYSTREAM = str(Path(sys.executable).parent / "paystream")
 ADMIN_TOKEN = "admin-token-for-tests-0123456789"

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from admin.app import create_app
 from admin.settings import AdminSettings
+from paystream.devstack.commands import helpdesk_command
 from paystream.settings import CommonSettings
 from tests.integration.admin.conftest import (
     ADMIN_TOKEN,
@@ -23,7 +24,6 @@ from tests.integration.admin.conftest import (
     publish_dead_letters,
 )
 from tests.kafka_helpers import consume
-from tests.unit.sinks.commands import helpdesk_command
 
 pytestmark = pytest.mark.broker
 

@@ -38,6 +38,21 @@ def listed_events(fixtures: Path, count: int, prefix: str = "evt_rc") -> list[di
     )
 
 
+Listed = Callable[[int], list[dict[str, Any]]]
+
+
+@pytest.fixture
+def listed(stripe_api: StripeApiStandin, stripe_fixtures_dir: Path) -> Listed:
+    """``listed(count)``: the stand-in's Events API lists ``count`` events (returned)."""
+
+    def add(count: int) -> list[dict[str, Any]]:
+        events = listed_events(stripe_fixtures_dir, count)
+        stripe_api.add_events(events)
+        return events
+
+    return add
+
+
 def deliver_as_webhooks(settings: CommonSettings, bodies: list[dict[str, Any]]) -> None:
     """Publish events to stripe.events exactly as ingest does for a verified webhook."""
     codec = default_codec()

@@ -15,7 +15,6 @@ import re
 import struct
 import termios
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +24,9 @@ from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from tests.integration.reconcile.conftest import (
     TOKEN,
+    Listed,
     RunReconcile,
     deliver_as_webhooks,
-    listed_events,
     metric_sum,
     wait_for_metric,
 )
@@ -45,10 +44,9 @@ def test_a_missed_webhook_is_recovered_once_and_replays_are_harmless(
     stripe_api: StripeApiStandin,
     start_worker: StartWorker,
     run_reconcile: RunReconcile,
-    stripe_fixtures_dir: Path,
+    listed: Listed,
 ) -> None:
-    events = listed_events(stripe_fixtures_dir, EVENTS)
-    stripe_api.add_events(events)
+    events = listed(EVENTS)
     missed = events[137]  # on the second page
     worker = start_worker(PAYSTREAM_API_TOKEN=TOKEN)
     worker.wait_ready()
@@ -105,9 +103,9 @@ def test_a_missed_webhook_is_recovered_once_and_replays_are_harmless(
 
 
 def test_rate_limit_not_ridden_out_fails_with_an_incomplete_listing(
-    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+    stripe_api: StripeApiStandin, listed: Listed, run_reconcile: RunReconcile
 ) -> None:
-    stripe_api.add_events(listed_events(stripe_fixtures_dir, 150))
+    listed(150)
     # the first page passes, then Stripe keeps answering 429
     stripe_api.fail_next(None, count=1, path="/v1/events")
     stripe_api.fail_next(429, count=100, path="/v1/events")
@@ -121,9 +119,9 @@ def test_rate_limit_not_ridden_out_fails_with_an_incomplete_listing(
 
 
 def test_list_requests_stay_under_the_configured_rate(
-    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+    stripe_api: StripeApiStandin, listed: Listed, run_reconcile: RunReconcile
 ) -> None:
-    stripe_api.add_events(listed_events(stripe_fixtures_dir, 350))
+    listed(350)
     run = run_reconcile("--since", "1d", PAYSTREAM_RECONCILE_REQUESTS_PER_S="0.5")
     assert run.code == 0, run.out + run.err[-3000:]
     assert run.line("published:") == "published: 350"
@@ -134,12 +132,11 @@ def test_list_requests_stay_under_the_configured_rate(
     assert min(gaps) >= 1.9, gaps
 
 
-def test_a_progress_bar_on_a_terminal_only(
-    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
-) -> None:
-    stripe_api.add_events(listed_events(stripe_fixtures_dir, 120))
+def test_a_progress_bar_on_a_terminal_only(listed: Listed, run_reconcile: RunReconcile) -> None:
+    listed(120)
     plain = run_reconcile("--since", "1d")
     assert plain.code == 0 and "events/s" not in plain.err
+    assert "\x1b" not in plain.out + plain.err  # not a terminal: no escape code
     primary, secondary = os.openpty()  # stderr is a terminal for this run, 100 columns wide
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     shown = bytearray()
@@ -168,9 +165,9 @@ def test_a_progress_bar_on_a_terminal_only(
 
 
 def test_a_worker_that_does_not_answer_means_publish_anyway_and_say_so(
-    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+    listed: Listed, run_reconcile: RunReconcile
 ) -> None:
-    stripe_api.add_events(listed_events(stripe_fixtures_dir, 5))
+    listed(5)
     run = run_reconcile(
         "--since",
         "1d",
@@ -185,9 +182,9 @@ def test_a_worker_that_does_not_answer_means_publish_anyway_and_say_so(
 
 
 def test_events_the_broker_never_acknowledged_are_failures(
-    stripe_api: StripeApiStandin, run_reconcile: RunReconcile, stripe_fixtures_dir: Path
+    listed: Listed, run_reconcile: RunReconcile
 ) -> None:
-    stripe_api.add_events(listed_events(stripe_fixtures_dir, 15))
+    listed(15)
     run = run_reconcile(
         "--since",
         "1d",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from paystream.devstack.commands import crm_command
 from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from sinks.app import create_crm_sink
@@ -19,7 +20,6 @@ from tests.integration.sinks.conftest import (
     final_results,
     send_commands,
 )
-from tests.unit.sinks.commands import crm_command
 
 pytestmark = pytest.mark.broker
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
+from paystream.devstack.commands import crm_command
 from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import default_codec
@@ -18,7 +19,6 @@ from tests.integration.sinks.conftest import (
     final_results,
     send_commands,
 )
-from tests.unit.sinks.commands import crm_command
 
 pytestmark = pytest.mark.broker
 

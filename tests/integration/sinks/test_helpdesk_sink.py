@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from paystream.devstack.commands import helpdesk_command
 from paystream.devstack.hubspot import HubSpotStandin
 from paystream.devstack.zendesk import ZendeskStandin
 from paystream.metrics import PaystreamMetrics
@@ -28,7 +29,6 @@ from tests.integration.sinks.conftest import (
     send_commands,
     standin_env,
 )
-from tests.unit.sinks.commands import helpdesk_command
 
 pytestmark = pytest.mark.broker
 
@@ -173,7 +173,7 @@ def test_dry_run_process_makes_no_network_call(
     hubspot: HubSpotStandin,
     zendesk: ZendeskStandin,
 ) -> None:
-    from tests.unit.sinks.commands import crm_command
+    from paystream.devstack.commands import crm_command
 
     settings = sink_settings()
     crm = [crm_command(f"cus_d{i}", "active", 1_700_000_000) for i in range(3)]

@@ -10,6 +10,7 @@ import pytest
 from pydantic import SecretStr
 
 from paystream.devstack._http_standin import Fault
+from paystream.devstack.commands import helpdesk_command
 from paystream.devstack.zendesk import ZendeskStandin
 from paystream.metrics import PaystreamMetrics
 from sinks.app import create_helpdesk_sink
@@ -24,7 +25,6 @@ from tests.integration.sinks.conftest import (
     send_commands,
 )
 from tests.kafka_helpers import consume, decode_all
-from tests.unit.sinks.commands import helpdesk_command
 
 pytestmark = pytest.mark.broker
 

@@ -6,10 +6,12 @@ run through ``load_settings`` from the environment, the way a process starts.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from paystream.errors import SettingsError
 from paystream.settings import CommonSettings, load_settings
+from tests.unit.settings_env import clean_environment, refusal
 
 KEY = "k" * 32
 #: A production environment that passes every rule; each case changes one thing.
@@ -17,19 +19,8 @@ PRODUCTION = {"PAYSTREAM_ENV": "production", "PAYSTREAM_CUSTOMER_HASH_KEY": KEY}
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    for name in (
-        "STRIPE_MODE",
-        "STRIPE_API_KEY",
-        "PAYSTREAM_ENV",
-        "PAYSTREAM_TOPIC_PREFIX",
-        "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE",
-        "PAYSTREAM_SINK_WRITES",
-        "PAYSTREAM_ALLOW_PREVIEW_WRITES",
-        "PAYSTREAM_CUSTOMER_HASH_KEY",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(str(tmp_path))  # no stray .env
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment(monkeypatch, tmp_path)
 
 
 REFUSED = [
@@ -125,13 +116,8 @@ ACCEPTED = [
 def test_a_broken_rule_refuses_to_start_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
 ) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SettingsError) as info:
-        load_settings(CommonSettings)
-    message = str(info.value)
+    message = refusal(monkeypatch, env)
     assert message.startswith(f"invalid setting {variable}:"), message
-    assert "\n" not in message
     for secret in ("sk_live_abc", "rk_live_abc", "sk_test_abc", "rk_test_abc", KEY):
         assert secret not in message
 

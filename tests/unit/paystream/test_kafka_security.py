@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 
-from paystream.errors import SettingsError
-from paystream.settings import CommonSettings, load_settings
+from paystream.settings import CommonSettings
 from tests.tls import make_certificates
+from tests.unit.settings_env import clean_environment, refusal
 
 SECRET = "kafka-password-7d1e"
 
@@ -179,10 +179,6 @@ def test_the_password_is_a_secret_never_shown(monkeypatch: pytest.MonkeyPatch) -
 def test_an_incomplete_security_setting_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], variable: str
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SettingsError) as info:
-        load_settings(CommonSettings)
-    assert str(info.value).startswith(f"invalid setting {variable}:"), info.value
-    assert "\n" not in str(info.value)
+    clean_environment(monkeypatch, tmp_path)
+    message = refusal(monkeypatch, env)
+    assert message.startswith(f"invalid setting {variable}:"), message

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from paystream.errors import SettingsError
 from paystream.settings import CommonSettings, load_settings
+from tests.unit.settings_env import clean_environment, refusal
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
-    for name in (
-        "STRIPE_MODE",
-        "KAFKA_BOOTSTRAP_SERVERS",
-        "PAYSTREAM_TOPIC_PREFIX",
-        "PAYSTREAM_TOPIC_PARTITIONS",
-        "PAYSTREAM_ENV",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(str(tmp_path))  # no stray .env
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    clean_environment(monkeypatch, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -35,13 +30,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
 def test_a_bad_setting_is_one_line_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], variable: str
 ) -> None:
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    with pytest.raises(SettingsError) as info:
-        load_settings(CommonSettings)
-    message = str(info.value)
-    assert message.startswith(f"invalid setting {variable}:")
-    assert "\n" not in message
+    message = refusal(monkeypatch, env)
+    assert message.startswith(f"invalid setting {variable}:"), message
 
 
 def test_the_default_prefix_carries_the_mode(monkeypatch: pytest.MonkeyPatch) -> None:

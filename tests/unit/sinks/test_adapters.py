@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from paystream.devstack.commands import crm_command, helpdesk_command
 from sinks.crm import CrmAdapter
 from sinks.crm_setup import BILLING_STATES, contact_properties
 from sinks.helpdesk import HelpdeskAdapter
-from tests.unit.sinks.commands import crm_command, helpdesk_command
 
 
 def test_crm_plan_coalesces_and_marks_the_superseded_commands() -> None:

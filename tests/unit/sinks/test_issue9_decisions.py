@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paystream.devstack.commands import crm_command
 from sinks import mapping
 from sinks.crm_setup import contact_properties, property_differences
 from sinks.hubspot import is_conflict
@@ -23,7 +24,6 @@ from sinks.retry import (
     is_safe_id,
     next_daily_reset,
 )
-from tests.unit.sinks.commands import crm_command
 
 
 def upsert(customer: str, email: str | None, changed_s: int = 100) -> mapping.CrmUpsert:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paystream.devstack.commands import crm_command, helpdesk_command
 from sinks import mapping
-from tests.unit.sinks.commands import crm_command, helpdesk_command
 
 
 @pytest.mark.parametrize(

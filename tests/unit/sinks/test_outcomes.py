@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from paystream.devstack.commands import crm_command, helpdesk_command
 from paystream.hashing import customer_hash
 from schemas.codec import default_codec
 from sinks.outcomes import dead_letter, dead_letter_log_fields, sink_result, sync_latency_s
-from tests.unit.sinks.commands import crm_command, helpdesk_command
 
 
 @pytest.mark.parametrize("outcome", ["delivered", "dry_run", "retry", "dead_lettered"])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import replace
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sinks.retry import (
+    DEFAULT_RETRY,
     Attempts,
     RetryPolicy,
     SlidingWindowLimiter,
@@ -15,6 +19,7 @@ from sinks.retry import (
     backoff_delay,
     classify_status,
     parse_retry_after,
+    ride_out_s,
 )
 
 POLICY = RetryPolicy(
@@ -78,14 +83,27 @@ def test_parse_retry_after(header: str | None, expected: float | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("retry_after", "delay"),
-    [(3.0, 3.0), (None, 5.0), (600.0, 60.0), (0.0, 0.0)],
+    ("retry_after", "earlier_429s", "delay"),
+    [
+        (3.0, 0, 3.0),
+        (None, 0, 5.0),  # no Retry-After: the default wait
+        (600.0, 0, 60.0),  # capped
+        (0.0, 0, 0.75),  # at least the back-off: the first step, 1 s, half fixed half random
+        (1.0, 4, 6.0),  # the 5th 429 in a row: the 8 s step outgrows a short Retry-After
+        (20.0, 4, 20.0),
+    ],
 )
-def test_rate_limited_waits_for_retry_after(retry_after: float | None, delay: float) -> None:
-    decision = after_failure(POLICY, Attempts(total=1), "rate_limited", retry_after, 0.5)
+def test_rate_limited_waits_for_retry_after_and_at_least_the_back_off(
+    retry_after: float | None, earlier_429s: int, delay: float
+) -> None:
+    seen = Attempts(total=earlier_429s + 1, rate_limited=earlier_429s)
+    policy = replace(POLICY, max_rate_limited=10)
+    decision = after_failure(policy, seen, "rate_limited", retry_after, 0.5)
     assert decision.retry
     assert decision.delay_s == delay
-    assert decision.attempts == Attempts(total=1, errors=0, rate_limited=1)
+    assert decision.attempts == Attempts(
+        total=earlier_429s + 1, errors=0, rate_limited=earlier_429s + 1
+    )
 
 
 def test_rate_limited_budget_is_bounded() -> None:
@@ -146,6 +164,53 @@ def test_every_failure_sequence_ends_within_the_bounds(reasons: list[str]) -> No
         assert 0 <= decision.delay_s <= max(POLICY.backoff_max_s, POLICY.retry_after_max_s)
     assert attempts.errors <= POLICY.max_attempts
     assert attempts.rate_limited <= POLICY.max_rate_limited + 1
+
+
+def waited_until_dead_lettered(
+    policy: RetryPolicy, reason: str, retry_after: float | None, rands: list[float]
+) -> float:
+    """Total back-off of one call that fails with ``reason`` every time, until it gives up."""
+    attempts, waited = Attempts(), 0.0
+    for rand in itertools.cycle(rands):
+        attempts = Attempts(attempts.total + 1, attempts.errors, attempts.rate_limited)
+        decision = after_failure(policy, attempts, reason, retry_after, rand)
+        attempts = decision.attempts
+        if not decision.retry:
+            return waited
+        waited += decision.delay_s
+    raise AssertionError("unreachable")
+
+
+def test_the_default_policy_rides_out_five_to_ten_minutes_of_errors() -> None:
+    assert ride_out_s(DEFAULT_RETRY) == (pytest.approx(300.75), pytest.approx(601.5))
+    assert waited_until_dead_lettered(DEFAULT_RETRY, "server_error", None, [0.0]) == (
+        pytest.approx(300.75)
+    )
+    assert waited_until_dead_lettered(DEFAULT_RETRY, "timeout", None, [1.0]) == (
+        pytest.approx(601.5)
+    )
+
+
+@given(
+    st.sampled_from(["server_error", "timeout", "connection_error"]),
+    st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=30),
+)
+def test_a_default_outage_of_five_minutes_is_ridden_out_whatever_the_jitter(
+    reason: str, rands: list[float]
+) -> None:
+    low, high = ride_out_s(DEFAULT_RETRY)
+    assert 300 <= low <= waited_until_dead_lettered(DEFAULT_RETRY, reason, None, rands) <= high
+
+
+@given(
+    st.one_of(st.none(), st.floats(0, 200)),
+    st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=30),
+)
+def test_default_rate_limiting_is_ridden_out_for_five_minutes_whatever_retry_after_says(
+    retry_after: float | None, rands: list[float]
+) -> None:
+    waited = waited_until_dead_lettered(DEFAULT_RETRY, "rate_limited", retry_after, rands)
+    assert 300 <= waited <= DEFAULT_RETRY.max_rate_limited * DEFAULT_RETRY.retry_after_max_s
 
 
 def test_limiter_table() -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from paystream.errors import SettingsError
 from paystream.settings import load_settings
+from sinks.retry import DEFAULT_RETRY
 from sinks.settings import SinkSettings
 
 
@@ -58,6 +59,10 @@ def test_token_never_shows_in_repr() -> None:
     settings = SinkSettings(hubspot_access_token="pat-secret-123", zendesk_api_token="zd-secret")
     assert "pat-secret-123" not in repr(settings)
     assert "zd-secret" not in str(settings)
+
+
+def test_the_settings_default_to_the_default_retry_policy() -> None:
+    assert SinkSettings().retry_policy() == DEFAULT_RETRY
 
 
 def test_retry_policy_comes_from_the_settings() -> None:

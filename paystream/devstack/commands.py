@@ -1,4 +1,6 @@
-"""Command factories for the sink tests (plain dicts shaped like the Avro records)."""
+"""Sample sink commands: plain dicts shaped like the ``crm_command``/``helpdesk_command``
+Avro records the worker writes (``schemas/``), the input of ``bench/sinks.py`` and the
+sink tests. Every field has a plausible default; keyword arguments override any of them."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Any
 def crm_command(
     customer: str = "cus_A", state: str = "active", changed_s: int = 1_700_000_000, **extra: Any
 ) -> dict[str, Any]:
+    """A command to set ``customer``'s billing state, caused by an ``invoice.paid``."""
     event = extra.pop("cause_event_id", f"evt_{customer}_{changed_s}_{state}")
     command: dict[str, Any] = {
         "idempotency_key": f"crm:{customer}:{event}",
