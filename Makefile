@@ -83,8 +83,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two pytest-xdist workers, a test module per unit of work (tests/conftest.py); the slowest
+# tests are listed at the end, so a test that grows shows up in every CI log.
 test: install lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=20
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit

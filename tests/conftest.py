@@ -3,6 +3,11 @@
 With ``KAFKA_BOOTSTRAP_SERVERS`` set, that cluster is used and nothing is started;
 otherwise the embedded Tansu broker runs on a free port for the whole session. Every
 test that touches Kafka gets its own topic prefix, so tests never see each other's data.
+
+``make test`` runs the suite on two pytest-xdist workers (most slow tests wait on other
+processes, not on a core); each worker is its own session with its own broker. A test
+module is one unit of work, so its module fixtures (the fault drills' stack, the browser
+tests' stack) are built once, on one worker; see ``pytest_xdist_make_scheduler``.
 """
 
 from __future__ import annotations
@@ -11,12 +16,48 @@ import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from paystream.runtime.broker import EmbeddedBroker
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
+
+# Hypothesis' per-example deadline (200 ms) and its too-slow health check are timings: on a
+# shared two-core machine running two workers they fail tests that are right, so they are off
+# (what the properties assert is unchanged; max_examples stays as each test sets it).
+hypothesis_settings.register_profile(
+    "paystream", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+hypothesis_settings.load_profile("paystream")
+
+#: Directories whose modules share session fixtures that write into the work tree (the
+#: TypeScript client's ``dist/``): all their tests go to one worker.
+ONE_WORKER_DIRECTORIES = ("tests/e2e/typescript/",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Distribute whole modules (and the directories above), in collection order.
+
+    xdist's ``loadscope`` splits by class and, by default, starts with the modules that
+    have the most tests (the quick unit tables); here the unit is the file, and the order
+    stays the collection's: the slow end-to-end modules start first, the unit tests fill in
+    at the end.
+    """
+    from xdist.scheduler import LoadScopeScheduling  # type: ignore[import-untyped]
+
+    class ModuleScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return next((d for d in ONE_WORKER_DIRECTORIES if path.startswith(d)), path)
+
+    config.option.loadscopereorder = False
+    return ModuleScheduling(config, log)
+
 
 #: Partitions of every test topic (``pipeline_settings`` and ``broker_env`` agree).
 TEST_PARTITIONS = 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,7 +12,9 @@ from ingest.signature import verify
 from paystream.signing import sign_header, signature
 from tests.ingest_strategies import signature_headers
 
-NOW = int(time.time())
+# A fixed instant (every check passes now=NOW): the parameters, and so the test ids, are the
+# same in every pytest-xdist worker's collection.
+NOW = 1_796_000_000
 BODY = b'{"id": "evt_1", "object": "event"}'
 CURRENT, PREVIOUS = "whsec_current", "whsec_previous"
 SECRETS = (CURRENT, PREVIOUS)
