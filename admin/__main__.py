@@ -6,6 +6,7 @@ import sys
 
 from admin.app import create_app
 from admin.settings import AdminSettings
+from paystream import cli
 from paystream.serve import serve
 
 
@@ -20,5 +21,5 @@ def main(argv: list[str]) -> int:
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # ``python -m admin``: as ``paystream admin`` (one-line errors)
+    sys.exit(cli.main(["admin", *sys.argv[1:]]))

@@ -34,6 +34,8 @@ def main() -> None:
         prefix + "plain",
         broker="kafka://" + os.environ["KAFKA_BOOTSTRAP_SERVERS"],
         store="memory://",
+        # bench/worker.py's temporary directory: Faust's default is ./<app id>-data
+        datadir=os.environ["PAYSTREAM_DATA_DIR"],
         processing_guarantee="at_least_once",
         key_serializer="raw",
         value_serializer="raw",

@@ -7,6 +7,7 @@ from typing import Any
 
 from ingest.app import create_app
 from ingest.settings import IngestSettings
+from paystream import cli
 from paystream.serve import serve
 
 
@@ -33,5 +34,5 @@ def main(argv: list[str]) -> int:
     )
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+if __name__ == "__main__":  # ``python -m ingest``: as ``paystream ingest`` (one-line errors)
+    sys.exit(cli.main(["ingest", *sys.argv[1:]]))

@@ -6,6 +6,7 @@ error names the variable. ``load_settings`` turns the first error into one line.
 
 from __future__ import annotations
 
+import logging
 import re
 import ssl
 from pathlib import Path
@@ -103,6 +104,13 @@ def kafka_security_problem(
     if ca_location and not Path(ca_location).is_file():
         return "KAFKA_SSL_CA_LOCATION", "no such file"
     return None
+
+
+#: librdkafka writes its own log lines (``%3|1796…|FAIL|rdkafka#producer-1| …``) straight to
+#: stderr; given a Python logger it hands them to it instead, on the client's next poll, so
+#: they come out as one JSON line like any other library's (``paystream.logging``).
+#: Producers and consumers only: they poll all the time, admin clients hardly ever.
+LIBRDKAFKA_LOGS: dict[str, Any] = {"logger": logging.getLogger("librdkafka")}
 
 
 class CommonSettings(BaseSettings):
@@ -245,6 +253,7 @@ class CommonSettings(BaseSettings):
         """librdkafka producer settings: durable (acks=all, idempotent), Java-compatible keys."""
         config: dict[str, Any] = {
             **self.kafka_security(),
+            **LIBRDKAFKA_LOGS,
             "bootstrap.servers": self.bootstrap_servers,
             "acks": "all",
             "enable.idempotence": True,
@@ -260,6 +269,7 @@ class CommonSettings(BaseSettings):
         """librdkafka consumer settings: a consumer group with manual commits."""
         config: dict[str, Any] = {
             **self.kafka_security(),
+            **LIBRDKAFKA_LOGS,
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": group_id,
             "enable.auto.commit": False,

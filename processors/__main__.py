@@ -10,11 +10,15 @@ import argparse
 import logging
 import shutil
 import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import structlog
 
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
+from processors import localstate
 from processors.settings import WorkerSettings
 from schemas.topics import WORKER_TABLES
 
@@ -30,6 +34,46 @@ class OneLineErrors(logging.Filter):
         return True
 
 
+@dataclass(frozen=True)
+class LocalTables:
+    """What the keep-or-wipe step found, and how to ask the broker again at exit."""
+
+    #: librdkafka admin settings: the cluster's TLS/SASL settings as every other client's
+    admin: dict[str, Any]
+    changelogs: list[str]
+    marker: localstate.CleanShutdown | None
+    identity: localstate.BrokerIdentity | None
+    decision: localstate.Decision
+    #: changelog topic → partition → last offset the kept local files hold
+    resume: dict[str, dict[int, int]]
+
+    def broker_identity(self) -> localstate.BrokerIdentity | None:
+        return localstate.broker_identity(self.admin, self.changelogs)
+
+
+def open_local_tables(settings: WorkerSettings, data_dir: Path) -> LocalTables:
+    """Keep the local RocksDB files or wipe them (see ``processors.localstate``).
+
+    They are a cache of the changelog topics: kept only when the last run ended cleanly
+    against these very topics, else rebuilt from the changelogs.
+    """
+    changelogs = [settings.topics.changelog(t) for t in WORKER_TABLES]
+    admin = settings.admin_config()
+    marker = localstate.take_marker(data_dir)
+    identity = localstate.broker_identity(admin, changelogs)
+    decision = localstate.decide(marker, identity)
+    resume: dict[str, dict[int, int]] = {}
+    if decision.keep and marker is not None:
+        resume = {t: localstate.resume_offsets(marker, t) for t in changelogs}
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    structlog.get_logger().info(
+        "local tables", kept=decision.keep, reason=decision.reason, directory=str(data_dir)
+    )
+    return LocalTables(admin, changelogs, marker, identity, decision, resume)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="paystream worker", description="the Faust worker: dedup, lifecycle, timers"
@@ -43,7 +87,7 @@ def main(argv: list[str]) -> int:
 
     import faust  # heavy: only when the worker really runs
 
-    from processors import agents, localstate, timers, web
+    from processors import agents, timers, web
     from processors._faust import check_internals
     from processors.app import create_worker, worker_data_dir
     from processors.errors import FaustInternalsMoved
@@ -54,24 +98,9 @@ def main(argv: list[str]) -> int:
         structlog.get_logger().error("worker cannot start", error=str(exc))
         return 1
 
-    # The local RocksDB files are a cache of the changelog topics: keep them only when the
-    # last run ended cleanly against these very topics, else rebuild from the changelogs.
     data_dir = worker_data_dir(settings)
-    changelogs = [settings.topics.changelog(t) for t in WORKER_TABLES]
-    admin = {"bootstrap.servers": settings.bootstrap_servers}
-    marker = localstate.take_marker(data_dir)
-    identity = localstate.broker_identity(admin, changelogs)
-    decision = localstate.decide(marker, identity)
-    resume: dict[str, dict[int, int]] = {}
-    if decision.keep and marker is not None:
-        resume = {t: localstate.resume_offsets(marker, t) for t in changelogs}
-    else:
-        shutil.rmtree(data_dir, ignore_errors=True)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    structlog.get_logger().info(
-        "local tables", kept=decision.keep, reason=decision.reason, directory=str(data_dir)
-    )
-    parts = create_worker(settings, resume)
+    local = open_local_tables(settings, data_dir)
+    parts = create_worker(settings, local.resume)
     agents.register(parts)
     timers.register(parts)
     web.register(parts)
@@ -98,9 +127,12 @@ def main(argv: list[str]) -> int:
         # every table write of this run is in its changelog: note where they end,
         # unless the changelogs changed under us meanwhile
         clean = code == 0 and flushed
-        if clean and identity and localstate.broker_identity(admin, changelogs) == identity:
-            offsets = {tp: o for tp, o in parts.publisher.acked.items() if tp[0] in changelogs}
-            if marker is not None and decision.keep:
-                offsets = {**marker.offsets, **offsets}
+        identity = local.identity
+        if clean and identity and local.broker_identity() == identity:
+            offsets = {
+                tp: o for tp, o in parts.publisher.acked.items() if tp[0] in local.changelogs
+            }
+            if local.marker is not None and local.decision.keep:
+                offsets = {**local.marker.offsets, **offsets}
             localstate.write_marker(data_dir, localstate.CleanShutdown(identity, offsets))
     return code
