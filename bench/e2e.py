@@ -41,11 +41,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._loadgen import LoadGenerator, Outcome, http_post  # noqa: E402
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
 from paystream.settings import CommonSettings  # noqa: E402
@@ -54,6 +53,7 @@ from paystream.storyline import make_event  # noqa: E402
 
 EXPECTED_STATE = "onboarding_pending"
 UPSERT = "/crm/v3/objects/contacts/batch/upsert"
+WEBHOOK_PATH = "/webhooks/stripe"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -77,56 +77,26 @@ def checkout(customer: str, created: int) -> bytes:
     return json.dumps(event, separators=(",", ":")).encode()
 
 
-class Sender:
-    """Open-loop sender: the i-th webhook is due at ``t0 + i / rate``; failures are retried."""
+def prepared_requests(port: int, secret: str, customers: list[str], created: int) -> list[bytes]:
+    """Signed ``checkout.session.completed`` POSTs, one per customer, built before the run."""
+    signed_at = int(time.time())
+    return [
+        http_post(
+            "127.0.0.1",
+            port,
+            WEBHOOK_PATH,
+            {
+                "Content-Type": "application/json",
+                "Stripe-Signature": sign_header(body, secret, signed_at),
+            },
+            body,
+        )
+        for body in (checkout(c, created + i // 1000) for i, c in enumerate(customers))
+    ]
 
-    def __init__(self, url: str, secret: str, rate: float, concurrency: int) -> None:
-        self.url, self.secret, self.rate, self.concurrency = url, secret, rate, concurrency
-        self.sent_at: dict[str, float] = {}
-        self.retries = 0
-        self.behind_s = 0.0
 
-    async def run(self, bodies: list[tuple[str, bytes]]) -> None:
-        queue: asyncio.Queue[tuple[str, bytes] | None] = asyncio.Queue(maxsize=self.concurrency)
-        connector = aiohttp.TCPConnector(limit=self.concurrency)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            workers = [
-                asyncio.create_task(self._post_loop(session, queue))
-                for _ in range(self.concurrency)
-            ]
-            t0 = time.monotonic()
-            for i, item in enumerate(bodies):
-                due = t0 + i / self.rate
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                else:
-                    self.behind_s = max(self.behind_s, -delay)
-                await queue.put(item)
-            for _ in workers:
-                await queue.put(None)
-            await asyncio.gather(*workers)
-
-    async def _post_loop(
-        self, session: aiohttp.ClientSession, queue: asyncio.Queue[tuple[str, bytes] | None]
-    ) -> None:
-        while (item := await queue.get()) is not None:
-            customer, body = item
-            while True:
-                headers = {
-                    "Content-Type": "application/json",
-                    "Stripe-Signature": sign_header(body, self.secret),
-                }
-                self.sent_at.setdefault(customer, time.time())
-                try:
-                    async with session.post(self.url, data=body, headers=headers) as answer:
-                        await answer.read()
-                        if 200 <= answer.status < 300:
-                            break
-                except (TimeoutError, aiohttp.ClientError):
-                    pass
-                self.retries += 1
-                await asyncio.sleep(0.5)
+def send(port: int, requests: list[bytes], rate: float, connections: int) -> Outcome:
+    return asyncio.run(LoadGenerator("127.0.0.1", port, requests, rate, connections).run())
 
 
 def stage_times(
@@ -160,25 +130,38 @@ def stage_times(
     return found
 
 
-def standin_requests(url: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{url}/__standin/requests", timeout=60) as answer:  # noqa: S310
-        found: list[dict[str, Any]] = json.loads(answer.read())
-        return found
+class CrmWatch:
+    """Reads the stand-in's request log incrementally (``?since=N``): each poll costs the
+    stand-in only what arrived since the last one, not the whole run again."""
 
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.seen = 0
+        #: customer → arrival of the first upsert putting it in the expected state
+        self.first: dict[str, float] = {}
+        #: customer → upsert inputs naming it
+        self.count: dict[str, int] = {}
+        #: API path → requests answered
+        self.calls: dict[str, int] = {}
 
-def reached(requests: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, int]]:
-    """First arrival of an upsert putting each customer in the expected state; upserts each."""
-    first: dict[str, float] = {}
-    count: dict[str, int] = {}
-    for request in requests:
-        if UPSERT not in request["path"] or not 200 <= request["status"] < 300:
-            continue
-        for item in request["body"]["inputs"]:
-            customer = str(item["id"])
-            count[customer] = count.get(customer, 0) + 1
-            if item.get("properties", {}).get("billing_state") == EXPECTED_STATE:
-                first.setdefault(customer, float(request["at"]))
-    return first, count
+    def poll(self) -> None:
+        address = f"{self.url}/__standin/requests?since={self.seen}"
+        with urllib.request.urlopen(address, timeout=60) as answer:  # noqa: S310
+            requests: list[dict[str, Any]] = json.loads(answer.read())
+        for n, request in enumerate(requests):
+            if request["status"] == 0:  # still being answered: read it again next time
+                self.seen += n
+                return
+            path = request["path"].rsplit("/", 1)[-1]
+            self.calls[path] = self.calls.get(path, 0) + 1
+            if UPSERT not in request["path"] or not 200 <= request["status"] < 300:
+                continue
+            for item in request["body"]["inputs"]:
+                customer = str(item["id"])
+                self.count[customer] = self.count.get(customer, 0) + 1
+                if item.get("properties", {}).get("billing_state") == EXPECTED_STATE:
+                    self.first.setdefault(customer, float(request["at"]))
+        self.seen += len(requests)
 
 
 class Stack:
@@ -190,6 +173,8 @@ class Stack:
         self.secret = "whsec_" + secrets.token_hex(16)
         self.token = secrets.token_urlsafe(16)
         self.ingest_port, self.standin_port = free_port(), free_port()
+
+        self.crm = CrmWatch(self.standin_url)
 
     @property
     def standin_url(self) -> str:
@@ -276,14 +261,32 @@ class Stack:
                 process.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far (Linux ``/proc``); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(stack: Stack, broker_pid: int | None) -> dict[str, float]:
+    pids = {name: process.pid for name, process in stack.processes}
+    if broker_pid is not None:
+        pids["broker"] = broker_pid
+    found = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    found["load generator"] = cpu_seconds(os.getpid())
+    return found
+
+
 def wait_for(stack: Stack, customers: set[str], timeout: float) -> dict[str, float]:
     """Poll the stand-in until every customer reached the expected state (or timeout)."""
     deadline = time.monotonic() + timeout
     while True:
         stack.check_alive()
-        first, _ = reached(standin_requests(stack.standin_url))
-        if customers <= first.keys() or time.monotonic() > deadline:
-            return first
+        stack.crm.poll()
+        if customers <= stack.crm.first.keys() or time.monotonic() > deadline:
+            return stack.crm.first
         time.sleep(0.5)
 
 
@@ -305,22 +308,21 @@ def warm_up(stack: Stack) -> None:
         time.sleep(0.2)
     for _ in range(30):
         customers = [f"cus_warm{uuid.uuid4().hex[:10]}" for _ in range(20)]
-        bodies = [(c, checkout(c, int(time.time()))) for c in customers]
-        url = f"http://127.0.0.1:{stack.ingest_port}/webhooks/stripe"
-        asyncio.run(Sender(url, stack.secret, 200, 8).run(bodies))
+        requests = prepared_requests(stack.ingest_port, stack.secret, customers, int(time.time()))
+        send(stack.ingest_port, requests, 200, 4)
         if wait_for(stack, set(customers), 10).keys() >= set(customers):
             return
     raise SystemExit("the warm-up events never reached the CRM stand-in")
 
 
 @contextlib.contextmanager
-def broker() -> Iterator[tuple[str, str]]:
+def broker() -> Iterator[tuple[str, str, int | None]]:
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
-        yield external, "kafka"
+        yield external, "kafka", None
         return
     with EmbeddedBroker() as embedded:
-        yield embedded.bootstrap_servers, "embedded"
+        yield embedded.bootstrap_servers, "embedded", embedded.pid
 
 
 def main() -> int:
@@ -328,7 +330,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500, help="webhooks per second")
     parser.add_argument("--duration", type=float, default=60, help="seconds of traffic")
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--concurrency", type=int, default=64, help="open HTTP connections")
+    parser.add_argument(
+        "--connections", type=int, default=16, help="kept-alive connections to open first"
+    )
     parser.add_argument(
         "--hubspot-rate-limit",
         type=int,
@@ -347,7 +351,7 @@ def main() -> int:
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     workdir = Path(tempfile.mkdtemp(prefix="paystream-e2e-"))
     total = int(args.rate * args.duration)
-    with broker() as (bootstrap, profile):
+    with broker() as (bootstrap, profile, broker_pid):
         stack = Stack(args, workdir)
         try:
             stack.start(bootstrap, profile)
@@ -355,58 +359,77 @@ def main() -> int:
             warm_up(stack)
             print(f"stack ready in {time.monotonic() - started:.1f} s (logs: {workdir})")
             run_id = uuid.uuid4().hex[:8]
-            now = int(time.time())
-            bodies = [
-                (c, checkout(c, now + i // 1000))
-                for i, c in enumerate(f"cus_e2e{run_id}{i:07d}" for i in range(total))
-            ]
-            sender = Sender(
-                f"http://127.0.0.1:{stack.ingest_port}/webhooks/stripe",
-                stack.secret,
-                args.rate,
-                args.concurrency,
-            )
-            t0 = time.monotonic()
-            asyncio.run(sender.run(bodies))
-            took = time.monotonic() - t0
-            customers = {c for c, _ in bodies}
+            names = [f"cus_e2e{run_id}{i:07d}" for i in range(total)]
+            requests = prepared_requests(stack.ingest_port, stack.secret, names, int(time.time()))
+            cpu_before = cpu_by_process(stack, broker_pid)
+            sent = send(stack.ingest_port, requests, args.rate, args.connections)
+            cpu = {
+                name: used - cpu_before.get(name, 0.0)
+                for name, used in cpu_by_process(stack, broker_pid).items()
+            }
+            sending_s = sent.finished_wall - sent.t0_wall
+            customers = set(names)
             first = wait_for(stack, customers, args.grace)
-            _, counts = reached(standin_requests(stack.standin_url))
+            counts = stack.crm.count
             stages = stage_times(stack.settings, customers) if args.stages else {}
         finally:
             stack.stop()
-    latencies = [(first[c] - sender.sent_at[c]) * 1000 for c in customers if c in first]
+    # from the moment each webhook was due, so a late sender adds to the latency
+    latency = {c: (first[c] - sent.scheduled(i)) * 1000 for i, c in enumerate(names) if c in first}
+    latencies = list(latency.values())
     lost = len(customers - first.keys())
     duplicates = sum(counts.get(c, 0) - 1 for c in customers if counts.get(c, 0) > 1)
-    achieved = total / took
+    achieved = sent.offered_rate()
+    lags = sent.lags_ms()
     print(
-        f"sent {total} webhooks in {took:.1f} s ({achieved:.0f}/s, target {args.rate:.0f}/s; "
-        f"sender at most {sender.behind_s * 1000:.0f} ms behind schedule; "
-        f"{sender.retries} retried)"
+        f"sent {total} webhooks at {achieved:.0f}/s (target {args.rate:.0f}/s); behind schedule "
+        f"p99 {percentile(lags, 99):.1f} ms, max {max(lags):.1f} ms; {sent.retries} retried; "
+        f"{sent.connections} connections; answers {dict(sorted(sent.statuses.items()))}"
     )
     if latencies:
         print(
-            "webhook-to-CRM latency: "
+            "webhook-to-CRM latency (from the scheduled send): "
             + ", ".join(f"p{q}: {percentile(latencies, q):.0f} ms" for q in (50, 95, 99))
             + f", max: {max(latencies):.0f} ms"
         )
+        slice_n = max(1, int(args.rate * 10))
+        by_slice = [
+            [latency[c] for c in names[k : k + slice_n] if c in latency]
+            for k in range(0, total, slice_n)
+        ]
+        print(
+            "p95 per 10 s of the schedule: "
+            + ", ".join(f"{percentile(v, 95):.0f}" for v in by_slice if v)
+            + " ms"
+        )
+    upserts = stack.crm.calls.get("upsert", 0)
+    print(
+        f"CRM requests: {dict(sorted(stack.crm.calls.items()))}; "
+        f"{sum(counts.values()) / max(upserts, 1):.1f} contacts per upsert"
+    )
+    print(
+        f"CPU while sending ({sending_s:.0f} s, in cores): "
+        + ", ".join(f"{name} {used / sending_s:.2f}" for name, used in cpu.items())
+    )
     if stages:
-        spans = {
-            "webhook sent -> ingest received": [],
+        spans: dict[str, list[float]] = {
+            "webhook due -> ingest received": [],
             "ingest received -> worker processed": [],
             "worker processed -> command in sink.crm": [],
             "command in sink.crm -> CRM upsert": [],
         }
-        for c, (received, processed, appended) in stages.items():
-            if c not in first:
+        for i, c in enumerate(names):
+            if c not in first or c not in stages:
                 continue
-            points = [sender.sent_at[c], received, processed, appended, first[c]]
+            received, processed, appended = stages[c]
+            points = [sent.scheduled(i), received, processed, appended, first[c]]
             for name, a, b in zip(spans, points, points[1:], strict=False):
                 spans[name].append((b - a) * 1000)
-        print("where the time goes (p50 / p95 ms):")
+        print("where the time goes (p50 / p95 / p99 ms):")
         for name, values in spans.items():
             if values:
-                print(f"  {name}: {percentile(values, 50):.0f} / {percentile(values, 95):.0f}")
+                figures = " / ".join(f"{percentile(values, q):.0f}" for q in (50, 95, 99))
+                print(f"  {name}: {figures}")
     print(f"lost: {lost}, duplicate effects: {duplicates}")
     if args.keep:
         print(f"logs kept in {workdir}")

@@ -2,7 +2,8 @@
 every API request, answers injected faults, and runs in a thread or as a process.
 
 Control endpoints (for tests driving a stand-in in another process):
-  GET  /__standin/requests   every API request received, oldest first
+  GET  /__standin/requests   every API request received, oldest first (``?since=N``: from
+                             the N-th on, so a poller reads only what is new)
   POST /__standin/faults     {"status": 429, "count": 3, "retry_after": 1, "delay_s": 0,
                               "path": "/api/v2/tickets"} answer the next matching requests so
                               (status null: answer normally, after delay_s; "drop": true:
@@ -217,8 +218,13 @@ class Standin:
     def bad_json(self) -> web.Response:
         return web.json_response({"error": "invalid JSON body"}, status=400)
 
-    async def _get_requests(self, _request: web.Request) -> web.Response:
-        return web.json_response([asdict(r) for r in self.requests])
+    async def _get_requests(self, request: web.Request) -> web.Response:
+        since = request.query.get("since", "0")
+        if not since.isdigit():
+            return web.json_response({"error": "since must be a whole number"}, status=400)
+        with self.lock:
+            recorded = self._requests[int(since) :]
+        return web.json_response([asdict(r) for r in recorded])
 
     async def _post_faults(self, request: web.Request) -> web.Response:
         spec = await request.json()

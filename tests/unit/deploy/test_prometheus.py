@@ -26,6 +26,8 @@ SPEC_ALERTS = {
     "PaystreamWebhooksMissed",
     # issue 9: HubSpot's daily limit pauses the CRM sink
     "PaystreamHubSpotDailyLimitReached",
+    # a destination outage is ridden out by retries for minutes: page while it lasts
+    "PaystreamSinkDestinationFailing",
 }
 
 
