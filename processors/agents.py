@@ -73,8 +73,10 @@ def register(parts: WorkerParts) -> None:
             try:
                 await handle_batch(parts, events)
             except Exception as exc:
-                # Nothing of this batch is acked: stop the worker (a supervisor restarts
-                # it) rather than run on without its agent.
+                # Stop the worker (a supervisor restarts it) rather than run on without its
+                # agent. take_events acks this batch as the loop exits, so close the commit
+                # barrier first: no offset is committed from now on.
+                parts.writer.fail(exc)
                 structlog.get_logger().error("batch failed, stopping", error=type(exc).__name__)
                 await parts.app.crash(exc)
                 raise

@@ -11,6 +11,11 @@ class RetryableProcessorError(ProcessorError):
     """Raised when a batch could not be published but may succeed if processed again."""
 
 
+class BatchFailed(RetryableProcessorError):
+    """Raised by the commit barrier once a batch failed: no offset may be committed (the
+    worker stops; its successor processes the batch again)."""
+
+
 class PermanentProcessorError(ProcessorError):
     """Raised when input can never be processed as is (it is counted and skipped)."""
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from processors._faust import wrap_before_commit
+from processors.errors import BatchFailed
 from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchResult
 from processors.publisher import Publisher
@@ -37,6 +38,17 @@ class TableWriter:
         self._tail: asyncio.Future[None] | None = None
         self.records: dict[str, CustomerRecord] = {}
         self.seen: dict[str, bytes] = {}
+        self._failed: BaseException | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        """A batch failed: from now on ``barrier()`` raises, so no offset is committed.
+
+        Faust's ``take_events`` acks a batch when the agent's loop exits, even by an
+        exception, and the worker commits what is acked while it stops; without this the
+        failed batch's offsets could be committed with none of its effects written.
+        """
+        if self._failed is None:
+            self._failed = exc
 
     async def submit(self, result: BatchResult) -> None:
         """Schedule the batch's table writes; wait only when too many are in flight."""
@@ -72,8 +84,14 @@ class TableWriter:
 
     async def barrier(self) -> None:
         """Every write scheduled so far is done and every message produced is durable."""
+        self._raise_if_failed()
         await self._reap(0)
         await self._publisher.flush()
+        self._raise_if_failed()
+
+    def _raise_if_failed(self) -> None:
+        if self._failed is not None:
+            raise BatchFailed(f"a batch failed ({type(self._failed).__name__}): no commit")
 
 
 def install_commit_barrier(consumer: Any, writer: TableWriter) -> None:

@@ -42,7 +42,7 @@ from processors.lifecycle import (
     apply_orphan,
     customer_id_of,
 )
-from tests.e2e.conftest import Service, http_ok
+from tests.e2e.conftest import Service, http_ok, stop_all
 
 CUSTOMERS = 50
 HUBSPOT_TOKEN = "drill-hubspot-token"
@@ -287,8 +287,7 @@ class Stack:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for service in reversed(list(self.services.values())):
-            service.stop()
+        stop_all(list(reversed(self.services.values())))
         self.broker.stop()
 
     # ------------------------------------------------------------------- the stand-ins

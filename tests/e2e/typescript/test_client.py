@@ -100,6 +100,8 @@ def test_client_and_example_routes_against_the_running_pipeline(
         **env,
         "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "PAYSTREAM_INGEST_PORT": down_url.rsplit(":", 1)[1],
+        # its flush at SIGTERM can never succeed: 2 s instead of 10 s of the teardown
+        "PAYSTREAM_INGEST_SHUTDOWN_TIMEOUT_S": "2",
     }
     running.append(services("ingest-without-broker", ["ingest"], down_env))
     wait_until(lambda: http_ok(f"{down_url}/healthz"), 60, "the broker-less ingest alive", running)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from processors.errors import BatchFailed
 from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchResult
 from processors.writer import TableWriter
@@ -87,3 +90,16 @@ async def test_a_commit_barrier_meanwhile_does_not_reorder_the_writes() -> None:
     writes = [entry for entry in log if entry.startswith("write")]
     assert writes == ["write cus_1", "write cus_2"]
     assert writer.records == {}
+
+
+async def test_after_a_failed_batch_no_commit_passes_the_barrier() -> None:
+    log: list[str] = []
+    writer = TableWriter(RecordingPublisher(log), lambda r: log.append("write"))  # type: ignore[arg-type]
+    await writer.submit(batch(1))
+    await writer.barrier()  # a commit before the failure passes
+    writer.fail(RuntimeError("publish failed"))
+    with pytest.raises(BatchFailed):
+        await writer.barrier()
+    writer.fail(ValueError("later"))  # the first failure is the one reported
+    with pytest.raises(BatchFailed, match="RuntimeError"):
+        await writer.barrier()
