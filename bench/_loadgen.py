@@ -58,6 +58,7 @@ class Outcome:
     retries: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     connections: int = 0
+    failed_connects: int = 0
     finished_wall: float = 0.0
 
     def scheduled(self, i: int) -> float:
@@ -136,13 +137,17 @@ class LoadGenerator:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _open(self) -> None:
-        self._opening += 1
+        """Open one connection; the caller counted it in ``_opening`` already."""
         try:
             loop = asyncio.get_running_loop()
             _, connection = await loop.create_connection(
                 lambda: _Connection(self), self.host, self.port
             )
             await connection.ready
+        except OSError:  # out of descriptors or refused: requests wait for another one
+            self.outcome.failed_connects += 1
+            await asyncio.sleep(0.05)
+            return
         finally:
             self._opening -= 1
         self._open_now += 1
@@ -161,6 +166,7 @@ class LoadGenerator:
                 first_sent[index] = time.monotonic() + self._wall_offset
         wanted = len(self._pending) - self._opening
         while wanted > 0 and self._open_now + self._opening < self.max_connections:
+            self._opening += 1  # now, not when the task first runs: the cap holds
             task = asyncio.ensure_future(self._open())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -194,6 +200,7 @@ class LoadGenerator:
 
     async def run(self) -> Outcome:
         self._wake = asyncio.Event()
+        self._opening += self.initial_connections
         await asyncio.gather(*(self._open() for _ in range(self.initial_connections)))
         n = len(self.requests)
         t0 = time.monotonic()

@@ -384,7 +384,8 @@ def main() -> int:
     print(
         f"sent {total} webhooks at {achieved:.0f}/s (target {args.rate:.0f}/s); behind schedule "
         f"p99 {percentile(lags, 99):.1f} ms, max {max(lags):.1f} ms; {sent.retries} retried; "
-        f"{sent.connections} connections; answers {dict(sorted(sent.statuses.items()))}"
+        f"{sent.connections} connections ({sent.failed_connects} failed); "
+        f"answers {dict(sorted(sent.statuses.items()))}"
     )
     if latencies:
         print(

@@ -112,7 +112,10 @@ def start_worker(
             PAYSTREAM_DATA_DIR=str(tmp_path / name),
             PAYSTREAM_WORKER_PORT=str(port),
             PAYSTREAM_WORKER_BATCH_WITHIN="0.05",
-            **extra,
+            # The references have no timer, and the storylines' onboarding is years
+            # overdue: a scan (every 60 s by default) in a slow run opens onboarding-stuck
+            # tickets they lack. The timer's own test sets its interval.
+            **{"PAYSTREAM_ONBOARDING_SCAN_INTERVAL": "24h", **extra},
         )
         worker = WorkerProcess(env, port, tmp_path / f"{name}.log")
         started.append(worker)
