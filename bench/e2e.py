@@ -141,8 +141,6 @@ class CrmWatch:
         self.first: dict[str, float] = {}
         #: customer → upsert inputs naming it
         self.count: dict[str, int] = {}
-        #: API path → requests answered
-        self.calls: dict[str, int] = {}
 
     def poll(self) -> None:
         address = f"{self.url}/__standin/requests?since={self.seen}"
@@ -152,8 +150,6 @@ class CrmWatch:
             if request["status"] == 0:  # still being answered: read it again next time
                 self.seen += n
                 return
-            path = request["path"].rsplit("/", 1)[-1]
-            self.calls[path] = self.calls.get(path, 0) + 1
             if UPSERT not in request["path"] or not 200 <= request["status"] < 300:
                 continue
             for item in request["body"]["inputs"]:
@@ -403,11 +399,6 @@ def main() -> int:
             + ", ".join(f"{percentile(v, 95):.0f}" for v in by_slice if v)
             + " ms"
         )
-    upserts = stack.crm.calls.get("upsert", 0)
-    print(
-        f"CRM requests: {dict(sorted(stack.crm.calls.items()))}; "
-        f"{sum(counts.values()) / max(upserts, 1):.1f} contacts per upsert"
-    )
     print(
         f"CPU while sending ({sending_s:.0f} s, in cores): "
         + ", ".join(f"{name} {used / sending_s:.2f}" for name, used in cpu.items())

@@ -18,7 +18,6 @@ credentials live there) or more than a short excerpt of a body.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,11 +48,7 @@ class HttpAnswer:
 
 
 class Throttle:
-    """Client-side rate limit: blocks (through ``wait``) until the next call may go out.
-
-    One throttle may be shared by the clients of several runner threads (one budget per
-    app): checking and recording a call happen under a lock, waiting outside it.
-    """
+    """Client-side rate limit: blocks (through ``wait``) until the next call may go out."""
 
     def __init__(
         self,
@@ -65,25 +60,16 @@ class Throttle:
         self.clock = clock
         self.wait = wait
         self.waited_s = 0.0
-        self._lock = threading.Lock()
 
     def acquire(self) -> None:
         for _ in range(10_000):
-            with self._lock:
-                delay = self.limiter.delay(self.clock())
-                if delay <= 0:
-                    self.limiter.record(self.clock())
-                    return
+            delay = self.limiter.delay(self.clock())
+            if delay <= 0:
+                break
             self.waited_s += delay
             if self.wait(delay) is True:  # a stop event was set: let the call go
                 break
-        with self._lock:
-            self.limiter.record(self.clock())
-
-    def ready_in(self) -> float:
-        """Seconds before the next call may go out (0: now); nothing is recorded."""
-        with self._lock:
-            return max(0.0, self.limiter.delay(self.clock()))
+        self.limiter.record(self.clock())
 
 
 def _excerpt(body: Any) -> str:
@@ -120,10 +106,6 @@ class HttpClient:
 
     def close(self) -> None:
         self._client.close()
-
-    def ready_in(self) -> float:
-        """Seconds before the client-side rate limit lets the next request go (0: now)."""
-        return self.throttle.ready_in() if self.throttle is not None else 0.0
 
     def request(
         self,

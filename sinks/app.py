@@ -46,29 +46,6 @@ class RunnerService:
         return f"{self.settings.topic_prefix}sinks.{self.name}"
 
     def run(self, stop: threading.Event) -> None:
-        """``PAYSTREAM_SINK_CONSUMERS`` runners in the group; when one fails, all stop."""
-        failed: list[BaseException] = []
-
-        def run_one() -> None:
-            try:
-                self._run_one(stop)
-            except BaseException as exc:
-                failed.append(exc)
-                stop.set()
-
-        others = [
-            threading.Thread(target=run_one, name=f"sink-{self.name}-{n}", daemon=True)
-            for n in range(1, self.settings.paystream_sink_consumers)
-        ]
-        for thread in others:
-            thread.start()
-        run_one()
-        for thread in others:
-            thread.join()
-        if failed:
-            raise failed[0]
-
-    def _run_one(self, stop: threading.Event) -> None:
         s = self.settings
         consumer = Consumer(s.consumer_config(self.group_id))
         producer = Producer(s.producer_config())
@@ -99,21 +76,18 @@ RATE_SPREAD = 10
 def create_crm_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkService:
     """The HubSpot sink; needs HUBSPOT_ACCESS_TOKEN only when writes are enabled."""
     token = settings.require_hubspot() if settings.writes_enabled else None
-    # one budget for the app, whichever runner thread calls
-    limiter = SlidingWindowLimiter(
-        settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s, RATE_SPREAD
-    )
-    throttles: dict[int, Throttle] = {}
 
     def build(stop: threading.Event) -> SinkAdapter:
         client = None
         if token is not None:
-            throttle = throttles.setdefault(id(stop), Throttle(limiter, wait=stop.wait))
+            limiter = SlidingWindowLimiter(
+                settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s, RATE_SPREAD
+            )
             client = HubSpotClient(
                 settings.hubspot_api_base,
                 token,
                 settings.paystream_sink_timeout_s,
-                throttle,
+                Throttle(limiter, wait=stop.wait),
                 time_zone=settings.paystream_hubspot_time_zone,
             )
         return CrmAdapter(client, settings.paystream_crm_stale_guard)
@@ -124,18 +98,23 @@ def create_crm_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkSe
 def create_helpdesk_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkService:
     """The Zendesk sink; needs ZENDESK_API_BASE/EMAIL/API_TOKEN only when writes are enabled."""
     creds = settings.require_zendesk() if settings.writes_enabled else None
-    # one budget for the app, whichever runner thread calls
-    limiter = SlidingWindowLimiter(
-        settings.paystream_zendesk_rate_limit, settings.paystream_zendesk_rate_period_s, RATE_SPREAD
-    )
-    throttles: dict[int, Throttle] = {}
 
     def build(stop: threading.Event) -> SinkAdapter:
         client = None
         if creds is not None:
             base, email, token = creds
-            throttle = throttles.setdefault(id(stop), Throttle(limiter, wait=stop.wait))
-            client = ZendeskClient(base, email, token, settings.paystream_sink_timeout_s, throttle)
+            limiter = SlidingWindowLimiter(
+                settings.paystream_zendesk_rate_limit,
+                settings.paystream_zendesk_rate_period_s,
+                RATE_SPREAD,
+            )
+            client = ZendeskClient(
+                base,
+                email,
+                token,
+                settings.paystream_sink_timeout_s,
+                Throttle(limiter, wait=stop.wait),
+            )
         return HelpdeskAdapter(client, settings.paystream_zendesk_set_requester)
 
     return RunnerService("helpdesk", settings, metrics, settings.topics.sink_helpdesk, build)

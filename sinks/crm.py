@@ -54,9 +54,6 @@ class CrmAdapter:
         notes = {i: COALESCED for u in upserts for i in u.covers if i != u.newest}
         return Call(indexes=indexes, payload=tuple(upserts), notes=notes)
 
-    def ready_in(self) -> float:
-        return self.client.ready_in() if self.client is not None else 0.0
-
     def split(self, call: Call) -> list[Call]:
         upserts: tuple[mapping.CrmUpsert, ...] = call.payload
         return [self._call([u]) for u in upserts] if len(upserts) > 1 else [call]

@@ -52,9 +52,6 @@ class HelpdeskAdapter:
             )
         return calls
 
-    def ready_in(self) -> float:
-        return self.client.ready_in() if self.client is not None else 0.0
-
     def split(self, call: Call) -> list[Call]:
         return [call]
 

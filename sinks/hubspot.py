@@ -88,9 +88,6 @@ class HubSpotClient:
     def close(self) -> None:
         self.http.close()
 
-    def ready_in(self) -> float:
-        return self.http.ready_in()
-
     def _rate_limit(self, answer: HttpAnswer) -> None:
         """Raise for a 429: DAILY waits for the account's midnight, others a window."""
         if answer.status != 429:

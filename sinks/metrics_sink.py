@@ -78,9 +78,6 @@ class MetricsAdapter:
         batch = inserts([c["row"] for c in commands])
         return [Call(indexes=tuple(range(len(commands))), payload=batch)]
 
-    def ready_in(self) -> float:
-        return 0.0  # no rate limit on the store
-
     def split(self, call: Call) -> list[Call]:
         return [call]  # one store write; it never fails permanently
 

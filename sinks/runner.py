@@ -6,10 +6,7 @@ arrives within ``batch_wait_s`` of its first message (which waits no longer), at
 ``batch_size`` messages. At-least-once delivery with manual commits, exactly-once in effect
 because every call is idempotent (idempotency keys; the store's row keys and dedup tokens).
 A batch's offsets are committed only after every command in it was delivered (or dry-run)
-or published to ``sink.dlq``, and after the broker acknowledged those records. The runner
-does not wait for those acknowledgements: it goes on with the next batch, and commits each
-batch (asynchronously) once the delivery reports of all its records are in, so the calls
-never wait on a broker round trip; a crash then sends one more batch again. While a call
+or published to ``sink.dlq``, and after the broker acknowledged those records. While a call
 backs off, the runner pauses its partitions and keeps polling (so the group keeps it), then
 resumes: back-pressure by pausing. A rebalance or a stop during a back-off abandons the
 batch uncommitted: whoever owns the partitions next sends it again, harmlessly.
@@ -78,10 +75,6 @@ class SinkAdapter(Protocol):
 
     def split(self, call: Call) -> list[Call]:
         """Smaller calls to isolate a permanent failure; one call or none when indivisible."""
-        ...
-
-    def ready_in(self) -> float:
-        """Seconds before the destination's client-side rate limit lets a call go (0: now)."""
         ...
 
     def send(self, call: Call) -> Mapping[int, str]:
@@ -170,22 +163,11 @@ class SinkRunner:
         self._pending: deque[Message] = deque()
         self._generation = 0
         self._delivery_errors: list[str] = []
-        #: the batch whose outcomes are being produced (a sequence number)
-        self._batch = 0
-        #: batch → its records not yet acknowledged (absent: all acknowledged)
-        self._unacked: dict[int, int] = {}
-        #: processed batches, oldest first, waiting for their records' acknowledgements
-        self._unsettled: deque[tuple[int, dict[tuple[str, int], int]]] = deque()
 
     # ---------------------------------------------------------------- consumer plumbing
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._generation += 1
         self._pending.clear()
-        # commit what is settled while the partitions are still ours; the rest is sent
-        # again by their next owner (a failed record stops the runner at the next batch)
-        if self._flush() == 0 and not self._delivery_errors:
-            self._commit_settled(asynchronous=False)
-        self._unsettled.clear()
         self.log.info("partitions_revoked", count=len(partitions))
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -217,16 +199,6 @@ class SinkRunner:
             wanted, left = self.batch_size - len(batch), self.batch_wait_s - waited
             batch += [
                 m for m in self.consumer.consume(wanted, min(left, _POLL_S)) if self._usable(m)
-            ]
-        # While the rate limit holds the call back anyway, the batch keeps filling: the wait
-        # goes into fuller calls, instead of a small call now and a stall behind it.
-        while not stop.is_set() and len(batch) < self.batch_size:
-            held = self.adapter.ready_in()
-            if held <= 0:
-                break
-            wanted = self.batch_size - len(batch)
-            batch += [
-                m for m in self.consumer.consume(wanted, min(held, _POLL_S)) if self._usable(m)
             ]
         # partitions revoked meanwhile are read again by their next owner
         return batch if generation == self._generation else []
@@ -262,14 +234,9 @@ class SinkRunner:
             raise BatchAbandoned
 
     # ---------------------------------------------------------------- producing outcomes
-    def _on_delivery(self, batch: int, err: Any, _msg: Any) -> None:
+    def _on_delivery(self, err: Any, _msg: Any) -> None:
         if err is not None:
             self._delivery_errors.append(str(err))
-        left = self._unacked[batch] - 1
-        if left:
-            self._unacked[batch] = left
-        else:
-            del self._unacked[batch]
 
     def _flush(self) -> int:
         """Wait for the outcomes produced so far; the number still undelivered."""
@@ -278,16 +245,9 @@ class SinkRunner:
     def _produce(self, topic: str, key: str, value: bytes) -> None:
         """Hand one record to the producer, or raise OutcomeNotWritten (the runner stops)."""
         assert self.producer is not None
-        batch = self._batch
         for _ in range(100):
             try:
-                self.producer.produce(
-                    topic,
-                    key=key,
-                    value=value,
-                    on_delivery=lambda err, msg: self._on_delivery(batch, err, msg),
-                )
-                self._unacked[batch] = self._unacked.get(batch, 0) + 1
+                self.producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery)
                 break
             except BufferError:
                 self.producer.poll(0.1)
@@ -362,11 +322,8 @@ class SinkRunner:
 
     # ---------------------------------------------------------------- the batch
     def process(self, messages: Sequence[Message], stop: threading.Event) -> bool:
-        """Handle one batch; True when handled to the end (its offsets are committed once
-        its records are acknowledged), False when abandoned (sent again by whoever next
-        owns the partitions)."""
+        """Handle one batch; True when its offsets were committed."""
         generation = self._generation
-        self._batch += 1
         commands: list[Command] = []
         raws: list[bytes] = []
         for message in messages:
@@ -405,9 +362,7 @@ class SinkRunner:
             self.log.info("batch_abandoned", size=len(messages))
             self._flush()
             return False
-        self._unsettled.append((self._batch, next_offsets(map(_position, messages))))
-        self._commit_settled()
-        return True
+        return self._commit(messages)
 
     def _deliver(
         self,
@@ -465,34 +420,27 @@ class SinkRunner:
                     self._dead_letter(commands[i], raws[i], reason, reason, attempts.total)
             return []
 
-    def _commit_settled(self, asynchronous: bool = True) -> None:
-        """Commit the processed batches, oldest first, whose records are all acknowledged.
-
-        Never past a record we failed to write: a failed delivery stops the runner,
-        uncommitted; whoever runs next reads those batches again (the idempotency keys make
-        that harmless).
-        """
-        if self.producer is not None:
-            self.producer.poll(0)  # serve the delivery reports that came in
-        if self._delivery_errors:
-            errors = self._delivery_errors[:3]
-            self.log.error("outcomes_not_acknowledged", errors=errors)
-            raise OutcomeNotWritten(f"{len(self._delivery_errors)} failed: {errors[:1]}")
-        offsets: dict[tuple[str, int], int] = {}
-        while self._unsettled and self._unsettled[0][0] not in self._unacked:
-            for position, offset in self._unsettled.popleft()[1].items():
-                offsets[position] = max(offsets.get(position, -1), offset)
+    def _commit(self, messages: Sequence[Message]) -> bool:
+        left = self._flush()
+        errors, self._delivery_errors = self._delivery_errors, []
+        if left or errors:
+            # Never commit past a record we failed to write: stop, uncommitted; whoever
+            # runs next reads the batch again (the idempotency keys make that harmless).
+            self.log.error("outcomes_not_acknowledged", pending=left, errors=errors[:3])
+            raise OutcomeNotWritten(f"{left} pending, {len(errors)} failed: {errors[:1]}")
+        offsets = next_offsets(map(_position, messages))
         if not offsets:
-            return
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+            return True
         try:
-            if asynchronous:
-                self.consumer.commit(offsets=partitions, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=partitions, asynchronous=False)
+            self.consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
+                asynchronous=False,
+            )
         except KafkaException as exc:
             # The group moved on (rebalance): the new owner sends these again, harmlessly.
             self.log.warning("commit_failed", error=str(exc.args[0]) if exc.args else "")
+            return False
+        return True
 
     # ---------------------------------------------------------------- the loop
     def run(self, stop: threading.Event) -> None:
@@ -504,9 +452,5 @@ class SinkRunner:
             messages = self._fetch(stop)
             if messages:
                 self.process(messages, stop)
-            else:
-                self._commit_settled()
-        left = self._flush()
-        if left == 0:
-            self._commit_settled(asynchronous=False)
+        self._flush()
         self.log.info("sink_stopped")

@@ -78,10 +78,6 @@ class SinkSettings(MetricsStoreSettings):
     #: how long a batch stays open after its first command for more to join it (latency
     #: vs calls: under load, commands queue up while a call is out and batches grow anyway)
     paystream_sink_batch_wait_s: float = Field(default=0.02, gt=0)
-    #: consumers (threads) per command sink, in one group, sharing one rate budget: while
-    #: one waits for an answer, another calls (a customer's commands stay on one partition,
-    #: so on one consumer, in order); more than the topic's partitions would idle
-    paystream_sink_consumers: int = Field(default=2, ge=1, le=16)
     #: read the contacts' billing_state_changed_at before an upsert and skip older states
     paystream_crm_stale_guard: bool = True
 

@@ -79,9 +79,6 @@ class ZendeskClient:
     def close(self) -> None:
         self.http.close()
 
-    def ready_in(self) -> float:
-        return self.http.ready_in()
-
     def _check(self, answer: HttpAnswer, what: str) -> None:
         check(answer, what, parse_retry_after(answer.headers.get("retry-after"), self.clock()))
 
