@@ -73,8 +73,8 @@ LIVE_ENV = {
 }
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe-fixtures"
-if not FIXTURES.is_dir():  # a clone beside shared/ (CI) or the work tree
-    FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "stripe-fixtures"
+if not FIXTURES.is_dir():  # a clone not beside shared/: the copy kept in the repository
+    FIXTURES = Path(__file__).resolve().parent / "fixtures" / "stripe-fixtures"
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from processors.lifecycle import Event
 from schemas.codec import APP_EVENT, STRIPE_EVENT, default_codec
 
 FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "stripe-fixtures"
+if not FIXTURES.is_dir():  # a clone not beside shared/: the copy kept in the repository
+    FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe-fixtures"
 
 _TEMPLATE = {
     "checkout.session.completed": "checkout_session_completed",
