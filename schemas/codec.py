@@ -103,10 +103,10 @@ class AvroCodec:
         if found is None:
             raise UnknownSchemaError("unknown schema fingerprint " + data[2:HEADER_SIZE].hex())
         name, writer, reader = found
+        body = io.BytesIO(data)  # shares the bytes (a slice would copy the ~4 KB body)
+        body.seek(HEADER_SIZE)
         try:
-            record = fastavro.schemaless_reader(
-                io.BytesIO(data[HEADER_SIZE:]), writer, reader, return_record_name=False
-            )
+            record = fastavro.schemaless_reader(body, writer, reader, return_record_name=False)
         except Exception as exc:  # fastavro raises many types for truncated input
             raise SchemaError(f"cannot decode {name}: {type(exc).__name__}") from None
         if not isinstance(record, dict):
