@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from functools import partial
+from collections.abc import AsyncIterator, Callable
+from functools import lru_cache, partial
 from typing import Any
 
 import structlog
@@ -22,6 +22,7 @@ from ingest.handlers import (
 from ingest.publisher import Publisher
 from ingest.requestlog import RequestIds, RequestLog
 from ingest.settings import IngestSettings
+from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import default_codec
 
@@ -50,6 +51,12 @@ def producer_config(settings: IngestSettings) -> dict[str, Any]:
     )
 
 
+def customer_hasher(key: str) -> Callable[[str | None], str]:
+    """The log line's customer hash (an HMAC, ≈ 5 µs), remembered for the last 4,096
+    customers: Stripe sends several events per customer in a burst (invoice, payment, charge)."""
+    return lru_cache(maxsize=4096)(partial(customer_hash, key=key))
+
+
 def create_app(settings: IngestSettings) -> web.Application:
     """Build the service; the producer starts with the app and is flushed when it stops."""
     app = web.Application(client_max_size=settings.paystream_ingest_max_body_bytes)
@@ -64,7 +71,7 @@ def create_app(settings: IngestSettings) -> web.Application:
         "publish_timeout_s": settings.paystream_ingest_publish_timeout_s,
         "retry_after": str(settings.paystream_ingest_retry_after_s),
         "request_ids": RequestIds(),
-        "hash_key": settings.paystream_customer_hash_key.get_secret_value(),
+        "hash_customer": customer_hasher(settings.paystream_customer_hash_key.get_secret_value()),
         "log": RequestLog("ingest", enabled=settings.paystream_log_level in ("debug", "info")),
         "body_gate": BodyGate(
             settings.paystream_ingest_body_timeout_s, settings.paystream_ingest_max_slow_bodies

@@ -22,7 +22,6 @@ from ingest import envelope, signature
 from ingest.errors import BodyTimeout, IngestError, Overloaded, TooLarge
 from ingest.publisher import Publisher
 from ingest.requestlog import RequestLog
-from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import AvroCodec
 
@@ -79,8 +78,8 @@ class Endpoint:
     counters: dict[str, Any]
     duration: Histogram | None
     request_ids: Callable[[], str]
-    #: key of the customer-id hash in log lines (the metrics rows use the same)
-    hash_key: str
+    #: the customer-id hash of log lines (``paystream.hashing``; the metrics rows use the same)
+    hash_customer: Callable[[str | None], str]
     log: RequestLog
     body_gate: BodyGate
 
@@ -155,7 +154,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         correlation_id=cid,
         event_id=event.event_id if event else None,
         type=event.type if event else None,
-        customer=customer_hash(event.customer_id, ep.hash_key) or None if event else None,
+        customer=ep.hash_customer(event.customer_id) or None if event else None,
         status=status,
         outcome=reason,
         latency_ms=round(elapsed * 1000, 2),

@@ -1,7 +1,10 @@
 """The one JSON line per request, rendered directly: the hot path skips structlog's chain.
 
 The line is assembled from escaped JSON literals (no dict, no ``json.dumps``, one
-``strftime`` per second): the request log must stay a small part of a request's cost.
+``strftime`` per second): the request log must stay a small part of a request's cost. Inside
+a running event loop the lines of one loop iteration are written together at its end (one
+``write`` system call for the several requests a batch of delivery reports completes, not one
+per request); outside a loop each line is written at once.
 
 Same shape as every other line (``paystream.logging``: ``event``, ``service``, ``level``,
 ``timestamp`` in ISO 8601 UTC) with a fixed set of fields that carry no payload, secret or
@@ -13,6 +16,7 @@ like every other line there (``paystream.logging``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import itertools
 import sys
@@ -51,6 +55,7 @@ class RequestLog:
         self._second = -1
         self._stamp = ""
         self._stream = stream if stream is not None else sys.stderr
+        self._pending: list[str] = []
         self.enabled = enabled
         self._console = structlog.get_logger(service) if for_a_person(self._stream) else None
 
@@ -93,7 +98,23 @@ class RequestLog:
             f'"event": {_json(event)}, "service": {self._service_json}, "level": "{level}", '
             f'"timestamp": "{self._stamp}.{int((now - second) * 1e6):06d}Z"}}\n'
         )
+        if self._pending:  # a flush is already scheduled for this loop iteration
+            self._pending.append(line)
+            return
+        try:
+            asyncio.get_running_loop().call_soon(self.flush)
+        except RuntimeError:  # no event loop: write it now
+            self._write(line)
+        else:
+            self._pending.append(line)
+
+    def flush(self) -> None:
+        """Write the lines held for this loop iteration."""
+        lines, self._pending = self._pending, []
+        self._write("".join(lines))
+
+    def _write(self, text: str) -> None:
         # The answer is decided (the event may already be in Kafka): a log that cannot be
         # written must not turn it into an error.
         with contextlib.suppress(OSError, ValueError):
-            self._stream.write(line)
+            self._stream.write(text)
