@@ -44,6 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._kafka_requests import read_counts  # noqa: E402
 from bench._loadgen import LoadGenerator, Outcome, http_post  # noqa: E402
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
@@ -312,13 +313,41 @@ def warm_up(stack: Stack) -> None:
 
 
 @contextlib.contextmanager
-def broker() -> Iterator[tuple[str, str, int | None]]:
+def broker(counts: Path | None = None) -> Iterator[tuple[str, str, int | None]]:
+    """The broker to use; with ``counts``, the embedded one behind a request-counting proxy."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         yield external, "kafka", None
         return
-    with EmbeddedBroker() as embedded:
-        yield embedded.bootstrap_servers, "embedded", embedded.pid
+    if counts is None:
+        with EmbeddedBroker() as embedded:
+            yield embedded.bootstrap_servers, "embedded", embedded.pid
+        return
+    listen = free_port()
+    with EmbeddedBroker(advertised=f"127.0.0.1:{listen}") as embedded:
+        proxy = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "_kafka_requests.py"),
+                "--listen",
+                str(listen),
+                "--upstream",
+                embedded.bootstrap_servers,
+                "--out",
+                str(counts),
+            ],
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while not counts.exists():
+                if time.monotonic() > deadline or proxy.poll() is not None:
+                    raise SystemExit("the request-counting proxy did not start")
+                time.sleep(0.1)
+            yield f"127.0.0.1:{listen}", "embedded", embedded.pid
+        finally:
+            proxy.terminate()
+            proxy.wait(10)
 
 
 def main() -> int:
@@ -343,11 +372,17 @@ def main() -> int:
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for ingest/worker/sinks"
     )
+    parser.add_argument(
+        "--count-requests",
+        action="store_true",
+        help="count the clients' Kafka requests per API key through a proxy (costs CPU)",
+    )
     args = parser.parse_args()
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     workdir = Path(tempfile.mkdtemp(prefix="paystream-e2e-"))
     total = int(args.rate * args.duration)
-    with broker() as (bootstrap, profile, broker_pid):
+    counts_file = workdir / "kafka-requests.json" if args.count_requests else None
+    with broker(counts_file) as (bootstrap, profile, broker_pid):
         stack = Stack(args, workdir)
         try:
             stack.start(bootstrap, profile)
@@ -358,7 +393,13 @@ def main() -> int:
             names = [f"cus_e2e{run_id}{i:07d}" for i in range(total)]
             requests = prepared_requests(stack.ingest_port, stack.secret, names, int(time.time()))
             cpu_before = cpu_by_process(stack, broker_pid)
+            requests_before = read_counts(counts_file) if counts_file else {}
             sent = send(stack.ingest_port, requests, args.rate, args.connections)
+            time.sleep(0.6 if counts_file else 0)  # the proxy writes its counts every 0.5 s
+            requests_during = {
+                key: n - requests_before.get(key, 0)
+                for key, n in (read_counts(counts_file) if counts_file else {}).items()
+            }
             cpu = {
                 name: used - cpu_before.get(name, 0.0)
                 for name, used in cpu_by_process(stack, broker_pid).items()
@@ -403,6 +444,12 @@ def main() -> int:
         f"CPU while sending ({sending_s:.0f} s, in cores): "
         + ", ".join(f"{name} {used / sending_s:.2f}" for name, used in cpu.items())
     )
+    if requests_during:
+        busiest = sorted(requests_during.items(), key=lambda kv: -kv[1])
+        print(
+            "Kafka requests while sending (per s, per event): "
+            + ", ".join(f"{key} {n / sending_s:.0f}/s {n / total:.2f}" for key, n in busiest if n)
+        )
     if stages:
         spans: dict[str, list[float]] = {
             "webhook due -> ingest received": [],
