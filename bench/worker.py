@@ -40,14 +40,19 @@ from paystream.settings import CommonSettings  # noqa: E402
 from schemas.codec import default_codec  # noqa: E402
 from schemas.topics import TopicSpec  # noqa: E402
 
-INVOICE = ROOT.parent / "shared" / "stripe-fixtures" / "invoice_paid.json"
+#: the shared fixtures beside the clone, else the copy the product ships (a clone elsewhere)
+INVOICES = (
+    ROOT.parent / "shared" / "stripe-fixtures" / "invoice_paid.json",
+    ROOT / "paystream" / "stripe_templates" / "invoice_paid.json",
+)
 
 
 def invoice_template() -> dict[str, object]:
-    if not INVOICE.is_file():
-        raise SystemExit(f"{INVOICE} not found (the shared Stripe fixtures)")
-    body: dict[str, object] = json.loads(INVOICE.read_text())
-    return body
+    for invoice in INVOICES:
+        if invoice.is_file():
+            body: dict[str, object] = json.loads(invoice.read_text())
+            return body
+    raise SystemExit("no Stripe invoice.paid fixture found")
 
 
 def encoded_stripe(
