@@ -21,8 +21,12 @@ import contextlib
 import json
 import os
 import struct
+import time
 from collections import Counter
 from pathlib import Path
+
+#: how often the proxy rewrites its counts file
+WRITE_EVERY_S = 0.5
 
 # https://kafka.apache.org/protocol#protocol_api_keys (the ones these clients send)
 API_KEYS = {
@@ -83,7 +87,7 @@ async def serve(listen: int, upstream: str, out: Path) -> None:
             tmp = out.with_suffix(".tmp")
             tmp.write_text(json.dumps(dict(counts)))
             os.replace(tmp, out)  # readers never see half a file
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(WRITE_EVERY_S)
 
 
 def read_counts(path: Path) -> dict[str, int]:
@@ -93,6 +97,12 @@ def read_counts(path: Path) -> dict[str, int]:
     except FileNotFoundError:
         return {}
     return counts
+
+
+def counted_since(path: Path, before: dict[str, int]) -> dict[str, int]:
+    """Requests per API key since ``before`` was read, once the proxy has written them."""
+    time.sleep(WRITE_EVERY_S + 0.1)
+    return {key: n - before.get(key, 0) for key, n in read_counts(path).items()}
 
 
 def main() -> None:

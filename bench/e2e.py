@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._kafka_requests import read_counts  # noqa: E402
+from bench._kafka_requests import counted_since, read_counts  # noqa: E402
 from bench._loadgen import LoadGenerator, Outcome, http_post  # noqa: E402
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
@@ -395,11 +395,7 @@ def main() -> int:
             cpu_before = cpu_by_process(stack, broker_pid)
             requests_before = read_counts(counts_file) if counts_file else {}
             sent = send(stack.ingest_port, requests, args.rate, args.connections)
-            time.sleep(0.6 if counts_file else 0)  # the proxy writes its counts every 0.5 s
-            requests_during = {
-                key: n - requests_before.get(key, 0)
-                for key, n in (read_counts(counts_file) if counts_file else {}).items()
-            }
+            requests_during = counted_since(counts_file, requests_before) if counts_file else {}
             cpu = {
                 name: used - cpu_before.get(name, 0.0)
                 for name, used in cpu_by_process(stack, broker_pid).items()
