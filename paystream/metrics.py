@@ -42,6 +42,13 @@ class PaystreamMetrics:
             ["type", "outcome"],
             registry=r,
         )
+        self.worker_commits_held = Counter(
+            "paystream_worker_commits_held",
+            "Offset commits the worker held back because Faust asked to commit past an input "
+            "record the agent had not handled (processors/offsets.py), by topic.",
+            ["topic"],
+            registry=r,
+        )
         self.reconcile_recovered = Counter(
             "paystream_reconcile_recovered_events",
             "Events listed by `paystream reconcile` that the worker had never seen: Stripe "

@@ -1,6 +1,6 @@
 """Every Faust internal the worker relies on, in one place, checked by ``check_internals``.
 
-The worker bends Faust in six spots, each for a reason Faust's public API cannot serve:
+The worker bends Faust in seven spots, each for a reason Faust's public API cannot serve:
 
 - ``faust.streams._current_event`` — Faust's stores and tables find the partition of a
   write from the current event. The agent processes a whole batch outside Faust's stream
@@ -8,8 +8,12 @@ The worker bends Faust in six spots, each for a reason Faust's public API cannot
 - ``Table.send_changelog`` — overridden by ``PublishedTable`` so changelog writes go
   through the worker's one confluent-kafka ``Publisher``; ``Table.on_key_set``/``on_key_del``
   read the partition of the returned value as ``result.message.partition``.
-- ``Consumer._handle_attached`` — awaited before every offset commit; the commit barrier
-  wraps it (see ``processors.writer``).
+- ``Consumer._handle_attached`` — awaited before every offset commit with the very mapping
+  Faust then commits; the commit barrier wraps it (see ``processors.writer``) and lowers
+  offsets the agent has not handled (``processors.offsets``).
+- ``Consumer._read_offset`` — ``never_skip_fetched`` keeps it empty, so Faust delivers
+  every fetched record instead of skipping those below its read offset and counting the
+  skipped-over offsets as acked (``processors.offsets`` tells why).
 - RocksDB ``Store._dbs`` / ``Store._key_index`` — the dedup purge deletes expired keys
   from each partition's database directly (Faust has no per-partition scan or TTL).
 - ``AIOKafkaConsumerThread._create_worker_consumer`` — Faust hard-codes aiokafka's
@@ -114,15 +118,42 @@ class partition_scope:
             _current_event.reset(self._token)
 
 
-def wrap_before_commit(consumer: Any, before: Callable[[], Any]) -> None:
-    """Make the Faust consumer await ``before()`` ahead of every offset commit."""
+def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -> None:
+    """Make the Faust consumer await ``before(offsets)`` ahead of every offset commit.
+
+    ``offsets`` is the mapping Faust goes on to commit and record as committed: ``before``
+    may lower its values in place (and raise to commit nothing).
+    """
     original = consumer._handle_attached
 
-    async def handle_attached(commit_offsets: Any) -> None:
-        await before()
+    async def handle_attached(commit_offsets: dict[Any, int]) -> None:
+        await before(commit_offsets)
         await original(commit_offsets)
 
     consumer._handle_attached = handle_attached
+
+
+class _NoReadOffsets(dict[Any, Any]):
+    """A ``Consumer._read_offset`` that knows no read offset and keeps none."""
+
+    def __getitem__(self, key: Any) -> None:
+        return None
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+def never_skip_fetched(consumer: Any) -> None:
+    """Make the Faust consumer deliver every fetched record to the agent (before start).
+
+    With no read offset, ``Consumer._drain_messages`` drops no record as already read and
+    adds no gap (offsets it would count as acked unseen). A record delivered twice is
+    handled twice, which dedup by event id makes harmless.
+    """
+    consumer._read_offset = _NoReadOffsets()
 
 
 def correct_highwaters(
@@ -230,6 +261,26 @@ def _handle_attached_before_commit() -> bool:
     )
 
 
+def _commit_passes_one_mapping() -> bool:
+    commit_tps = "".join(_source(faust.transport.consumer.Consumer._commit_tps).split())
+    return (
+        "commit_offsets=self._filter_committable_offsets(tps)" in commit_tps
+        and "awaitself._handle_attached(commit_offsets)" in commit_tps
+        and "self._commit_offsets(commit_offsets," in commit_tps
+    )
+
+
+def _drain_reads_the_read_offset_mapping() -> bool:
+    drain = _source(faust.transport.consumer.Consumer._drain_messages)
+    init = _source(faust.transport.consumer.Consumer.__init__)
+    return (
+        "get_read_offset = self._read_offset.__getitem__" in drain
+        and "if r_offset is None or offset >= r_offset:" in drain
+        and "if gap > 1 and r_offset:" in drain
+        and "self._read_offset = defaultdict(lambda: None)" in init
+    )
+
+
 def _recovery_reads_persisted_offsets_and_highwaters() -> bool:
     recovery = faust.tables.recovery.Recovery
     return "table.persisted_offset(tp)" in _source(
@@ -266,6 +317,12 @@ INTERNALS: dict[str, Callable[[], bool]] = {
     ),
     "faust.tables.base.Collection.send_changelog": _send_changelog_signature,
     "faust.transport.consumer.Consumer._handle_attached": _handle_attached_before_commit,
+    "faust.transport.consumer.Consumer._commit_tps (one mapping to _handle_attached and commit)": (
+        _commit_passes_one_mapping
+    ),
+    "faust.transport.consumer.Consumer._read_offset (read by _drain_messages)": (
+        _drain_reads_the_read_offset_mapping
+    ),
     "faust.stores.rocksdb.Store._dbs/_key_index": _rocksdb_layout,
     "faust AIOKafkaConsumerThread._create_worker_consumer / aiokafka _fetch_max_wait_ms": (
         _fetch_wait_settable

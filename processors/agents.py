@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import structlog
 
 from processors._faust import partition_scope
 from processors.lifecycle import CustomerRecord
+from processors.offsets import Held, resume_positions
 from processors.parts import CUSTOMERS, DEDUP, WorkerParts
 from processors.pipeline import InMessage
 from processors.writer import install_commit_barrier
@@ -57,16 +59,45 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
         parts.metrics.events.labels(event_type, outcome).inc(count)
     for event_type, count in result.recovered.items():
         parts.metrics.reconcile_recovered.labels(event_type).inc(count)
+    for e in events:
+        parts.offsets.handled(e.message.topic, e.message.partition, e.message.offset)
+
+
+def report_held(parts: WorkerParts, held: list[Held]) -> None:
+    """Faust asked to commit past records the agent had not handled: say so, count it."""
+    log = structlog.get_logger()
+    for h in held:
+        topic, partition = h.partition
+        log.warning(
+            "commit held back: records not handled yet",
+            topic=topic,
+            partition=partition,
+            asked=h.asked,
+            committed=h.frontier,
+        )
+        parts.metrics.worker_commits_held.labels(topic).inc()
 
 
 def register(parts: WorkerParts) -> None:
     """Attach the lifecycle agent to the app."""
     settings = parts.settings
+    offsets = parts.offsets
+    lookup = partial(resume_positions, settings.consumer_config(settings.topics.worker_app_id))
+
+    def rebalanced(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        # args: (revoked or assigned partitions,); Faust seeks each assigned partition back
+        # to its committed offset, so the ledger starts over
+        offsets.forget(args[0])
+
+    parts.app.on_partitions_revoked.connect(rebalanced)
+    parts.app.on_partitions_assigned.connect(rebalanced)
 
     @parts.app.agent(parts.source, name="lifecycle")
     async def lifecycle(stream: Any) -> None:
         # before the first event is acked: no offset is committed ahead of its effects
-        install_commit_barrier(parts.app.consumer, parts.writer)
+        install_commit_barrier(
+            parts.app.consumer, parts.writer, offsets, lookup, partial(report_held, parts)
+        )
         async for events in stream.take_events(
             settings.paystream_worker_batch_size, within=settings.paystream_worker_batch_within
         ):

@@ -17,8 +17,14 @@ from typing import Any
 import faust
 
 from paystream.metrics import PaystreamMetrics
-from processors._faust import PublishedTable, correct_highwaters, set_fetch_max_wait
+from processors._faust import (
+    PublishedTable,
+    correct_highwaters,
+    never_skip_fetched,
+    set_fetch_max_wait,
+)
 from processors.localstate import true_end_offsets
+from processors.offsets import HandledOffsets
 from processors.parts import CUSTOMERS, DEDUP, WorkerParts, write_tables
 from processors.pipeline import BatchProcessor
 from processors.publisher import Publisher
@@ -123,6 +129,7 @@ def create_worker(
         app, DEDUP, topics.partitions, publisher, resume.get(topics.changelog(DEDUP), {})
     )
     set_fetch_max_wait(app.consumer, settings.paystream_consumer_fetch_wait_ms)
+    never_skip_fetched(app.consumer)
     if settings.embedded_broker:
         config = settings.consumer_config(topics.worker_app_id)
         correct_highwaters(app.consumer, partial(true_end_offsets, config))
@@ -146,4 +153,5 @@ def create_worker(
             topics, default_codec(), settings.stuck_after_ms, live=settings.stripe_mode == "live"
         ),
         writer=TableWriter(publisher, partial(write_tables, customers, dedup)),
+        offsets=HandledOffsets([topics.stripe_events, topics.app_events]),
     )

@@ -16,6 +16,11 @@ class BatchFailed(RetryableProcessorError):
     worker stops; its successor processes the batch again)."""
 
 
+class ResumePositionUnknown(RetryableProcessorError):
+    """Raised before a commit when where the group resumed reading a partition could not be
+    read from Kafka: nothing is committed (the worker stops; its successor reads again)."""
+
+
 class PermanentProcessorError(ProcessorError):
     """Raised when input can never be processed as is (it is counted and skipped)."""
 

@@ -14,6 +14,7 @@ import faust
 
 from paystream.metrics import PaystreamMetrics
 from processors._faust import PublishedTable, partition_scope
+from processors.offsets import HandledOffsets
 from processors.pipeline import BatchProcessor, BatchResult
 from processors.publisher import Publisher
 from processors.settings import WorkerSettings
@@ -36,6 +37,8 @@ class WorkerParts:
     metrics: PaystreamMetrics
     processor: BatchProcessor
     writer: TableWriter
+    #: input offsets the agent handled: no commit passes one it has not (processors.offsets)
+    offsets: HandledOffsets
     state: dict[str, bool] = field(default_factory=lambda: {"ready": False})
 
 

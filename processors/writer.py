@@ -21,6 +21,7 @@ from typing import Any
 from processors._faust import wrap_before_commit
 from processors.errors import BatchFailed
 from processors.lifecycle import CustomerRecord
+from processors.offsets import HandledOffsets, Held, Partition
 from processors.pipeline import BatchResult
 from processors.publisher import Publisher
 
@@ -94,6 +95,32 @@ class TableWriter:
             raise BatchFailed(f"a batch failed ({type(self._failed).__name__}): no commit")
 
 
-def install_commit_barrier(consumer: Any, writer: TableWriter) -> None:
-    """Make the Faust consumer pass ``writer.barrier()`` before it commits any offset."""
-    wrap_before_commit(consumer, writer.barrier)
+def install_commit_barrier(
+    consumer: Any,
+    writer: TableWriter,
+    offsets: HandledOffsets,
+    resume_positions: Callable[[list[Partition]], dict[Partition, int]],
+    on_held: Callable[[list[Held]], None],
+) -> None:
+    """Before Faust commits any offset: ``writer.barrier()``, then no offset past a record
+    the agent has not handled (``processors.offsets``).
+
+    ``resume_positions`` (blocking, run in a thread) tells where the group resumed reading
+    a partition; it is asked once per partition and assignment, at its first commit: until
+    then only this worker could have moved the committed offset, and it has not.
+    """
+
+    async def before_commit(commit: dict[Any, int]) -> None:
+        await writer.barrier()
+        for _attempt in range(3):  # a rebalance during the lookup makes its answer stale
+            unknown = offsets.unknown_starts(commit)
+            if not unknown:
+                break
+            generation = offsets.generation
+            offsets.start_at(await asyncio.to_thread(resume_positions, unknown), generation)
+        # still unknown: raises ResumePositionUnknown, nothing is committed
+        held = offsets.hold_back(commit)
+        if held:
+            on_held(held)
+
+    wrap_before_commit(consumer, before_commit)

@@ -6,11 +6,11 @@ import json
 import time
 import uuid
 
-import pytest
 from confluent_kafka import Consumer
 
 from paystream.settings import CommonSettings
 from processors.lifecycle import CustomerRecord
+from processors.offsets import resume_positions
 from tests.integration.worker.conftest import (
     StartWorker,
     command_keys,
@@ -33,15 +33,6 @@ def wait_for_commands(settings: CommonSettings, topic: str, at_least: int, timeo
     return seen
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known open defect (issue 14): the worker restarted after SIGKILL sometimes ends"
-        " with command keys missing; in the one such run instrumented so far it had read"
-        " and acked both input partitions to their end (idle, not deadlocked). See"
-        " docs/worker.md. Kept running so that every run still reports."
-    ),
-)
 def test_sigkill_mid_stream_loses_nothing_and_invents_no_key(
     pipeline_settings: CommonSettings, start_worker: StartWorker
 ) -> None:
@@ -75,6 +66,22 @@ def test_sigkill_mid_stream_loses_nothing_and_invents_no_key(
         timeout=120,
     )
     assert _states(changelog) == _expected_states(expected.records)
+
+    # and the commits caught up: the group resumes at the end of every input partition (a
+    # commit held back for good would make each restart replay from there)
+    records = consume(
+        pipeline_settings, topics.stripe_events, until=lambda ms: len(ms) >= len(items)
+    )
+    ends: dict[tuple[str, int], int] = {}
+    for m in records:
+        ends[(m.topic(), m.partition())] = max(
+            ends.get((m.topic(), m.partition()), 0), m.offset() + 1
+        )
+    group = pipeline_settings.consumer_config(topics.worker_app_id)
+    deadline = time.monotonic() + 60
+    while (resumes := resume_positions(group, list(ends))) != ends and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert resumes == ends
 
 
 def _states(messages: list) -> dict[str, str | None]:  # type: ignore[type-arg]

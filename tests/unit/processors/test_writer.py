@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import pytest
+from faust.types import TP
 
-from processors.errors import BatchFailed
+from processors.errors import BatchFailed, ResumePositionUnknown
 from processors.lifecycle import CustomerRecord
+from processors.offsets import HandledOffsets, Held, Partition
 from processors.pipeline import BatchResult
-from processors.writer import TableWriter
+from processors.writer import TableWriter, install_commit_barrier
 
 
 class RecordingPublisher:
@@ -103,3 +107,65 @@ async def test_after_a_failed_batch_no_commit_passes_the_barrier() -> None:
     writer.fail(ValueError("later"))  # the first failure is the one reported
     with pytest.raises(BatchFailed, match="RuntimeError"):
         await writer.barrier()
+
+
+class FakeConsumer:
+    """What the barrier wraps: Faust's ``_handle_attached``, which gets the mapping to commit."""
+
+    def __init__(self) -> None:
+        self.committed: list[dict[Any, int]] = []
+
+    async def _handle_attached(self, commit_offsets: dict[Any, int]) -> None:
+        self.committed.append(dict(commit_offsets))
+
+
+def barrier_on(
+    offsets: HandledOffsets, lookup: Callable[[list[Partition]], dict[Partition, int]]
+) -> tuple[FakeConsumer, list[Held]]:
+    consumer, held = FakeConsumer(), list[Held]()
+    writer = TableWriter(RecordingPublisher([]), lambda r: None)  # type: ignore[arg-type]
+    install_commit_barrier(consumer, writer, offsets, lookup, held.extend)
+    return consumer, held
+
+
+async def test_the_commit_barrier_asks_where_reading_resumed_once_and_holds_back() -> None:
+    asked: list[list[Partition]] = []
+
+    def lookup(partitions: list[Partition]) -> dict[Partition, int]:
+        asked.append(partitions)
+        return dict.fromkeys(partitions, 10)
+
+    offsets = HandledOffsets(["in"])
+    consumer, held = barrier_on(offsets, lookup)
+    for offset in (10, 11, 13):
+        offsets.handled("in", 0, offset)
+    await consumer._handle_attached({TP("in", 0): 14})
+    await consumer._handle_attached({TP("in", 0): 12})
+    assert asked == [[("in", 0)]]
+    assert consumer.committed == [{TP("in", 0): 12}, {TP("in", 0): 12}]
+    assert held == [Held(("in", 0), 14, 12)]
+
+
+async def test_a_rebalance_during_the_lookup_makes_the_barrier_ask_again() -> None:
+    offsets = HandledOffsets(["in"])
+    answers = iter([5, 7])
+
+    def lookup(partitions: list[Partition]) -> dict[Partition, int]:
+        answer = next(answers)
+        if answer == 5:
+            offsets.forget(partitions)  # as the rebalance signal does meanwhile
+        return dict.fromkeys(partitions, answer)
+
+    consumer, _held = barrier_on(offsets, lookup)
+    await consumer._handle_attached({TP("in", 0): 9})
+    assert consumer.committed == [{TP("in", 0): 7}]
+
+
+async def test_no_commit_when_where_reading_resumed_cannot_be_read() -> None:
+    def lookup(partitions: list[Partition]) -> dict[Partition, int]:
+        raise ResumePositionUnknown("broker down")
+
+    consumer, _held = barrier_on(HandledOffsets(["in"]), lookup)
+    with pytest.raises(ResumePositionUnknown):
+        await consumer._handle_attached({TP("in", 0): 9})
+    assert consumer.committed == []
