@@ -84,13 +84,14 @@ def register(parts: WorkerParts) -> None:
     offsets = parts.offsets
     lookup = partial(resume_positions, settings.consumer_config(settings.topics.worker_app_id))
 
-    def rebalanced(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
-        # args: (revoked or assigned partitions,); Faust seeks each assigned partition back
-        # to its committed offset, so the ledger starts over
+    def revoked(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        # args: (revoked partitions,). Every rebalance revokes all partitions first (eager
+        # protocol) and Faust forgets their acks; once reassigned it seeks each back to its
+        # committed offset, so their ledgers start over. Not at the assignment signal: by
+        # then the seek may be done and records handled, which would not come again.
         offsets.forget(args[0])
 
-    parts.app.on_partitions_revoked.connect(rebalanced)
-    parts.app.on_partitions_assigned.connect(rebalanced)
+    parts.app.on_partitions_revoked.connect(revoked)
 
     @parts.app.agent(parts.source, name="lifecycle")
     async def lifecycle(stream: Any) -> None:
