@@ -16,7 +16,6 @@ The last line is ``broker rate: R/s, p95 first 10 s: A ms, last 10 s: B ms (xN),
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import threading
@@ -28,18 +27,12 @@ sys.path.insert(0, str(ROOT))
 
 from confluent_kafka import Consumer, Producer  # noqa: E402
 
+from bench._measure import cpu_seconds, percentile  # noqa: E402
 from paystream.runtime.broker import EmbeddedBroker  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
 from paystream.settings import CommonSettings  # noqa: E402
 
 WINDOW_S = 10
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -110,10 +103,10 @@ def main() -> int:
     per_window = int(args.rate * WINDOW_S)
     p95s = []
     for start in range(0, total, per_window):
-        window = sorted(s for i, s in latencies if start <= i < start + per_window)
+        window = [s for i, s in latencies if start <= i < start + per_window]
         if not window:
             continue
-        p50, p95 = window[len(window) // 2], window[int(len(window) * 0.95)]
+        p50, p95 = percentile(window, 50), percentile(window, 95)
         p95s.append(p95)
         first = start // per_window * WINDOW_S
         print(f"{first:>4}-{first + WINDOW_S:<4} s: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms")

@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench._kafka_requests import counted_since, read_counts  # noqa: E402
 from bench._loadgen import LoadGenerator, Outcome, http_post  # noqa: E402
+from bench._measure import cpu_seconds, percentile  # noqa: E402
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
 from paystream.settings import CommonSettings  # noqa: E402
@@ -55,13 +56,6 @@ from paystream.storyline import make_event  # noqa: E402
 EXPECTED_STATE = "onboarding_pending"
 UPSERT = "/crm/v3/objects/contacts/batch/upsert"
 WEBHOOK_PATH = "/webhooks/stripe"
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
 
 
 def checkout(customer: str, created: int) -> bytes:
@@ -256,15 +250,6 @@ class Stack:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process used so far (Linux ``/proc``); 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_by_process(stack: Stack, broker_pid: int | None) -> dict[str, float]:
