@@ -90,12 +90,10 @@ class HandledOffsets:
             ledger = self._ledgers[(topic, partition)] = _Ledger()
         ledger.handled(offset)
 
-    def forget(self, partitions: Iterable[Any] | None = None) -> None:
-        """A rebalance: forget the partitions (all when None); the next assignment restarts."""
+    def forget(self, partitions: Iterable[Any]) -> None:
+        """A rebalance revoked these partitions; their next assignment starts over."""
         self.generation += 1
-        if partitions is None:
-            self._ledgers.clear()
-        for tp in partitions or ():
+        for tp in partitions:
             self._ledgers.pop((tp[0], tp[1]), None)
 
     def unknown_starts(self, partitions: Iterable[Any]) -> list[Partition]:
