@@ -1,21 +1,23 @@
 """Every Faust internal the worker relies on, in one place, checked by ``check_internals``.
 
-The worker bends Faust in seven spots, each for a reason Faust's public API cannot serve:
+The worker bends Faust in six spots, each for a reason Faust's public API cannot serve:
 
-- ``faust.streams._current_event`` — Faust's stores and tables find the partition of a
-  write from the current event. The agent processes a whole batch outside Faust's stream
-  iteration, so ``partition_scope`` sets the event for each table read or write.
-- ``Table.send_changelog`` — overridden by ``PublishedTable`` so changelog writes go
-  through the worker's one confluent-kafka ``Publisher``; ``Table.on_key_set``/``on_key_del``
-  read the partition of the returned value as ``result.message.partition``.
+- ``Consumer._drain_messages`` — replaced by ``drain_per_fetch``, for two reasons. Faust's
+  loop skips a fetched record below its read offset and counts the offsets it skipped
+  over as acked, which can commit records the agent never handled (``processors.offsets``
+  tells how); ours delivers every fetched record. And Faust awaits
+  ``wait_first(callback(message), suspend_flow.wait())`` for each record — four tasks
+  per record, the largest single cost of the worker bench; ours waits once per fetch.
+- RocksDB ``Store._db_for_partition`` / ``_key_index`` — ``PublishedTable.read`` and
+  ``write`` do what Faust's ``table.get(key)`` and ``table[key] = value`` do inside a
+  stream (the input record's partition names the database), in one call instead of
+  Faust's six layers and two lookups per read; writes' changelog records go through the
+  worker's one confluent-kafka ``Publisher``.
+- RocksDB ``Store._dbs`` / ``Store._key_index`` — the dedup purge deletes expired keys
+  from each partition's database directly (Faust has no per-partition scan or TTL).
 - ``Consumer._handle_attached`` — awaited before every offset commit with the very mapping
   Faust then commits; the commit barrier wraps it (see ``processors.writer``) and lowers
   offsets the agent has not handled (``processors.offsets``).
-- ``Consumer._read_offset`` — ``never_skip_fetched`` keeps it empty, so Faust delivers
-  every fetched record instead of skipping those below its read offset and counting the
-  skipped-over offsets as acked (``processors.offsets`` tells why).
-- RocksDB ``Store._dbs`` / ``Store._key_index`` — the dedup purge deletes expired keys
-  from each partition's database directly (Faust has no per-partition scan or TTL).
 - ``AIOKafkaConsumerThread._create_worker_consumer`` — Faust hard-codes aiokafka's
   ``fetch_max_wait_ms=1500``; ``set_fetch_max_wait`` applies the worker's setting.
 - ``Recovery`` reads ``table.persisted_offset(tp)`` and ``consumer.highwaters(...)`` —
@@ -32,10 +34,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import weakref
 from collections.abc import Callable, Iterator
-from contextvars import ContextVar, Token
-from types import SimpleNamespace
+from functools import partial
 from typing import Any
 
 import faust
@@ -44,14 +44,15 @@ import faust.tables.base
 import faust.tables.recovery
 import faust.tables.table
 import faust.transport.consumer
-from faust.streams import _current_event
+from faust.transport.consumer import CONSUMER_FETCHING
 
 from processors.errors import FaustInternalsMoved
 from processors.publisher import Publisher
 
 
 class PublishedTable(faust.Table[bytes, bytes]):
-    """A Faust table whose changelog writes go through the worker's ``Publisher``."""
+    """A Faust table read and written per input partition, its changelog through the
+    worker's ``Publisher``: use ``read`` and ``write``, not ``table[key]``."""
 
     publisher: Publisher
     #: partition → last changelog offset the kept local files hold (``processors.localstate``)
@@ -66,56 +67,22 @@ class PublishedTable(faust.Table[bytes, bytes]):
             return hint
         return stored
 
-    def partition_for_key(self, key: Any) -> int | None:
-        event = _current_event.get(None)
-        current = event() if event is not None else None
-        if current is None:
-            raise TypeError("table written outside of partition_scope()")
-        partition: int = current.message.partition
-        return partition
+    def read(self, partition: int, key: bytes) -> bytes | None:
+        """The value of ``key`` kept for input ``partition``: Faust's ``table.get(key)``
+        while a record of that partition is being processed."""
+        store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
+        value: bytes | None = store._db_for_partition(partition).get(key)
+        if value is not None:
+            store._key_index[key] = partition
+        return value
 
-    def send_changelog(
-        self,
-        partition: int | None,
-        key: Any,
-        value: Any,
-        key_serializer: Any = None,
-        value_serializer: Any = None,
-    ) -> Any:
+    def write(self, partition: int, key: bytes, value: bytes) -> None:
+        """Faust's ``table[key] = value`` for input ``partition``: the changelog record
+        (durable at the writer's next flush), then the local store."""
         self.publisher.produce(self.changelog_topic.get_topic_name(), key, value, partition)
-        # Faust's Table.on_key_set/on_key_del read ``.message.partition`` of the result
-        return SimpleNamespace(message=SimpleNamespace(partition=partition))
-
-
-class _Message:
-    __slots__ = ("__weakref__", "partition", "topic")
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.topic, self.partition = topic, partition
-
-
-class _Event:
-    """What Faust's stores read from the current event: its message's partition."""
-
-    __slots__ = ("__weakref__", "message")
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self.message = _Message(topic, partition)
-
-
-class partition_scope:
-    """Table reads and writes inside this block belong to ``partition`` (of the input)."""
-
-    def __init__(self, topic: str, partition: int) -> None:
-        self._event = _Event(topic, partition)
-        self._token: Token[Any] | None = None
-
-    def __enter__(self) -> None:
-        self._token = _current_event.set(weakref.ref(self._event))  # type: ignore[arg-type]
-
-    def __exit__(self, *exc: object) -> None:
-        if self._token is not None:
-            _current_event.reset(self._token)
+        store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
+        store._key_index[key] = partition
+        store._db_for_partition(partition).put(key, value)
 
 
 def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -> None:
@@ -133,27 +100,57 @@ def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -
     consumer._handle_attached = handle_attached
 
 
-class _NoReadOffsets(dict[Any, Any]):
-    """A ``Consumer._read_offset`` that knows no read offset and keeps none."""
+async def _drain(consumer: Any, fetcher: Any) -> None:
+    """Faust's ``Consumer._drain_messages`` loop, delivering every record of each fetch.
 
-    def __getitem__(self, key: Any) -> None:
-        return None
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        pass
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def never_skip_fetched(consumer: Any) -> None:
-    """Make the Faust consumer deliver every fetched record to the agent (before start).
-
-    With no read offset, ``Consumer._drain_messages`` drops no record as already read and
-    adds no gap (offsets it would count as acked unseen). A record delivered twice is
-    handled twice, which dedup by event id makes harmless.
+    As Faust's: fetch, hand each record to the consumer's callback (it decodes the record
+    and queues it for the agent), commit every ``broker_commit_every`` acks, stop with the
+    consumer or the fetcher. Unlike it: no read offset, so no fetched record is skipped
+    and no offset counted as acked unseen (a repeat is harmless: dedup by event id); and
+    one ``wait_first`` per fetch instead of per record, so a rebalance (``suspend_flow``)
+    still stops delivery at once — the rest of that fetch is dropped, unacked, and read
+    again after the seek to the committed offset, as Faust drops the record it interrupts.
     """
-    consumer._read_offset = _NoReadOffsets()
+    callback = consumer.callback
+    consumer_stopped, fetcher_stopped = consumer._stopped.is_set, fetcher._stopped.is_set
+    commit_every = consumer._commit_every
+
+    async def hand_over(message: Any) -> None:
+        if commit_every is not None and consumer._n_acked >= commit_every:
+            consumer._n_acked = 0
+            await consumer.commit()
+        await callback(message)
+
+    async def deliver(first: Any, fetch: Any) -> None:
+        await hand_over(first[1])
+        delivered = 1
+        async for _tp, message in fetch:
+            if delivered % 100 == 0:  # as Faust: let other tasks in during a long fetch
+                await asyncio.sleep(0)
+            await hand_over(message)
+            delivered += 1
+
+    try:
+        while not (consumer_stopped() or fetcher_stopped()):
+            consumer.diag.set_flag(CONSUMER_FETCHING)
+            await consumer.sleep(0)  # as Faust: never loop without yielding to the event loop
+            fetch = consumer.getmany(timeout=1.0)
+            # The wait for records, outside wait_first as in Faust: while a rebalance
+            # suspends the flow it waits there for the flow to resume, instead of spinning.
+            first = await anext(fetch, None)
+            if first is not None and not consumer.should_stop:
+                await consumer.wait_first(deliver(first, fetch), consumer.suspend_flow.wait())
+            consumer.diag.unset_flag(CONSUMER_FETCHING)
+    except (*consumer.consumer_stopped_errors, asyncio.CancelledError):
+        if not consumer.app.should_stop:
+            raise
+    finally:
+        consumer.diag.unset_flag(CONSUMER_FETCHING)
+
+
+def drain_per_fetch(consumer: Any) -> None:
+    """Give the Faust consumer ``_drain`` as its ``_drain_messages`` (before start)."""
+    consumer._drain_messages = partial(_drain, consumer)
 
 
 def correct_highwaters(
@@ -224,32 +221,6 @@ def _params(func: Any) -> list[str]:
     return list(inspect.signature(func).parameters)
 
 
-def _current_event_is_the_context_var() -> bool:
-    import faust.streams
-
-    if not isinstance(getattr(faust.streams, "_current_event", None), ContextVar):
-        return False
-    with partition_scope("t", 3):
-        seen = faust.streams.current_event()
-        stored = faust.stores.rocksdb.current_event()  # type: ignore[attr-defined]
-    return seen is not None and seen is stored and seen.message.partition == 3
-
-
-def _table_reads_send_changelog_result() -> bool:
-    table = faust.tables.table.Table
-    sources = _source(table.on_key_set) + _source(table.on_key_del)
-    return (
-        sources.count("self.send_changelog(") == 2
-        and sources.count("self.partition_for_key(key)") == 2
-        and sources.count(".message.partition") == 2
-    )
-
-
-def _send_changelog_signature() -> bool:
-    params = _params(faust.tables.base.Collection.send_changelog)
-    return params == ["self", "partition", "key", "value", "key_serializer", "value_serializer"]
-
-
 def _handle_attached_before_commit() -> bool:
     consumer = faust.transport.consumer.Consumer
     handle = getattr(consumer, "_handle_attached", None)
@@ -270,14 +241,23 @@ def _commit_passes_one_mapping() -> bool:
     )
 
 
-def _drain_reads_the_read_offset_mapping() -> bool:
-    drain = _source(faust.transport.consumer.Consumer._drain_messages)
-    init = _source(faust.transport.consumer.Consumer.__init__)
+def _drain_loop_is_the_one_replaced() -> bool:
+    """``_drain`` re-implements this loop: notice when Faust changes it or what it calls."""
+    consumer = faust.transport.consumer.Consumer
+    drain = "".join(_source(consumer._drain_messages).split())
+    # a mode ServiceTask: the coroutine function is its ``fun``
+    fetcher = _source(getattr(faust.transport.consumer.Fetcher._fetcher, "fun", None))
     return (
-        "get_read_offset = self._read_offset.__getitem__" in drain
-        and "if r_offset is None or offset >= r_offset:" in drain
-        and "if gap > 1 and r_offset:" in drain
-        and "self._read_offset = defaultdict(lambda: None)" in init
+        "await consumer._drain_messages(self)" in fetcher
+        and _params(consumer._drain_messages) == ["self", "fetcher"]
+        and "getmany(timeout=1.0)" in drain
+        and "awaitself.wait_first(callback(message),self.suspend_flow.wait())" in drain
+        and "ifself._n_acked>=commit_every:self._n_acked=0awaitself.commit()" in drain
+        and "exceptself.consumer_stopped_errors:" in drain
+        and inspect.isasyncgenfunction(consumer.getmany)
+        and _params(consumer.getmany) == ["self", "timeout"]
+        and "await self.wait(self.can_resume_flow)" in _source(consumer._wait_next_records)
+        and "self._commit_every = " in _source(consumer.__init__)
     )
 
 
@@ -302,28 +282,30 @@ def _fetch_wait_settable() -> bool:
 def _rocksdb_layout() -> bool:
     store = faust.stores.rocksdb.Store
     init = _source(store.__init__)
+    get, set_ = _source(store._get), _source(store._set)
     return (
         "self._dbs = {}" in init
         and "self._key_index = " in init
-        and "self._key_index[key] = partition" in _source(store._set)
+        and _params(store._db_for_partition) == ["self", "partition"]
+        # what PublishedTable.read/write do: the current record's partition names the DB
+        and "partition = event.message.partition" in get
+        and "db = self._db_for_partition(partition)" in get
+        and "value = db.get(key)" in get
+        and "self._key_index[key] = partition" in set_
+        and "db.put(key, value)" in set_
     )
 
 
 #: the internals, each named as the symbol an upgrade would move, with its check
 INTERNALS: dict[str, Callable[[], bool]] = {
-    "faust.streams._current_event": _current_event_is_the_context_var,
-    "faust.tables.table.Table.on_key_set/on_key_del (send_changelog(...).message.partition)": (
-        _table_reads_send_changelog_result
+    "faust.transport.consumer.Consumer._drain_messages (replaced by _drain)": (
+        _drain_loop_is_the_one_replaced
     ),
-    "faust.tables.base.Collection.send_changelog": _send_changelog_signature,
     "faust.transport.consumer.Consumer._handle_attached": _handle_attached_before_commit,
     "faust.transport.consumer.Consumer._commit_tps (one mapping to _handle_attached and commit)": (
         _commit_passes_one_mapping
     ),
-    "faust.transport.consumer.Consumer._read_offset (read by _drain_messages)": (
-        _drain_reads_the_read_offset_mapping
-    ),
-    "faust.stores.rocksdb.Store._dbs/_key_index": _rocksdb_layout,
+    "faust.stores.rocksdb.Store._dbs/_key_index/_db_for_partition": _rocksdb_layout,
     "faust AIOKafkaConsumerThread._create_worker_consumer / aiokafka _fetch_max_wait_ms": (
         _fetch_wait_settable
     ),

@@ -19,10 +19,9 @@ from typing import Any
 
 import structlog
 
-from processors._faust import partition_scope
 from processors.lifecycle import CustomerRecord
 from processors.offsets import Held, resume_positions
-from processors.parts import CUSTOMERS, DEDUP, WorkerParts
+from processors.parts import WorkerParts
 from processors.pipeline import InMessage
 from processors.writer import install_commit_barrier
 
@@ -39,17 +38,14 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
         pending = writer.records.get(customer)
         if pending is not None:
             return pending
-        with partition_scope(CUSTOMERS, partition):
-            raw = parts.customers.get(customer.encode())
+        raw = parts.customers.read(partition, customer.encode())
         return CustomerRecord.from_json(raw) if raw is not None else None
 
     def get_seen(event_id: str, partition: int) -> bytes | None:
         pending = writer.seen.get(event_id)
         if pending is not None:
             return pending
-        with partition_scope(DEDUP, partition):
-            value: bytes | None = parts.dedup.get(event_id.encode())
-        return value
+        return parts.dedup.read(partition, event_id.encode())
 
     result = parts.processor.process(messages, get_record, get_seen, int(time.time() * 1000))
     for out in result.outputs:

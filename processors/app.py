@@ -20,7 +20,7 @@ from paystream.metrics import PaystreamMetrics
 from processors._faust import (
     PublishedTable,
     correct_highwaters,
-    never_skip_fetched,
+    drain_per_fetch,
     set_fetch_max_wait,
 )
 from processors.localstate import true_end_offsets
@@ -129,7 +129,7 @@ def create_worker(
         app, DEDUP, topics.partitions, publisher, resume.get(topics.changelog(DEDUP), {})
     )
     set_fetch_max_wait(app.consumer, settings.paystream_consumer_fetch_wait_ms)
-    never_skip_fetched(app.consumer)
+    drain_per_fetch(app.consumer)
     if settings.embedded_broker:
         config = settings.consumer_config(topics.worker_app_id)
         correct_highwaters(app.consumer, partial(true_end_offsets, config))

@@ -10,9 +10,9 @@ such a commit loses those events for good (docs/worker.md, "Offsets").
 
 Two measures close it:
 
-- Faust no longer skips a fetched record because its read offset is past it
-  (``processors._faust.never_skip_fetched``): every record reaches the agent, a stale or
-  repeated one is harmless (dedup by event id), and no gap is counted as acked.
+- Faust's drain loop is replaced by one that keeps no read offset
+  (``processors._faust.drain_per_fetch``): every fetched record reaches the agent, a stale
+  or repeated one is harmless (dedup by event id), and no gap is counted as acked.
 - ``HandledOffsets`` (this module) is the worker's own ledger: per input partition, where
   the group resumed reading (its committed offset, read from Kafka once per assignment)
   and which offsets the agent handled. ``hold_back`` lowers each offset Faust asks to

@@ -13,7 +13,7 @@ from typing import Any
 import faust
 
 from paystream.metrics import PaystreamMetrics
-from processors._faust import PublishedTable, partition_scope
+from processors._faust import PublishedTable
 from processors.offsets import HandledOffsets
 from processors.pipeline import BatchProcessor, BatchResult
 from processors.publisher import Publisher
@@ -45,8 +45,6 @@ class WorkerParts:
 def write_tables(customers: PublishedTable, dedup: PublishedTable, result: BatchResult) -> None:
     """Write a batch's records and dedup entries (local store + changelog)."""
     for customer, (partition, record) in result.records.items():
-        with partition_scope(CUSTOMERS, partition):
-            customers[customer.encode()] = record.to_json()
+        customers.write(partition, customer.encode(), record.to_json())
     for event_id, (partition, value) in result.seen.items():
-        with partition_scope(DEDUP, partition):
-            dedup[event_id.encode()] = value
+        dedup.write(partition, event_id.encode(), value)

@@ -12,7 +12,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 from intervaltree import IntervalTree  # type: ignore[import-untyped]
 
-from processors._faust import _NoReadOffsets, never_skip_fetched
 from processors.errors import ResumePositionUnknown
 from processors.offsets import HandledOffsets, Held
 
@@ -161,14 +160,3 @@ def test_faust_asks_past_unhandled_records_and_the_ledger_holds_it_back(
     commit: dict[Any, int] = {TP(T, 0): asked}
     assert offsets.hold_back(commit) == [Held((T, 0), asked, committed)]
     assert commit[TP(T, 0)] == committed
-
-
-def test_faust_is_given_no_read_offset_so_it_skips_no_fetched_record() -> None:
-    consumer = SimpleNamespace(_read_offset={TP(T, 0): 5})
-    never_skip_fetched(consumer)
-    read_offset = consumer._read_offset
-    assert isinstance(read_offset, _NoReadOffsets)
-    read_offset[TP(T, 0)] = 6073  # what _drain_messages and seek() write
-    read_offset.update({TP(T, 0): 866})  # what perform_seek() writes
-    assert read_offset[TP(T, 0)] is None  # what _drain_messages reads: deliver, add no gap
-    assert read_offset.pop(TP(T, 0), None) is None and list(read_offset.keys()) == []
