@@ -1,16 +1,17 @@
 """The bridge from asyncio to one confluent-kafka producer per process.
 
-``produce()`` only enqueues. The event loop itself serves the producer's callbacks: each
-``publish()`` polls once without waiting, and while messages are in flight a timer polls
-every millisecond, so each delivery report resolves the future its handler awaits on the
-loop's own thread; when nothing is in flight, a poll every half second serves the error
-and log callbacks. A handler answers 2xx only after its future holds a delivery report
-without error (acks=all, idempotent producer), so nothing acknowledged can be missing from
-Kafka. No business logic runs in a callback.
+``produce()`` only enqueues. The event loop itself serves the producer's callbacks
+(``poll(0)``, which never waits): every millisecond while messages are in flight, so each
+delivery report resolves the future its handler awaits on the loop's own thread, and every
+half second otherwise, for the error and log callbacks. A handler answers 2xx only after
+its future holds a delivery report without error (acks=all, idempotent producer), so
+nothing acknowledged can be missing from Kafka. No business logic runs in a callback.
 
 Why not a polling thread (what this module had before): every report batch made that
 thread take the GIL from the busy loop and wake it through its self-pipe. In
-``bench/ingest.py`` the loop's CPU per request went from 182 to 168 µs without it.
+``bench/ingest.py`` the loop's CPU per request went from 182 to 168-175 µs without it (an
+earlier try of loop polling lost throughput at ``linger.ms`` 0.5 on a busier machine:
+docs/ingest.md).
 """
 
 from __future__ import annotations
