@@ -61,14 +61,13 @@ def create_app(settings: IngestSettings) -> web.Application:
     """Build the service; the producer starts with the app and is flushed when it stops."""
     app = web.Application(client_max_size=settings.paystream_ingest_max_body_bytes)
     metrics = PaystreamMetrics()
-    publisher = Publisher(producer_config(settings))
+    publisher = Publisher(producer_config(settings), settings.paystream_ingest_publish_timeout_s)
     topics = settings.topics
     common: dict[str, Any] = {
         "tolerance_s": settings.stripe_signature_tolerance_s,
         "max_body_bytes": settings.paystream_ingest_max_body_bytes,
         "publisher": publisher,
         "codec": default_codec(),
-        "publish_timeout_s": settings.paystream_ingest_publish_timeout_s,
         "retry_after": str(settings.paystream_ingest_retry_after_s),
         "request_ids": RequestIds(),
         "hash_customer": customer_hasher(settings.paystream_customer_hash_key.get_secret_value()),

@@ -72,7 +72,6 @@ class Endpoint:
     parse: Parse
     publisher: Publisher
     codec: AvroCodec
-    publish_timeout_s: float
     retry_after: str
     #: Pre-resolved metric children by reason (label lookups stay off the hot path).
     counters: dict[str, Any]
@@ -129,11 +128,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
         event = ep.parse(text, int(now * 1000), cid)
         value = ep.codec.encode(event.schema, event.record)
         await ep.publisher.publish(
-            ep.topic,
-            event.key.encode(),
-            value,
-            [("x-request-id", cid.encode())],
-            ep.publish_timeout_s,
+            ep.topic, event.key.encode(), value, [("x-request-id", cid.encode())]
         )
     except IngestError as exc:
         reason, status, payload = exc.reason, exc.status, ERROR_BODIES[exc.reason]

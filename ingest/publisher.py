@@ -12,12 +12,19 @@ thread take the GIL from the busy loop and wake it through its self-pipe. In
 ``bench/ingest.py`` the loop's CPU per request went from 182 to 168-175 µs without it (an
 earlier try of loop polling lost throughput at ``linger.ms`` 0.5 on a busier machine:
 docs/ingest.md).
+
+Every publish of one publisher has the same deadline (``timeout_s``), so the publishes in
+flight are in deadline order: one timer, set for the oldest one still unanswered, answers
+``PublishTimeout`` to each whose deadline passed; closing answers the rest. A timer per
+publish (``call_at``, ``cancel``, then the loop's heap of cancelled handles) cost the loop
+2-7 µs of its ≈ 117 per request in ``bench/ingest.py`` (3 alternating pairs, docs/ingest.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from functools import partial
 from typing import Any
 
@@ -71,11 +78,15 @@ class _KafkaLog:
 class Publisher:
     """Publishes to Kafka and reports each delivery to the awaiting coroutine."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
+    def __init__(self, config: dict[str, Any], timeout_s: float) -> None:
         self._config = dict(config)
+        self._timeout_s = timeout_s
         self._producer: Producer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._poll_timer: asyncio.TimerHandle | None = None
+        #: (deadline, future) of the publishes in flight, oldest first: deadlines in order
+        self._in_flight: deque[tuple[float, asyncio.Future[KafkaError | None]]] = deque()
+        self._expiry_timer: asyncio.TimerHandle | None = None
         self._fatal: str | None = None
         self._log = structlog.get_logger("ingest.publisher").bind(service="ingest")
         self._throttle = _Throttle()
@@ -101,21 +112,25 @@ class Publisher:
         # no event tells when librdkafka's queue is empty; the poll timer serves the reports
         while len(producer) and loop.time() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(POLL_INTERVAL_S)
-        if self._poll_timer is not None:
-            self._poll_timer.cancel()
+        for timer in (self._poll_timer, self._expiry_timer):
+            if timer is not None:
+                timer.cancel()
+        while self._in_flight:  # no report will come for these any more
+            _, future = self._in_flight.popleft()
+            if not future.done():
+                future.set_result(_TIMED_OUT)
         self._producer = None
         return len(producer)
 
     # -- publishing (loop thread) ------------------------------------------------------
 
-    async def publish(
-        self, topic: str, key: bytes, value: bytes, headers: Headers, timeout_s: float
-    ) -> None:
-        """Return once the broker acknowledged the message; raise ``PublishUnavailable``."""
+    async def publish(self, topic: str, key: bytes, value: bytes, headers: Headers) -> None:
+        """Return once the broker acknowledged the message; raise ``PublishUnavailable``
+        (``PublishTimeout`` when no delivery report came within ``timeout_s``)."""
         producer, loop = self._producer, self._loop
         if producer is None or loop is None:
             raise PublishFailed("publisher not running")
-        deadline = time.monotonic() + timeout_s
+        deadline = loop.time() + self._timeout_s
         future: asyncio.Future[KafkaError | None] = loop.create_future()
         on_delivery = partial(self._on_delivery, future)
         while True:
@@ -123,17 +138,14 @@ class Publisher:
                 producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
                 break
             except BufferError:  # local queue full: the broker is slow or away
-                if time.monotonic() + BUFFER_FULL_WAIT_S >= deadline:
+                if loop.time() + BUFFER_FULL_WAIT_S >= deadline:
                     raise PublishTimeout("producer queue full") from None
                 await asyncio.sleep(BUFFER_FULL_WAIT_S)
             except KafkaException as exc:
                 raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
         self._poll_soon()
-        expiry = loop.call_at(loop.time() + deadline - time.monotonic(), _expire, future)
-        try:
-            error = await future
-        finally:
-            expiry.cancel()
+        self._track(loop, deadline, future)
+        error = await future
         if error is _TIMED_OUT:
             raise PublishTimeout("no delivery report within the deadline")
         if error is not None:
@@ -173,6 +185,34 @@ class Publisher:
             timer.cancel()
         self._poll_timer = loop.call_later(POLL_INTERVAL_S, self._poll)
 
+    # -- deadlines (loop thread) --------------------------------------------------------
+
+    def _track(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
+        future: asyncio.Future[KafkaError | None],
+    ) -> None:
+        """Hold ``future`` until it is answered or its deadline passes."""
+        in_flight = self._in_flight
+        while in_flight and in_flight[0][1].done():  # forget the answered oldest ones
+            in_flight.popleft()
+        in_flight.append((deadline, future))
+        if self._expiry_timer is None:
+            self._expiry_timer = loop.call_at(deadline, self._expire)
+
+    def _expire(self) -> None:
+        """Answer the publishes whose deadline passed; wake again at the next deadline."""
+        loop, in_flight = self._loop, self._in_flight
+        if loop is None:
+            return
+        now = loop.time()
+        while in_flight and (in_flight[0][1].done() or in_flight[0][0] <= now):
+            _, future = in_flight.popleft()
+            if not future.done():
+                future.set_result(_TIMED_OUT)
+        self._expiry_timer = loop.call_at(in_flight[0][0], self._expire) if in_flight else None
+
     def _on_delivery(
         self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
     ) -> None:
@@ -189,11 +229,6 @@ class Publisher:
 
 #: Stands in for a delivery report that did not come in time.
 _TIMED_OUT = KafkaError(KafkaError._MSG_TIMED_OUT)
-
-
-def _expire(future: asyncio.Future[KafkaError | None]) -> None:
-    if not future.done():
-        future.set_result(_TIMED_OUT)
 
 
 def _code(error: object) -> str:

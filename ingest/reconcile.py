@@ -242,13 +242,7 @@ async def reconcile(
         headers: list[tuple[str, str | bytes | None]] = [("x-request-id", run_id.encode())]
         try:
             async with publish_slots:
-                await publisher.publish(
-                    topic,
-                    out.key.encode(),
-                    value,
-                    headers,
-                    settings.paystream_reconcile_publish_timeout_s,
-                )
+                await publisher.publish(topic, out.key.encode(), value, headers)
         except PublishUnavailable as exc:
             _failed(tally, "publish_failed", event_id=out.event_id, error=type(exc).__name__)
         else:
@@ -314,7 +308,8 @@ async def run(settings: ReconcileSettings, window: Window) -> Summary:
                 # the largest message stripe.events takes (topic max.message.bytes)
                 "message.max.bytes": 2 * MIB,
             }
-        )
+        ),
+        settings.paystream_reconcile_publish_timeout_s,
     )
     await publisher.start()
     try:
