@@ -28,6 +28,8 @@ SPEC_ALERTS = {
     "PaystreamHubSpotDailyLimitReached",
     # a destination outage is ridden out by retries for minutes: page while it lasts
     "PaystreamSinkDestinationFailing",
+    # a record the worker never handles holds its commits back for good
+    "PaystreamWorkerCommitsHeld",
 }
 
 
