@@ -268,7 +268,11 @@ async def test_broker_unreachable_is_503_with_retry_after(
 ) -> None:
     nobody = f"127.0.0.1:{free_port()}"
     settings = ingest_settings_for(
-        ingest_settings, kafka_bootstrap_servers=nobody, paystream_ingest_publish_timeout_s=1.0
+        ingest_settings,
+        kafka_bootstrap_servers=nobody,
+        paystream_ingest_publish_timeout_s=1.0,
+        # the unsent message would hold the app's shutdown for the whole default (10 s)
+        paystream_ingest_shutdown_timeout_s=1.0,
     )
     client = await ingest_client(settings)
     body = encode(make_event())
