@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ingest.errors import ReconcileRefused
+from paystream.backoff import jittered_delay
 
 #: Stripe lists events "going back up to 30 days" (https://docs.stripe.com/api/events/list).
 STRIPE_EVENT_RETENTION_S = 30 * 24 * 3600
@@ -98,16 +99,16 @@ def retry_delay(
 
     Stripe's 429 carries no ``Retry-After`` in general; its rate-limits page recommends an
     exponential back-off (https://docs.stripe.com/rate-limits#handling-limiting-gracefully),
-    here ``base * 2^(attempt-1)`` capped, times a jitter in [0.5, 1] so parallel clients
-    spread out. A ``Retry-After`` in seconds, when present, is honoured (capped too).
+    here the sinks' one (``paystream.backoff``): ``base * 2^(attempt-1)`` capped, times a
+    jitter in [0.5, 1] so parallel clients spread out. A ``Retry-After`` in seconds, when
+    present, is honoured (capped too).
     """
     if retry_after is not None:
         try:
             return min(max(float(retry_after), 0.0), cap_s)
         except ValueError:
             pass
-    backoff: float = min(base_s * 2.0 ** (attempt - 1), cap_s)
-    return backoff * (0.5 + 0.5 * jitter())
+    return jittered_delay(attempt, base_s, cap_s, jitter())
 
 
 def pace_wait(last_request_at: float | None, now: float, requests_per_s: float) -> float:

@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from zoneinfo import ZoneInfo
 
+from paystream.backoff import exponential_step, jittered_delay
+
 #: reason codes of retryable failures
 RATE_LIMITED = "rate_limited"
 #: HubSpot's daily limit: the sink pauses until the account's midnight (not an attempt)
@@ -137,13 +139,12 @@ class Decision:
 
 def backoff_step(policy: RetryPolicy, failures: int) -> float:
     """The capped exponential step after ``failures`` failures in a row: ``base·2^(n-1)``."""
-    return min(policy.backoff_max_s, policy.backoff_base_s * (2.0 ** max(0, failures - 1)))
+    return exponential_step(failures, policy.backoff_base_s, policy.backoff_max_s)
 
 
 def backoff_delay(policy: RetryPolicy, errors: int, rand: float) -> float:
     """Exponential backoff, equal jitter: half the step fixed, half random (``rand`` in [0,1))."""
-    step = backoff_step(policy, errors)
-    return float(step / 2 + step / 2 * min(max(rand, 0.0), 1.0))
+    return jittered_delay(errors, policy.backoff_base_s, policy.backoff_max_s, rand)
 
 
 def ride_out_s(policy: RetryPolicy) -> tuple[float, float]:
