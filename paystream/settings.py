@@ -109,7 +109,7 @@ def kafka_security_problem(
 #: librdkafka writes its own log lines (``%3|1796…|FAIL|rdkafka#producer-1| …``) straight to
 #: stderr; given a Python logger it hands them to it instead, on the client's next poll, so
 #: they come out as one JSON line like any other library's (``paystream.logging``).
-#: Producers and consumers only: they poll all the time, admin clients hardly ever.
+#: Producers and consumers poll all the time; admin clients are polled after their calls.
 LIBRDKAFKA_LOGS: dict[str, Any] = {"logger": logging.getLogger("librdkafka")}
 
 
@@ -244,7 +244,7 @@ class CommonSettings(BaseSettings):
 
     def admin_config(self, **extra: Any) -> dict[str, Any]:
         """librdkafka admin-client settings (topics, consumer-group offsets)."""
-        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers}
+        config: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, **LIBRDKAFKA_LOGS}
         config.update(self.kafka_security())
         config.update(extra)
         return config

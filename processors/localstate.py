@@ -143,6 +143,8 @@ def broker_identity(
             found[name] = (str(description.topic_id), len(description.partitions))
     except (KafkaException, TimeoutError, ValueError):
         return None
+    finally:
+        admin.poll(0)  # hands librdkafka's log lines to the logger (``LIBRDKAFKA_LOGS``)
     return BrokerIdentity(cluster_id, found)
 
 

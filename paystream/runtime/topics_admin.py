@@ -9,6 +9,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from paystream.errors import TopicMismatchError
+from paystream.settings import LIBRDKAFKA_LOGS
 from schemas.topics import TopicSpec
 
 
@@ -23,11 +24,21 @@ def ensure_topics(
     ``client`` is a bootstrap address (the embedded broker) or a whole admin-client config
     (``CommonSettings.admin_config()``: the cluster's TLS/SASL settings included).
     """
-    specs = list(specs)
     config: dict[str, Any] = (
-        {"bootstrap.servers": client} if isinstance(client, str) else dict(client)
+        {"bootstrap.servers": client, **LIBRDKAFKA_LOGS}
+        if isinstance(client, str)
+        else dict(client)
     )
     admin = AdminClient(config)
+    try:
+        return _ensure(admin, list(specs), replication, timeout)
+    finally:
+        admin.poll(0)  # hands librdkafka's log lines to the logger (``LIBRDKAFKA_LOGS``)
+
+
+def _ensure(
+    admin: AdminClient, specs: list[TopicSpec], replication: int, timeout: float
+) -> list[str]:
     existing = admin.list_topics(timeout=timeout).topics
     for spec in specs:
         found = existing.get(spec.name)

@@ -8,15 +8,25 @@ import sys
 
 from paystream.runtime.broker import free_port
 
-#: a producer and a consumer that cannot reach their broker: librdkafka logs FAIL errors
+#: a producer, a consumer and three admin clients (topics from the settings and from a bare
+#: address, the worker's broker identity) that cannot reach their broker: librdkafka logs
+#: FAIL errors
 CLIENTS = """
 import sys, time
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from paystream.logging import configure_logging
+from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings
+from processors.localstate import broker_identity
 
 configure_logging("librdkafka-test", "info")
 settings = CommonSettings(kafka_bootstrap_servers=sys.argv[1])
+for client in (settings.admin_config(), sys.argv[1]):
+    try:
+        ensure_topics(client, [], timeout=1)
+    except KafkaException:
+        pass
+assert broker_identity(settings.admin_config(), ["nowhere"], 1) is None
 producer = Producer(settings.producer_config())
 consumer = Consumer(settings.consumer_config("g"))
 consumer.subscribe(["nowhere"])
@@ -40,4 +50,6 @@ def test_client_logs_are_json_lines_on_stderr() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
     forwarded = {line["event"].split()[1] for line in lines if line.get("logger") == "librdkafka"}
-    assert {"[rdkafka#producer-1]", "[rdkafka#consumer-2]"} <= forwarded, done.stderr[-2000:]
+    # the admin clients are librdkafka producer handles 1 to 3
+    expected = {f"[rdkafka#producer-{n}]" for n in (1, 2, 3, 4)} | {"[rdkafka#consumer-5]"}
+    assert expected <= forwarded, done.stderr[-2000:]
