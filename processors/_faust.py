@@ -76,6 +76,12 @@ class PublishedTable(faust.Table[bytes, bytes]):
             store._key_index[key] = partition
         return value
 
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        raise TypeError("use PublishedTable.write: table[key] = value skips the Publisher")
+
+    def __delitem__(self, key: bytes) -> None:
+        raise TypeError("keys leave a PublishedTable through purge_local, not del table[key]")
+
     def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Faust's ``table[key] = value`` for input ``partition``: the changelog record
         (durable at the writer's next flush), then the local store."""

@@ -103,3 +103,15 @@ def test_reads_see_what_faust_wrote_and_faust_sees_what_was_written(
     with processing_a_record_of(2):
         assert table.get(b"evt_1") == b"1700000060"
     assert table.read(2, b"evt_2") is None
+
+
+def test_faust_style_writes_are_refused_so_none_skips_the_publisher(
+    table: PublishedTable,
+) -> None:
+    with pytest.raises(TypeError, match="write"):
+        table[b"cus_1"] = b'{"state":"active"}'
+    with pytest.raises(TypeError):
+        del table[b"cus_1"]
+    assert table.read(0, b"cus_1") is None
+    publisher: Any = table.publisher
+    assert publisher.sent == []
