@@ -289,10 +289,14 @@ def _rocksdb_layout() -> bool:
     store = faust.stores.rocksdb.Store
     init = _source(store.__init__)
     get, set_ = _source(store._get), _source(store._set)
+    db_for = "".join(_source(store._db_for_partition).split())
     return (
         "self._dbs = {}" in init
         and "self._key_index = " in init
         and _params(store._db_for_partition) == ["self", "partition"]
+        # one database per partition, kept in _dbs (what purge_local walks), opened once
+        and "returnself._dbs[partition]" in db_for
+        and "self._dbs[partition]=self._open_for_partition(partition)" in db_for
         # what PublishedTable.read/write do: the current record's partition names the DB
         and "partition = event.message.partition" in get
         and "db = self._db_for_partition(partition)" in get

@@ -28,3 +28,16 @@ def test_check_internals_passes_on_the_pinned_faust() -> None:
 def test_dedup_purge_refuses_a_store_it_cannot_purge(store: object) -> None:
     with pytest.raises(FaustInternalsMoved, match=r"faust\.stores\.rocksdb\.Store\._dbs"):
         list(purge_local(store, lambda value: True))
+
+
+def test_a_store_that_stops_keeping_its_databases_in_dbs_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import faust.stores.rocksdb
+
+    def db_for_partition(self: object, partition: int) -> object:  # opens a new one each time
+        return self._open_for_partition(partition)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(faust.stores.rocksdb.Store, "_db_for_partition", db_for_partition)
+    with pytest.raises(FaustInternalsMoved, match=r"Store\._dbs/_key_index/_db_for_partition"):
+        check_internals()
