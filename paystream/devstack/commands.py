@@ -7,6 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 
+def _provenance(event_id: str, event_type: str, created_s: int, request: str) -> dict[str, Any]:
+    """The fields every command carries about the event that caused it (``schemas/``)."""
+    return {
+        "cause_event_id": event_id,
+        "cause_event_type": event_type,
+        "event_created": created_s,
+        "received_at_ms": created_s * 1000 + 150,
+        "processed_at_ms": created_s * 1000 + 300,
+        "livemode": False,
+        "correlation_id": f"req_{request}",
+    }
+
+
 def crm_command(
     customer: str = "cus_A", state: str = "active", changed_s: int = 1_700_000_000, **extra: Any
 ) -> dict[str, Any]:
@@ -19,13 +32,7 @@ def crm_command(
         "billing_state_changed_at_ms": changed_s * 1000,
         "email": None,
         "user_id": None,
-        "cause_event_id": event,
-        "cause_event_type": "invoice.paid",
-        "event_created": changed_s,
-        "received_at_ms": changed_s * 1000 + 150,
-        "processed_at_ms": changed_s * 1000 + 300,
-        "livemode": False,
-        "correlation_id": f"req_{event}",
+        **_provenance(event, "invoice.paid", changed_s, event),
     }
     command.update(extra)
     return command
@@ -71,13 +78,7 @@ def helpdesk_command(
         "email": "jenny@example.com",
         "user_id": "user_42",
         "facts": facts,
-        "cause_event_id": f"evt_{object_id}",
-        "cause_event_type": "invoice.payment_failed",
-        "event_created": created_s,
-        "received_at_ms": created_s * 1000 + 150,
-        "processed_at_ms": created_s * 1000 + 300,
-        "livemode": False,
-        "correlation_id": f"req_{object_id}",
+        **_provenance(f"evt_{object_id}", "invoice.payment_failed", created_s, object_id),
     }
     for name, record in typed.items():
         command[name] = record if name == trigger and not v1 else None
