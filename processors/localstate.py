@@ -128,23 +128,22 @@ def broker_identity(
 ) -> BrokerIdentity | None:
     """Cluster id and topic ids of ``topics``; None when the broker cannot tell."""
     from confluent_kafka import KafkaException, TopicCollection
-    from confluent_kafka.admin import AdminClient
+
+    from paystream.runtime.topics_admin import admin_client
 
     names = sorted(set(topics))
-    admin = AdminClient(dict(admin_config))
     try:
-        cluster_id = admin.list_topics(timeout=timeout_s).cluster_id
-        described = admin.describe_topics(TopicCollection(names), request_timeout=timeout_s)
-        found: dict[str, tuple[str, int]] = {}
-        for name, future in described.items():
-            description = future.result(timeout_s)
-            if description.topic_id is None:
-                return None
-            found[name] = (str(description.topic_id), len(description.partitions))
+        with admin_client(admin_config) as admin:
+            cluster_id = admin.list_topics(timeout=timeout_s).cluster_id
+            described = admin.describe_topics(TopicCollection(names), request_timeout=timeout_s)
+            found: dict[str, tuple[str, int]] = {}
+            for name, future in described.items():
+                description = future.result(timeout_s)
+                if description.topic_id is None:
+                    return None
+                found[name] = (str(description.topic_id), len(description.partitions))
     except (KafkaException, TimeoutError, ValueError):
         return None
-    finally:
-        admin.poll(0)  # hands librdkafka's log lines to the logger (``LIBRDKAFKA_LOGS``)
     return BrokerIdentity(cluster_id, found)
 
 

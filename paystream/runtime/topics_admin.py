@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -29,11 +30,19 @@ def ensure_topics(
         if isinstance(client, str)
         else dict(client)
     )
-    admin = AdminClient(config)
-    try:
+    with admin_client(config) as admin:
         return _ensure(admin, list(specs), replication, timeout)
+
+
+@contextmanager
+def admin_client(config: Mapping[str, Any]) -> Iterator[AdminClient]:
+    """An admin client, polled when the block ends: that hands its librdkafka log lines to
+    the logger of ``config`` (``LIBRDKAFKA_LOGS``); nothing else polls an admin client."""
+    admin = AdminClient(dict(config))
+    try:
+        yield admin
     finally:
-        admin.poll(0)  # hands librdkafka's log lines to the logger (``LIBRDKAFKA_LOGS``)
+        admin.poll(0)
 
 
 def _ensure(
