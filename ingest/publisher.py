@@ -199,19 +199,18 @@ class Publisher:
             in_flight.popleft()
         in_flight.append((deadline, future))
         if self._expiry_timer is None:
-            self._expiry_timer = loop.call_at(deadline, self._expire)
+            self._expiry_timer = loop.call_at(deadline, self._expire, loop)
 
-    def _expire(self) -> None:
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """Answer the publishes whose deadline passed; wake again at the next deadline."""
-        loop, in_flight = self._loop, self._in_flight
-        if loop is None:
-            return
-        now = loop.time()
+        in_flight, now = self._in_flight, loop.time()
         while in_flight and (in_flight[0][1].done() or in_flight[0][0] <= now):
             _, future = in_flight.popleft()
             if not future.done():
                 future.set_result(_TIMED_OUT)
-        self._expiry_timer = loop.call_at(in_flight[0][0], self._expire) if in_flight else None
+        self._expiry_timer = (
+            loop.call_at(in_flight[0][0], self._expire, loop) if in_flight else None
+        )
 
     def _on_delivery(
         self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
