@@ -23,6 +23,7 @@ publish (``call_at``, ``cancel``, then the loop's heap of cancelled handles) cos
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from functools import partial
@@ -115,10 +116,7 @@ class Publisher:
         for timer in (self._poll_timer, self._expiry_timer):
             if timer is not None:
                 timer.cancel()
-        while self._in_flight:  # no report will come for these any more
-            _, future = self._in_flight.popleft()
-            if not future.done():
-                future.set_result(_TIMED_OUT)
+        self._time_out(until=math.inf)  # no report will come for these any more
         self._producer = None
         return len(producer)
 
@@ -203,14 +201,20 @@ class Publisher:
 
     def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
         """Answer the publishes whose deadline passed; wake again at the next deadline."""
-        in_flight, now = self._in_flight, loop.time()
-        while in_flight and (in_flight[0][1].done() or in_flight[0][0] <= now):
-            _, future = in_flight.popleft()
-            if not future.done():
-                future.set_result(_TIMED_OUT)
+        self._time_out(until=loop.time())
+        in_flight = self._in_flight
         self._expiry_timer = (
             loop.call_at(in_flight[0][0], self._expire, loop) if in_flight else None
         )
+
+    def _time_out(self, until: float) -> None:
+        """Answer ``PublishTimeout`` to the publishes whose deadline is ``until`` or earlier,
+        forgetting them and the answered ones before them."""
+        in_flight = self._in_flight
+        while in_flight and (in_flight[0][1].done() or in_flight[0][0] <= until):
+            _, future = in_flight.popleft()
+            if not future.done():
+                future.set_result(_TIMED_OUT)
 
     def _on_delivery(
         self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
