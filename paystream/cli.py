@@ -29,6 +29,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("paystream.status", "one screen for an operator"),
     "topics": ("paystream.topics", "create or check every topic"),
     "crm-setup": ("sinks.crm_setup", "create the CRM's custom contact properties"),
+    "doctor": ("paystream.doctor", "check Stripe, the CRM, the helpdesk and the pipeline"),
+    "crm-repair": (
+        "sinks.crm_repair",
+        "read the CRM back and correct drifted or duplicate contacts",
+    ),
+    "forget": ("paystream.forget", "erase one customer from paystream's own stores"),
 }
 
 
