@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,16 @@ def test_no_secret_is_written_into_compose(compose: dict[str, Any]) -> None:
         env = compose["services"][name]["environment"]
         for key in ("STRIPE_WEBHOOK_SECRETS", "HUBSPOT_ACCESS_TOKEN", "PAYSTREAM_ADMIN_TOKEN"):
             assert key not in env
+
+
+def test_compose_refuses_to_start_without_a_clickhouse_password() -> None:
+    # ``${VAR:?message}``: compose stops with the message when VAR is unset or empty, so no
+    # deployment runs on a password every reader of this file knows.
+    text = (DEPLOY / "compose.yaml").read_text()
+    assert "change-me" not in text
+    uses = re.findall(r"\$\{CLICKHOUSE_PASSWORD([^}]*)\}", text)
+    assert len(uses) >= 2
+    assert all(use.startswith(":?") and len(use) > 10 for use in uses), uses
 
 
 def test_every_mounted_config_file_exists(compose: dict[str, Any]) -> None:
