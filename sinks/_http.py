@@ -13,11 +13,14 @@
 Failures become the sinks' error classes: timeouts and connection errors (an answer lost
 after the request left) are retryable, statuses are classified by
 ``sinks.retry.classify_status``. Error details are one line and never carry a header (the
-credentials live there) or more than a short excerpt of a body.
+credentials live there) nor any of a body's free text: an API's messages quote what was
+sent (HubSpot's validation errors quote the email), so only the status and the error's
+category (``error_category``) reach logs, metrics and dead letters.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -72,13 +75,26 @@ class Throttle:
         self.limiter.record(self.clock())
 
 
-def _excerpt(body: Any) -> str:
-    if isinstance(body, dict):
-        for key in ("message", "description", "error"):
-            value = body.get(key)
-            if isinstance(value, str):
-                return value[:160]
-    return ""
+#: an error category is a code word (``VALIDATION_ERROR``, ``RecordInvalid``): no space, no
+#: ``@``, nothing that could be an email, a name or a sentence quoting the request
+_CODE_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+#: where the APIs put their error's category: HubSpot ``category`` and ``subCategory``
+#: (https://developers.hubspot.com/docs/api/error-handling), Zendesk ``error``
+#: (https://developer.zendesk.com/api-reference/introduction/requests/#response-format)
+_CATEGORY_KEYS = ("category", "subCategory", "error")
+
+
+def error_category(body: Any) -> str:
+    """The category an API's error body names (``VALIDATION_ERROR``, or
+    ``VALIDATION_ERROR/INVALID_EMAIL``), never its free text; "" when it names none."""
+    if not isinstance(body, Mapping):
+        return ""
+    words = []
+    for key in _CATEGORY_KEYS:
+        value = body.get(key)
+        if isinstance(value, str) and _CODE_WORD.fullmatch(value) and value not in words:
+            words.append(value)
+    return "/".join(words[:2])
 
 
 class HttpClient:
@@ -146,10 +162,9 @@ def check(answer: HttpAnswer, what: str, retry_after_s: float | None) -> None:
     if verdict is Verdict.OK:
         return
     detail = f"{what} answered {answer.status}"
-    excerpt = _excerpt(answer.body)
-    if excerpt:
-        detail += f": {excerpt}"
-    detail = " ".join(detail.split())
+    category = error_category(answer.body)
+    if category:
+        detail += f" ({category})"
     if verdict is Verdict.RETRY:
         raise RetryableSinkError(reason or "retry", detail, retry_after_s)
     raise PermanentSinkError(reason or "permanent", detail)

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from sinks._http import HttpAnswer, HttpClient, Throttle, check
+from sinks._http import HttpAnswer, HttpClient, Throttle, check, error_category
 from sinks.errors import DailyLimitReached, PermanentSinkError, RetryableSinkError
 from sinks.retry import (
     BAD_REQUEST,
@@ -129,8 +129,9 @@ class HubSpotClient:
         result = answer.body if isinstance(answer.body, dict) else {}
         if answer.status == 207 or result.get("numErrors"):
             errors = result.get("errors") or [{}]
-            message = str(errors[0].get("message", "some inputs were refused"))[:160]
-            raise PermanentSinkError(BAD_REQUEST, f"{what} answered 207: {message}")
+            # the category only: the message quotes the refused input (the email, too)
+            category = error_category(errors[0]) or "some inputs were refused"
+            raise PermanentSinkError(BAD_REQUEST, f"{what} answered 207 ({category})")
         return result
 
     def batch_read(
