@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from paystream.vocabulary import DELIVERED, DRY_RUN, customer_dashboard_url
+
 OPEN = "open"
 RETRYING = "retrying"
 DISMISSED = "dismissed"
@@ -29,7 +31,7 @@ RESOLVED = "resolved"
 VISIBLE = frozenset({OPEN, RETRYING})
 DECISIONS = frozenset({RETRYING, DISMISSED, RESOLVED})
 #: sink outcomes that mean the command reached the API (or would have, in dry-run)
-DELIVERED_OUTCOMES = frozenset({"delivered", "dry_run"})
+DELIVERED_OUTCOMES = frozenset({DELIVERED, DRY_RUN})
 #: outcomes the admin writes to ``sink.results`` for the metrics store
 RETRIED_OUTCOME = "retried"
 DISMISSED_OUTCOME = "dismissed"
@@ -401,5 +403,4 @@ def stripe_customer_url(customer_id: str, mode: str) -> str | None:
     """The customer's page in the Stripe dashboard (test or live path), None without an id."""
     if not _CUSTOMER_ID.fullmatch(customer_id):
         return None
-    test = "test/" if mode == "test" else ""
-    return f"https://dashboard.stripe.com/{test}customers/{customer_id}"
+    return customer_dashboard_url(customer_id, mode != "test")

@@ -1,6 +1,7 @@
 """The wire vocabulary every stage shares: each word defined once, here.
 
-Billing states, ticket triggers, sink outcomes, the Stripe and app event types the
+Billing states, subscription statuses and customer-level facts, ticket triggers, the
+worker's and the sinks' outcomes and reason codes, the Stripe and app event types the
 pipeline handles, and the Stripe dashboard links. Stages import these names; none spells
 the strings again. Plain constants and pure functions only (no I/O, no settings).
 """
@@ -17,6 +18,28 @@ REFUNDED = "refunded"
 CANCELED = "canceled"
 #: every billing state, in the order the CRM's select property lists them
 BILLING_STATES = (ONBOARDING_PENDING, ACTIVE, PAYMENT_FAILED, PAUSED, REFUNDED, CANCELED)
+
+# -- what the state is derived from (SPEC §5) -----------------------------------------------
+
+#: a subscription's status, set by the newest event about it (``GET /customers/{id}``
+#: returns these per subscription)
+SUBSCRIPTION_PAID = "paid"
+SUBSCRIPTION_FAILING = "failing"
+SUBSCRIPTION_PAUSED = PAUSED
+#: terminal: no later event revives the subscription
+SUBSCRIPTION_ENDED = "ended"
+SUBSCRIPTION_STATUSES = (
+    SUBSCRIPTION_PAID,
+    SUBSCRIPTION_FAILING,
+    SUBSCRIPTION_PAUSED,
+    SUBSCRIPTION_ENDED,
+)
+#: the newest customer-level fact (one-off payment, full refund, a subscription ending)
+FACT_PAID = SUBSCRIPTION_PAID
+FACT_FAILED = "failed"
+FACT_REFUNDED = REFUNDED
+FACT_ENDED = SUBSCRIPTION_ENDED
+CUSTOMER_FACTS = (FACT_PAID, FACT_FAILED, FACT_REFUNDED, FACT_ENDED)
 
 # -- helpdesk ticket triggers (SPEC §5) ---------------------------------------------------
 
@@ -54,12 +77,38 @@ ONBOARDING_DEADLINE = "paystream.onboarding_deadline"
 APP_EVENT_TYPES = ("customer.linked", "onboarding.started", "onboarding.completed")
 HANDLED_APP_EVENT_TYPES = (*APP_EVENT_TYPES, ONBOARDING_DEADLINE)
 
+# -- worker outcomes per event (``paystream_events_total``'s ``outcome``) -------------------
+
+APPLIED = "applied"
+#: older than what the record already holds: no effect
+STALE = "stale"
+IGNORED = "ignored"
+DUPLICATE = "duplicate"
+MALFORMED = "malformed"
+MODE_MISMATCH = "mode_mismatch"
+EVENT_OUTCOMES = (APPLIED, STALE, IGNORED, DUPLICATE, MALFORMED, MODE_MISMATCH)
+
 # -- sink outcomes (``sink.results``, ``paystream_sink_requests_total``) --------------------
 
 DELIVERED = "delivered"
 DRY_RUN = "dry_run"
 RETRY = "retry"
 DEAD_LETTERED = "dead_lettered"
+SINK_OUTCOMES = (DELIVERED, DRY_RUN, RETRY, DEAD_LETTERED)
+
+# -- sink reason codes of a delivered command (``sink.results``' ``reason_code``) ----------
+
+#: delivered without a call of its own (a newer state of the customer went in its place)
+COALESCED = "coalesced"
+#: ``STALE`` is also the reason code of a state older than the one the CRM holds
+LINKED_EXISTING_CONTACT = "linked_existing_contact"
+#: the email belongs to another HubSpot contact: written without it, a person decides
+EMAIL_HELD_BY_OTHER_CONTACT = "email_held_by_other_contact"
+#: another Stripe customer already claimed the email in the same batch
+EMAIL_HELD_BY_OTHER_CUSTOMER = "email_held_by_other_customer"
+#: reason codes of a delivered command that also goes to ``sink.dlq``: it went out, and a
+#: person must still decide something
+NEEDS_A_PERSON = frozenset({EMAIL_HELD_BY_OTHER_CONTACT})
 
 # -- Stripe dashboard links ---------------------------------------------------------------
 
@@ -69,3 +118,8 @@ DASHBOARD = "https://dashboard.stripe.com"
 def dashboard_url(kind: str, object_id: str, *, livemode: bool) -> str:
     """The Stripe dashboard page of one object (``kind``: ``customers``, ``invoices``, ...)."""
     return f"{DASHBOARD}/{'' if livemode else 'test/'}{kind}/{object_id}"
+
+
+def customer_dashboard_url(customer_id: str, livemode: bool) -> str:
+    """The customer's page in the Stripe dashboard (test-mode pages live under ``/test``)."""
+    return dashboard_url("customers", customer_id, livemode=livemode)

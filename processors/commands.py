@@ -7,10 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from paystream.vocabulary import TICKET_TRIGGERS
 from processors.lifecycle import CustomerRecord, Event, Ticket
-
-#: triggers with a typed facts record in helpdesk_command.avsc
-TICKET_TRIGGERS = ("failed_renewal", "chargeback", "onboarding_stuck")
 
 
 def crm_key(customer_id: str, cause_event_id: str) -> str:

@@ -19,19 +19,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from paystream.settings import load_settings
+from paystream.vocabulary import BILLING_STATES
 from sinks.errors import SinkError
 from sinks.hubspot import GROUPS_PATH, PROPERTIES_PATH, HubSpotClient
 from sinks.settings import SinkSettings
 
 GROUP = "paystream"
-BILLING_STATES = (
-    "onboarding_pending",
-    "active",
-    "payment_failed",
-    "paused",
-    "refunded",
-    "canceled",
-)
 
 
 def property_group() -> dict[str, Any]:

@@ -13,9 +13,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from paystream.vocabulary import (
+    CHARGEBACK,
+    EMAIL_HELD_BY_OTHER_CONTACT,
+    EMAIL_HELD_BY_OTHER_CUSTOMER,
+    FAILED_RENEWAL,
+    LINKED_EXISTING_CONTACT,
+    ONBOARDING_STUCK,
+    TICKET_TRIGGERS,
+    customer_dashboard_url,
+    dashboard_url,
+)
+
 ID_PROPERTY = "stripe_customer_id"
 HUBSPOT_BATCH_LIMIT = 100
-DASHBOARD = "https://dashboard.stripe.com"
 
 #: Stripe's zero-decimal currencies: amounts are not in cents.
 ZERO_DECIMAL = frozenset(
@@ -26,15 +37,6 @@ Command = Mapping[str, Any]
 
 
 # ---------------------------------------------------------------------------------- links
-def dashboard_url(path: str, livemode: bool) -> str:
-    """A Stripe dashboard URL; test-mode objects live under ``/test``."""
-    return f"{DASHBOARD}{'' if livemode else '/test'}/{path.lstrip('/')}"
-
-
-def customer_dashboard_url(customer_id: str, livemode: bool) -> str:
-    return dashboard_url(f"customers/{customer_id}", livemode)
-
-
 def object_dashboard_url(object_id: str, livemode: bool) -> str | None:
     """Dashboard page of a Stripe object by its id prefix, None when there is none."""
     prefixes = {
@@ -49,7 +51,7 @@ def object_dashboard_url(object_id: str, livemode: bool) -> str | None:
     }
     for prefix, section in prefixes.items():
         if object_id.startswith(prefix):
-            return dashboard_url(f"{section}/{object_id}", livemode)
+            return dashboard_url(section, object_id, livemode=livemode)
     return None
 
 
@@ -217,14 +219,10 @@ def current_changed_at(read_response: Mapping[str, Any]) -> dict[str, int | None
     return held
 
 
-#: reason codes of the contact plan (README "Choices where the contract is silent")
-#: delivered: an existing contact with the customer's email (a lead) was linked, not duplicated
-LINKED_EXISTING_CONTACT = "linked_existing_contact"
-#: delivered and flagged for a person: the customer's new email belongs to another contact,
-#: so the billing state went out and the contact kept its old email (never a silent merge)
-EMAIL_HELD_BY_OTHER_CONTACT = "email_held_by_other_contact"
-#: dead-lettered: the email is another Stripe customer's contact; nothing was written
-EMAIL_HELD_BY_OTHER_CUSTOMER = "email_held_by_other_customer"
+# reason codes of the contact plan (README "Choices where the contract is silent"), in
+# paystream.vocabulary: LINKED_EXISTING_CONTACT (a lead was linked, not duplicated),
+# EMAIL_HELD_BY_OTHER_CONTACT (the state went out, the contact kept its old email: a person
+# decides, never a silent merge), EMAIL_HELD_BY_OTHER_CUSTOMER (dead-lettered, nothing written)
 
 READ_PROPERTIES = ("stripe_customer_id", "billing_state_changed_at", "email")
 
@@ -347,7 +345,7 @@ def plan_contacts(
 
 
 # ---------------------------------------------------------------------------------- helpdesk
-TRIGGERS = ("failed_renewal", "chargeback", "onboarding_stuck")
+TRIGGERS = TICKET_TRIGGERS
 
 
 def format_amount(amount: int | str | None, currency: str | None) -> str | None:
@@ -389,7 +387,7 @@ def trigger_facts(command: Command) -> dict[str, Any]:
     if isinstance(typed, Mapping):
         return dict(typed)
     facts: Mapping[str, str] = command.get("facts") or {}
-    if trigger == "failed_renewal":
+    if trigger == FAILED_RENEWAL:
         return {
             "invoice_id": facts.get("invoice") or str(command.get("object_id") or ""),
             "amount_due": _int(facts.get("amount_due") or facts.get("amount")),
@@ -400,7 +398,7 @@ def trigger_facts(command: Command) -> dict[str, Any]:
             "subscription_id": facts.get("subscription"),
             "next_payment_attempt": _int(facts.get("next_payment_attempt")),
         }
-    if trigger == "chargeback":
+    if trigger == CHARGEBACK:
         return {
             "dispute_id": facts.get("dispute") or str(command.get("object_id") or ""),
             "amount": _int(facts.get("amount")),
@@ -410,7 +408,7 @@ def trigger_facts(command: Command) -> dict[str, Any]:
             "payment_intent_id": facts.get("payment_intent"),
             "evidence_due_by": _int(facts.get("evidence_due_by")),
         }
-    if trigger == "onboarding_stuck":
+    if trigger == ONBOARDING_STUCK:
         return {
             "opened_by_event_id": facts.get("opened_by") or "",
             "opened_at": _int(facts.get("opened_at") or facts.get("pending_since")),
@@ -426,7 +424,7 @@ def _who(command: Command) -> str:
     return str(email or customer or "an unknown customer")
 
 
-_PRIORITY = {"failed_renewal": "high", "chargeback": "urgent", "onboarding_stuck": "normal"}
+_PRIORITY = {FAILED_RENEWAL: "high", CHARGEBACK: "urgent", ONBOARDING_STUCK: "normal"}
 
 
 def _times(count: int | None) -> str:
@@ -436,14 +434,14 @@ def _times(count: int | None) -> str:
 def _subject(command: Command, facts: Mapping[str, Any]) -> str:
     trigger = command["trigger"]
     who = command.get("email") or command.get("customer_id") or "unknown customer"
-    if trigger == "failed_renewal":
+    if trigger == FAILED_RENEWAL:
         amount = format_amount(facts.get("amount_due"), facts.get("currency"))
         what = f"Renewal payment failed {_times(facts.get('attempt_count'))}"
         what += f" ({amount})" if amount else ""
-    elif trigger == "chargeback":
+    elif trigger == CHARGEBACK:
         amount = format_amount(facts.get("amount"), facts.get("currency"))
         what = f"Chargeback opened{f' for {amount}' if amount else ''}"
-    elif trigger == "onboarding_stuck":
+    elif trigger == ONBOARDING_STUCK:
         what = "Paid but onboarding not finished"
     else:
         what = f"Billing issue: {trigger}"
@@ -453,7 +451,7 @@ def _subject(command: Command, facts: Mapping[str, Any]) -> str:
 def _what_happened(command: Command, facts: Mapping[str, Any]) -> list[str]:
     trigger = command["trigger"]
     who = _who(command)
-    if trigger == "failed_renewal":
+    if trigger == FAILED_RENEWAL:
         amount = format_amount(facts.get("amount_due"), facts.get("currency"))
         return [
             f"The subscription renewal of {who} failed: Stripe tried to charge "
@@ -465,7 +463,7 @@ def _what_happened(command: Command, facts: Mapping[str, Any]) -> list[str]:
             "keeps retrying on its schedule; the account stays in payment_failed until one "
             "payment succeeds.",
         ]
-    if trigger == "chargeback":
+    if trigger == CHARGEBACK:
         amount = format_amount(facts.get("amount"), facts.get("currency"))
         reason = facts.get("reason")
         return [
@@ -476,7 +474,7 @@ def _what_happened(command: Command, facts: Mapping[str, Any]) -> list[str]:
             "evidence (invoice, usage, emails with the customer) and submit it in Stripe "
             "before the deadline; consider reaching out to the customer first.",
         ]
-    if trigger == "onboarding_stuck":
+    if trigger == ONBOARDING_STUCK:
         return [
             f"{who} paid at checkout but has not finished onboarding, so they are not yet "
             "using what they pay for.",
@@ -488,20 +486,20 @@ def _what_happened(command: Command, facts: Mapping[str, Any]) -> list[str]:
 
 
 def _details(trigger: str, facts: Mapping[str, Any]) -> list[tuple[str, str | None]]:
-    if trigger == "failed_renewal":
+    if trigger == FAILED_RENEWAL:
         return [
             ("Invoice number", facts.get("invoice_number")),
             ("Invoice page", facts.get("hosted_invoice_url")),
             ("Subscription", facts.get("subscription_id")),
             ("Next automatic retry", format_time(facts.get("next_payment_attempt"))),
         ]
-    if trigger == "chargeback":
+    if trigger == CHARGEBACK:
         return [
             ("Evidence due by", format_time(facts.get("evidence_due_by"))),
             ("Charge", facts.get("charge_id")),
             ("Payment", facts.get("payment_intent_id")),
         ]
-    if trigger == "onboarding_stuck":
+    if trigger == ONBOARDING_STUCK:
         return [("Onboarding open since", format_time(facts.get("opened_at")))]
     return [(str(k).replace("_", " ").capitalize(), str(v)) for k, v in sorted(facts.items())]
 

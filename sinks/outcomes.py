@@ -6,18 +6,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from paystream.hashing import customer_hash
+from paystream.vocabulary import (
+    COALESCED,
+    DEAD_LETTERED,
+    DELIVERED,
+    DRY_RUN,
+    NEEDS_A_PERSON,
+    RETRY,
+    STALE,
+)
 
-DELIVERED = "delivered"
-DRY_RUN = "dry_run"
-RETRY = "retry"
-DEAD_LETTERED = "dead_lettered"
-
-#: reason codes of a delivered command that needed no call of its own
-COALESCED = "coalesced"
-STALE = "stale"
-#: reason codes of a delivered command that also goes to ``sink.dlq``: it went out, and a
-#: person must still decide something (``sinks.mapping.EMAIL_HELD_BY_OTHER_CONTACT``)
-NEEDS_A_PERSON = frozenset({"email_held_by_other_contact"})
+__all__ = ["COALESCED", "DEAD_LETTERED", "DELIVERED", "DRY_RUN", "NEEDS_A_PERSON", "RETRY", "STALE"]
 
 
 def sink_result(

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from paystream.devstack._http_standin import Fault, Standin, serve_forever
+from paystream.vocabulary import BILLING_STATES
 
 DEFAULT_TOKEN = "standin-hubspot-token"  # noqa: S105 - a stand-in's own, never a real token
 #: properties every HubSpot portal has
@@ -50,17 +51,7 @@ PAYSTREAM_PROPERTIES: dict[str, dict[str, Any]] = {
     "stripe_customer_id": {"type": "string", "hasUniqueValue": True},
     "billing_state": {
         "type": "enumeration",
-        "options": [
-            {"value": v, "label": v}
-            for v in (
-                "onboarding_pending",
-                "active",
-                "payment_failed",
-                "paused",
-                "refunded",
-                "canceled",
-            )
-        ],
+        "options": [{"value": v, "label": v} for v in BILLING_STATES],
     },
     "billing_state_changed_at": {"type": "datetime"},
     "paystream_user_id": {"type": "string"},

@@ -13,7 +13,6 @@ process that has no event loop; aiohttp would add a loop thread for nothing.
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 
 import structlog
 
+from paystream.bearer import bearer_matches
 from paystream.runtime.store import (
     MetricsStore,
     MetricsStoreUnavailable,
@@ -36,12 +36,6 @@ log = structlog.get_logger("paystream.store")
 
 #: the largest query text the endpoint reads
 MAX_QUERY_BYTES = 64 * 1024
-
-
-def bearer_matches(header: str | None, token: str) -> bool:
-    """True when ``Authorization`` is ``Bearer <token>`` (compared in constant time)."""
-    scheme, _, given = (header or "").partition(" ")
-    return scheme == "Bearer" and hmac.compare_digest(given.encode(), token.encode())
 
 
 class _OneLineErrorServer(ThreadingHTTPServer):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from paystream.bearer import bearer_matches
 from paystream.runtime.store import READ_ONLY, as_subquery
-from paystream.runtime.store_endpoint import bearer_matches
 
 TOKEN = "s3cr3t-t0ken"
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from paystream.bearer import bearer_matches as authorized
 from paystream.errors import SettingsError
 from paystream.settings import load_settings
 from processors import dedup
 from processors.lifecycle import CustomerRecord
 from processors.settings import WorkerSettings, parse_duration
 from processors.timers import overdue
-from processors.web import authorized
 
 DAY_MS = 86_400_000
 
