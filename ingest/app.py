@@ -10,6 +10,7 @@ import structlog
 from aiohttp import web
 
 from ingest import envelope, signature
+from ingest.customers import CustomerApi, route
 from ingest.handlers import (
     BodyGate,
     Endpoint,
@@ -102,11 +103,25 @@ def create_app(settings: IngestSettings) -> web.Application:
             **common,
         )
         app.router.add_post("/events/app", endpoint_handler(APP_ENDPOINT))
+    route(app, _customer_api(settings, common))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz_handler(publisher, topics.stripe_events))
     app.router.add_get("/metrics", metrics_handler(metrics))
     app.cleanup_ctx.append(_run_publisher)
     return app
+
+
+def _customer_api(settings: IngestSettings, common: dict[str, Any]) -> CustomerApi:
+    token = settings.paystream_api_token
+    return CustomerApi(
+        worker_url=settings.paystream_worker_url,
+        token=token.get_secret_value() if token else None,
+        timeout_s=settings.paystream_ingest_worker_timeout_s,
+        retry_after=common["retry_after"],
+        log=common["log"],
+        hash_customer=common["hash_customer"],
+        request_ids=common["request_ids"],
+    )
 
 
 def _parse_stripe(live: bool, text: str, received_at_ms: int, cid: str) -> envelope.Outgoing:

@@ -57,6 +57,14 @@ class IngestSettings(CommonSettings):
     paystream_ingest_max_slow_bodies: int = Field(default=128, ge=1, le=100_000)
     #: How long SIGTERM waits for in-flight requests and the producer flush.
     paystream_ingest_shutdown_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    #: The worker's web port, asked by ``GET /v1/customers/{id}`` (any worker: it routes
+    #: to the key's owner); with ``PAYSTREAM_API_TOKEN`` unset or this unset, that read is
+    #: off (404). ``http://`` off loopback is refused in production (paystream.settings).
+    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    #: Bearer token of ``/v1/customers`` and of the worker's API (the same token).
+    paystream_api_token: SecretStr | None = None
+    #: How long a customer read waits for the worker before answering 503.
+    paystream_ingest_worker_timeout_s: float = Field(default=2.0, gt=0, le=60)
 
     @field_validator("stripe_webhook_secrets", "paystream_app_secrets", mode="before")
     @classmethod

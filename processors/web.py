@@ -3,27 +3,45 @@ owner), /metrics, /readyz.
 
 ``/customers/{id}`` checks the bearer token on whichever worker the request lands on, then
 Faust's router forwards it (headers included) to the worker that owns the customer's
-partition, which answers from its table.
+partition, which answers from its table. Wrong tokens are throttled per client address
+(``paystream.throttle``): past the burst, 429 ``too_many_attempts`` with ``Retry-After``,
+and the token is not even compared.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import time
+from typing import Any
 
 import structlog
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from paystream.bearer import bearer_matches
+from paystream.throttle import FailureThrottle, attempt
 from processors.lifecycle import CustomerRecord
 from processors.parts import WorkerParts
 
 
-def authorized(header: str | None, token: str | None) -> bool:
-    """True when ``Authorization: Bearer <token>`` matches (constant time)."""
-    if not token or not header or not header.startswith("Bearer "):
-        return False
-    return hmac.compare_digest(header[len("Bearer ") :].encode(), token.encode())
+def refused(view: View, request: Request, token: str, throttle: FailureThrottle) -> Response | None:
+    """The 401 or 429 answer of a request whose bearer token does not pass, else None."""
+    client = str(getattr(request, "remote", None) or "unknown")
+    now = time.monotonic()
+    header = request.headers.get("Authorization")
+    verdict = attempt(
+        throttle,
+        client,
+        now,
+        presented=header is not None,
+        valid=lambda: bearer_matches(header, token),
+    )
+    if verdict == "ok":
+        return None
+    if verdict == "throttled":
+        headers: Any = {"Retry-After": str(throttle.retry_after(client, now))}
+        return view.json({"error": "too_many_attempts"}, status=429, headers=headers)
+    return view.json({"error": "unauthorized"}, status=401)
 
 
 def register(parts: WorkerParts) -> None:
@@ -31,14 +49,15 @@ def register(parts: WorkerParts) -> None:
     token = (
         settings.paystream_api_token.get_secret_value() if settings.paystream_api_token else None
     )
+    throttle = FailureThrottle()
 
     @app.page("/customers/{customer_id}")
     class CustomerView(View):
         async def get(self, request: Request, customer_id: str) -> Response:
             if token is None:
                 return self.json({"error": "not_found"}, status=404)
-            if not authorized(request.headers.get("Authorization"), token):
-                return self.json({"error": "unauthorized"}, status=401)
+            if (answer := refused(self, request, token, throttle)) is not None:
+                return answer
             if not parts.state["ready"]:
                 return self.json({"error": "unavailable"}, status=503)
             try:
@@ -63,8 +82,8 @@ def register(parts: WorkerParts) -> None:
         async def get(self, request: Request, event_id: str) -> Response:
             if token is None:
                 return self.json({"error": "not_found"}, status=404)
-            if not authorized(request.headers.get("Authorization"), token):
-                return self.json({"error": "unauthorized"}, status=401)
+            if (answer := refused(self, request, token, throttle)) is not None:
+                return answer
             if not request.query.get("key"):
                 return self.json({"error": "key_required"}, status=400)
             if not parts.state["ready"]:
