@@ -6,9 +6,14 @@ import type { AppEventsConfig } from "./events.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-function required(env: Env, name: string): string {
+function optional(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
-  if (!value) {
+  return value ? value : undefined;
+}
+
+function required(env: Env, name: string): string {
+  const value = optional(env, name);
+  if (value === undefined) {
     throw new PaystreamUsageError("missing_setting", `${name} is not set`);
   }
   return value;
@@ -22,10 +27,16 @@ export function appEventsConfigFromEnv(env: Env): AppEventsConfig {
   };
 }
 
-/** `PAYSTREAM_WORKER_URL` and `PAYSTREAM_API_TOKEN` (the worker's customer-state API). */
+/**
+ * `PAYSTREAM_API_TOKEN` and where to read: `PAYSTREAM_WORKER_URL` (the worker's own API, for
+ * an app inside the cluster) when set, else `PAYSTREAM_INGEST_URL` (ingest's public
+ * `GET /v1/customers/{id}`: what an app on Vercel uses).
+ */
 export function customerStateConfigFromEnv(env: Env): CustomerStateConfig {
-  return {
-    workerUrl: required(env, "PAYSTREAM_WORKER_URL"),
-    apiToken: required(env, "PAYSTREAM_API_TOKEN"),
-  };
+  const apiToken = required(env, "PAYSTREAM_API_TOKEN");
+  const workerUrl = optional(env, "PAYSTREAM_WORKER_URL");
+  if (workerUrl !== undefined) {
+    return { workerUrl, apiToken };
+  }
+  return { ingestUrl: required(env, "PAYSTREAM_INGEST_URL"), apiToken };
 }

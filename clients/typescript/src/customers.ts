@@ -1,4 +1,8 @@
-/** Reading the customer's canonical billing record: `GET /customers/{id}` on the worker. */
+/**
+ * Reading the customer's canonical billing record: `GET /v1/customers/{id}` on ingest (its
+ * public https host: what an app hosted elsewhere, e.g. on Vercel, can reach), or
+ * `GET /customers/{id}` on the worker's web port when the app runs beside it in the cluster.
+ */
 
 import { PaystreamResponseError, PaystreamUsageError } from "./errors.js";
 import {
@@ -16,10 +20,27 @@ import {
 } from "./types.js";
 
 export interface CustomerStateConfig extends TransportOptions {
-  /** Base URL of the worker's web port (the customer-state API), e.g. `http://worker:6066`. */
-  readonly workerUrl: string;
-  /** The worker's `PAYSTREAM_API_TOKEN` (sent as a bearer token; never logged or thrown). */
+  /** Base URL of paystream's ingest, e.g. `https://paystream.example.com` (`/v1/customers/{id}`). */
+  readonly ingestUrl?: string;
+  /**
+   * Base URL of the worker's web port, e.g. `http://worker:6066` (`/customers/{id}`): for an
+   * app inside the cluster; when set it is used instead of `ingestUrl`.
+   */
+  readonly workerUrl?: string;
+  /** paystream's `PAYSTREAM_API_TOKEN` (sent as a bearer token; never logged or thrown). */
   readonly apiToken: string;
+}
+
+/** Where the record is read: the worker's own route when `workerUrl` is set, else ingest's. */
+export function customerStateUrl(config: CustomerStateConfig, stripeCustomerId: string): URL {
+  const path = encodeURIComponent(stripeCustomerId);
+  if (config.workerUrl) {
+    return endpointUrl(config.workerUrl, `customers/${path}`, "workerUrl");
+  }
+  if (config.ingestUrl) {
+    return endpointUrl(config.ingestUrl, `v1/customers/${path}`, "ingestUrl");
+  }
+  throw new PaystreamUsageError("missing_setting", "customer state needs ingestUrl or workerUrl");
 }
 
 type Checker = (value: unknown) => boolean;
@@ -45,7 +66,17 @@ const FIELDS: { readonly [K in keyof CustomerRecord]-?: Checker } = {
   cause_event_type: nullable(isString),
   onboarding: nullable(oneOf(ONBOARDING)),
   livemode: (v) => typeof v === "boolean",
+  subscriptions: () => true,
 };
+
+const isSubscription: Checker = (v) =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && isString((v as { status?: unknown }).status);
+
+/** `subscriptions`, when present: a list or a map by subscription id, each with a `status`. */
+const subscriptionsOk: Checker = (v) =>
+  Array.isArray(v)
+    ? v.every(isSubscription)
+    : typeof v === "object" && v !== null && Object.values(v).every(isSubscription);
 
 /**
  * Check that `value` is a customer record and return its known fields.
@@ -60,10 +91,21 @@ export function parseCustomerRecord(value: unknown): CustomerRecord {
   const source = value as Record<string, unknown>;
   const record: Record<string, unknown> = {};
   for (const [name, check] of Object.entries(FIELDS)) {
+    if (name === "subscriptions") {
+      continue;
+    }
     if (!(name in source) || !check(source[name])) {
       throw new PaystreamResponseError(`customer record: unexpected ${name}`);
     }
     record[name] = source[name];
+  }
+  // Optional: a worker older than the per-subscription model does not send it.
+  const subscriptions = source.subscriptions;
+  if (subscriptions !== undefined && subscriptions !== null) {
+    if (!subscriptionsOk(subscriptions)) {
+      throw new PaystreamResponseError("customer record: unexpected subscriptions");
+    }
+    record.subscriptions = subscriptions;
   }
   return record as unknown as CustomerRecord;
 }
@@ -77,9 +119,10 @@ export function hasAccess(state: BillingState | null): boolean {
  * The customer's billing record, or `null` when paystream does not know the customer (yet).
  *
  * `null` right after checkout means "still syncing", not "unpaid": poll again. Retries on
- * 503 (worker starting or rebalancing) and network errors; throws `PaystreamRejectedError`
- * on 401 (wrong token) and other refusals, `PaystreamUnavailableError` when every attempt
- * failed. Note: a worker without `PAYSTREAM_API_TOKEN` answers 404 to everything.
+ * 503 (worker starting, rebalancing or away) and network errors, honouring `Retry-After`;
+ * throws `PaystreamRejectedError` on 401 (wrong token) and other refusals,
+ * `PaystreamUnavailableError` when every attempt failed. Note: a paystream without
+ * `PAYSTREAM_API_TOKEN` answers 404 to everything.
  */
 export async function getCustomerState(
   config: CustomerStateConfig,
@@ -92,13 +135,9 @@ export async function getCustomerState(
   if (typeof stripeCustomerId !== "string" || !/^[\x21-\x7e]{1,255}$/.test(stripeCustomerId)) {
     throw new PaystreamUsageError("invalid_customer", "not a Stripe customer id");
   }
-  const url = endpointUrl(
-    config.workerUrl,
-    `customers/${encodeURIComponent(stripeCustomerId)}`,
-    "workerUrl",
-  );
-  const what = "paystream GET /customers/{id}";
-  const { response } = await withRetries(
+  const url = customerStateUrl(config, stripeCustomerId);
+  const what = config.workerUrl ? "paystream GET /customers/{id}" : "paystream GET /v1/customers/{id}";
+  const answered = await withRetries(
     what,
     { timeoutMs: 5_000, ...config },
     options,
@@ -110,18 +149,29 @@ export async function getCustomerState(
       },
     }),
   );
+  const { response, requestId } = answered;
   if (response.status === 404) {
     await response.body?.cancel();
     return null;
   }
   if (!response.ok) {
-    throw await rejected(what, response);
+    throw await rejected(what, answered);
   }
   let body: unknown;
   try {
     body = await response.json();
   } catch {
-    throw new PaystreamResponseError(`${what}: HTTP ${response.status} with a body that is not JSON`);
+    throw new PaystreamResponseError(
+      `${what}: HTTP ${response.status} with a body that is not JSON (request ${requestId})`,
+      requestId,
+    );
   }
-  return parseCustomerRecord(body);
+  try {
+    return parseCustomerRecord(body);
+  } catch (error) {
+    if (error instanceof PaystreamResponseError) {
+      throw new PaystreamResponseError(`${error.message} (request ${requestId})`, requestId);
+    }
+    throw error;
+  }
 }

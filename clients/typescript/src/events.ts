@@ -24,6 +24,8 @@ export interface SentAppEvent {
   readonly event: AppEvent;
   /** How many requests it took (retries after 503 or a network error included). */
   readonly attempts: number;
+  /** The call's `X-Request-Id` (ingest's correlation id of the event). */
+  readonly requestId: string;
 }
 
 /** What ingest accepts as an id: printable ASCII without spaces, 1–255 characters. */
@@ -92,7 +94,7 @@ export async function sendAppEvent(
   const event = await createAppEvent(input);
   const body = JSON.stringify(event);
   const what = "paystream POST /events/app";
-  const { response, attempts } = await withRetries(what, config, options, async () => ({
+  const answered = await withRetries(what, config, options, async () => ({
     url,
     init: {
       method: "POST",
@@ -103,8 +105,9 @@ export async function sendAppEvent(
       },
     },
   }));
+  const { response, attempts, requestId } = answered;
   if (!response.ok) {
-    throw await rejected(what, response);
+    throw await rejected(what, answered);
   }
   let answer: unknown;
   try {
@@ -114,7 +117,10 @@ export async function sendAppEvent(
   }
   const { received, id } = (answer ?? {}) as { received?: unknown; id?: unknown };
   if (received !== true || id !== event.id) {
-    throw new PaystreamResponseError(`${what}: HTTP ${response.status} without the receipt`);
+    throw new PaystreamResponseError(
+      `${what}: HTTP ${response.status} without the receipt (request ${requestId})`,
+      requestId,
+    );
   }
-  return { event, attempts };
+  return { event, attempts, requestId };
 }

@@ -4,20 +4,41 @@
  * front of paystream) and on network errors. The decisions are plain functions.
  *
  * Back-off: "full jitter" — a uniform delay in [0, min(max, base * 2^(n-1))) — from the
- * AWS Architecture Blog, "Exponential Backoff And Jitter"; a `Retry-After` raises the
- * delay to what the server asked for, never above `maxDelayMs`, so the total is bounded.
+ * AWS Architecture Blog, "Exponential Backoff And Jitter". A `Retry-After` (RFC 9110
+ * §10.2.3: delta-seconds or an HTTP date) is honoured up to `maxRetryAfterMs`: the next
+ * attempt waits what the server asked for; a longer wait is not done in-process (a request
+ * handler must not hang for minutes) — the call fails with `PaystreamUnavailableError`
+ * carrying `retryAfterMs`, which the caller can hand on (a 503 + `Retry-After` of its own).
+ *
+ * Every call carries one `X-Request-Id` (the same on each retry: ingest logs it and puts
+ * it on the event) and a `User-Agent`; errors carry the request id paystream answered with.
  */
 
+import { webCrypto } from "./crypto.js";
 import { PaystreamRejectedError, PaystreamUnavailableError, PaystreamUsageError } from "./errors.js";
+import { VERSION } from "./version.js";
 
 export interface RetryPolicy {
   /** Attempts in all, the first included (1 = no retry). */
   readonly maxAttempts: number;
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /** The longest `Retry-After` waited for; a longer one ends the retries at once. */
+  readonly maxRetryAfterMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 2000 };
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 4,
+  baseDelayMs: 200,
+  maxDelayMs: 2000,
+  maxRetryAfterMs: 5000,
+};
+
+/** The `User-Agent` the client sends (a runtime that forbids the header ignores it). */
+export const USER_AGENT = `paystream-client-typescript/${VERSION}`;
+
+/** The header that carries the correlation id (sent, and read back from answers). */
+export const REQUEST_ID_HEADER = "X-Request-Id";
 
 /** Statuses worth another attempt: paystream's 503, and what gateways/proxies answer. */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([429, 502, 503, 504]);
@@ -28,11 +49,15 @@ export interface TransportOptions {
   /** Timeout of one attempt in milliseconds. */
   readonly timeoutMs?: number;
   readonly retry?: Partial<RetryPolicy>;
+  /** Appended to the client's `User-Agent` (e.g. `my-app/1.2`). */
+  readonly userAgent?: string;
 }
 
 export interface CallOptions {
   /** Aborts the call, retries and back-off included (the signal's reason is thrown). */
   readonly signal?: AbortSignal;
+  /** The `X-Request-Id` to send (a fresh `req_...` by default), e.g. your own request's. */
+  readonly requestId?: string;
 }
 
 /** The policy with defaults filled in; a bad value is a usage error. */
@@ -44,18 +69,21 @@ export function retryPolicy(partial: Partial<RetryPolicy> = {}): RetryPolicy {
     policy.maxAttempts <= 20 &&
     policy.baseDelayMs >= 0 &&
     policy.maxDelayMs >= policy.baseDelayMs &&
-    Number.isFinite(policy.maxDelayMs);
+    Number.isFinite(policy.maxDelayMs) &&
+    policy.maxRetryAfterMs >= 0 &&
+    Number.isFinite(policy.maxRetryAfterMs);
   if (!ok) {
     throw new PaystreamUsageError(
       "invalid_retry_policy",
-      "retry needs 1 <= maxAttempts <= 20 and 0 <= baseDelayMs <= maxDelayMs",
+      "retry needs 1 <= maxAttempts <= 20, 0 <= baseDelayMs <= maxDelayMs and a finite maxRetryAfterMs >= 0",
     );
   }
   return policy;
 }
 
 /**
- * Milliseconds to wait after failed attempt number `attempt` (1-based).
+ * Milliseconds to wait after failed attempt number `attempt` (1-based), or `undefined`
+ * when the server asked for a longer wait than `maxRetryAfterMs` (stop retrying).
  *
  * `random` returns a number in [0, 1); `retryAfterMs` is what the server asked for.
  */
@@ -64,11 +92,13 @@ export function backoffDelayMs(
   policy: RetryPolicy,
   random: () => number = Math.random,
   retryAfterMs?: number,
-): number {
+): number | undefined {
+  if (retryAfterMs !== undefined && retryAfterMs > policy.maxRetryAfterMs) {
+    return undefined;
+  }
   const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.max(0, attempt - 1));
   const jittered = Math.floor(random() * ceiling);
-  const asked = retryAfterMs === undefined ? 0 : Math.min(retryAfterMs, policy.maxDelayMs);
-  return Math.max(jittered, asked);
+  return Math.max(jittered, retryAfterMs ?? 0);
 }
 
 /** `Retry-After` in milliseconds (delta-seconds or an HTTP date), or `undefined`. */
@@ -153,20 +183,48 @@ export async function errorCode(response: Response): Promise<string> {
   return `http_${response.status}`;
 }
 
-export async function rejected(what: string, response: Response): Promise<PaystreamRejectedError> {
+export async function rejected(what: string, answer: Attempted): Promise<PaystreamRejectedError> {
+  const { response, requestId } = answer;
   const code = await errorCode(response);
-  return new PaystreamRejectedError(code, `${what}: HTTP ${response.status} (${code})`, response.status);
+  return new PaystreamRejectedError(
+    code,
+    `${what}: HTTP ${response.status} (${code}, request ${requestId})`,
+    response.status,
+    requestId,
+  );
 }
 
 export interface Attempted {
   readonly response: Response;
   readonly attempts: number;
+  /** The request id paystream answered with, else the one sent. */
+  readonly requestId: string;
+}
+
+/** A fresh request id: `req_` and 32 hex digits (what ingest accepts as a correlation id). */
+export async function newRequestId(): Promise<string> {
+  const bytes = (await webCrypto()).getRandomValues(new Uint8Array(16));
+  return `req_${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+const SANE_ID = /^[\x21-\x7e]{1,128}$/;
+
+function answeredId(response: Response, sent: string): string {
+  const id = response.headers.get(REQUEST_ID_HEADER);
+  return id !== null && SANE_ID.test(id) ? id : sent;
+}
+
+/** The headers every request carries, beside its own. */
+export function commonHeaders(transport: TransportOptions, requestId: string): Record<string, string> {
+  const agent = transport.userAgent ? `${USER_AGENT} ${transport.userAgent}` : USER_AGENT;
+  return { "User-Agent": agent, [REQUEST_ID_HEADER]: requestId };
 }
 
 /**
  * Send the request `build(attempt)` returns until it gets an answer that is not retryable.
  *
- * Throws `PaystreamUnavailableError` when every attempt failed, or the signal's reason.
+ * Throws `PaystreamUnavailableError` when every attempt failed (or the server asked for a
+ * wait above `maxRetryAfterMs`), or the signal's reason.
  */
 export async function withRetries(
   what: string,
@@ -178,6 +236,8 @@ export async function withRetries(
   const doFetch = transport.fetch ?? globalThis.fetch;
   const timeoutMs = transport.timeoutMs ?? 10_000;
   const signal = call.signal;
+  const sentId = call.requestId ?? (await newRequestId());
+  let requestId = sentId;
   let lastStatus: number | undefined;
   let lastError: unknown;
   for (let attempt = 1; ; attempt++) {
@@ -185,11 +245,13 @@ export async function withRetries(
       throw signal.reason;
     }
     const { url, init } = await build(attempt);
+    const headers = { ...commonHeaders(transport, sentId), ...(init.headers as Record<string, string>) };
     let retryAfterMs: number | undefined;
     try {
-      const response = await fetchOnce(doFetch, url, init, timeoutMs, signal);
+      const response = await fetchOnce(doFetch, url, { ...init, headers }, timeoutMs, signal);
+      requestId = answeredId(response, sentId);
       if (!RETRYABLE_STATUSES.has(response.status)) {
-        return { response, attempts: attempt };
+        return { response, attempts: attempt, requestId };
       }
       lastStatus = response.status;
       lastError = undefined;
@@ -202,15 +264,15 @@ export async function withRetries(
       lastStatus = undefined;
       lastError = error;
     }
-    if (attempt >= policy.maxAttempts) {
+    const delay = backoffDelayMs(attempt, policy, Math.random, retryAfterMs);
+    if (attempt >= policy.maxAttempts || delay === undefined) {
       const last = lastStatus === undefined ? "no answer" : `HTTP ${lastStatus}`;
       throw new PaystreamUnavailableError(
-        `${what}: unavailable after ${attempt} attempt(s) (last: ${last})`,
-        lastStatus,
-        attempt,
+        `${what}: unavailable after ${attempt} attempt(s) (last: ${last}, request ${requestId})`,
+        { status: lastStatus, attempts: attempt, requestId, retryAfterMs },
         lastError === undefined ? undefined : { cause: lastError },
       );
     }
-    await sleep(backoffDelayMs(attempt, policy, Math.random, retryAfterMs), signal);
+    await sleep(delay, signal);
   }
 }

@@ -2,9 +2,11 @@
  * The wire types of paystream's first-party contract (SPEC §3 and §5).
  *
  * They mirror what the services really accept and answer: the app event is what
- * `ingest/envelope.py` (`parse_app_event`) admits, the customer record is what the worker's
- * `GET /customers/{id}` serialises (`CustomerRecord.public()` in `processors/lifecycle.py`).
- * The package's e2e test compiles the worker's live answer against `CustomerRecord`.
+ * `ingest/envelope.py` (`parse_app_event`) admits, the customer record is what ingest's
+ * `GET /v1/customers/{id}` and the worker's `GET /customers/{id}` serialise
+ * (`CustomerRecord.public()` in `processors/lifecycle.py`), the notification is what the
+ * app-webhook sink (`sinks/app_webhook.py`) POSTs. The package's e2e test compiles the
+ * live answers against these types.
  */
 
 /** The first-party event types `POST /events/app` accepts. */
@@ -80,4 +82,38 @@ export interface CustomerRecord {
   readonly cause_event_type: string | null;
   readonly onboarding: OnboardingStatus | null;
   readonly livemode: boolean;
+  /**
+   * Each subscription's status and since when (SPEC §5). Optional: paystream releases before
+   * the per-subscription model do not send it. Read `billing_state` for decisions; this is
+   * for display (which plan or add-on failed).
+   */
+  readonly subscriptions?: SubscriptionRecords;
+}
+
+/** One subscription as the record carries it: its status, and whatever else paystream adds. */
+export interface SubscriptionRecord {
+  /** paystream's view of it: `paid`, `failing`, `paused` or `ended`. */
+  readonly status: string;
+  readonly [field: string]: unknown;
+}
+
+/** The record's subscriptions: a map by subscription id, or a list (both shapes parse). */
+export type SubscriptionRecords =
+  | Readonly<Record<string, SubscriptionRecord>>
+  | readonly SubscriptionRecord[];
+
+/** The one notification type paystream POSTs to the product (SPEC §6). */
+export const BILLING_STATE_CHANGED = "billing_state.changed";
+
+/** The body of a product notification: a customer's billing state changed. */
+export interface BillingStateChangedEvent {
+  /** Deterministic per state change: the same change is never two ids (deduplicate by it). */
+  readonly id: string;
+  readonly type: typeof BILLING_STATE_CHANGED;
+  /** Unix seconds of the change. */
+  readonly created: number;
+  readonly stripe_customer_id: string;
+  readonly user_id: string | null;
+  readonly previous_state: BillingState | null;
+  readonly state: BillingState;
 }

@@ -24,7 +24,7 @@ import {
   retryPolicy,
   sendAppEvent,
   signAppEvent,
-} from "../dist/index.js";
+} from "@paystream/client";
 
 const FAST = { maxAttempts: 4, baseDelayMs: 1, maxDelayMs: 20 };
 const SECRET = "app_secret_for_unit_tests";
@@ -89,7 +89,7 @@ describe("signAppEvent", () => {
   test("works without a global crypto (Node 18) through node:crypto's webcrypto", () => {
     const script = `
       Object.defineProperty(globalThis, "crypto", { value: undefined, configurable: true });
-      const { signAppEvent } = await import(${JSON.stringify(new URL("../dist/index.js", import.meta.url).href)});
+      const { signAppEvent } = await import(${JSON.stringify(new URL("../dist/esm/index.js", import.meta.url).href)});
       process.stdout.write(await signAppEvent("{}", "s", { timestamp: 1 }));`;
     const out = execFileSync(process.execPath, ["--input-type=module", "-e", script]).toString();
     assert.ok(verifies("{}", out, "s"), out);
@@ -113,9 +113,14 @@ describe("back-off", () => {
     });
   }
 
-  test("Retry-After raises the delay, never above maxDelayMs", () => {
+  test("Retry-After raises the delay up to maxRetryAfterMs; a longer one stops the retries", () => {
     assert.equal(backoffDelayMs(1, policy, () => 0, 300), 300);
-    assert.equal(backoffDelayMs(1, policy, () => 0, 5000), 1000);
+    assert.equal(backoffDelayMs(1, policy, () => 0.5, 0), 50);
+    assert.equal(backoffDelayMs(1, policy, () => 0, 5000), 5000, "the default cap is 5 s");
+    assert.equal(backoffDelayMs(1, policy, () => 0, 5001), undefined);
+    const capped = retryPolicy({ maxRetryAfterMs: 100 });
+    assert.equal(backoffDelayMs(1, capped, () => 0, 100), 100);
+    assert.equal(backoffDelayMs(1, capped, () => 0, 1000), undefined);
   });
 
   test("parses Retry-After as seconds or an HTTP date", () => {
@@ -127,7 +132,13 @@ describe("back-off", () => {
   });
 
   test("refuses unbounded or nonsensical policies", () => {
-    for (const bad of [{ maxAttempts: 0 }, { maxAttempts: 100 }, { maxDelayMs: 1, baseDelayMs: 5 }]) {
+    for (const bad of [
+      { maxAttempts: 0 },
+      { maxAttempts: 100 },
+      { maxDelayMs: 1, baseDelayMs: 5 },
+      { maxRetryAfterMs: -1 },
+      { maxRetryAfterMs: Number.POSITIVE_INFINITY },
+    ]) {
       assert.throws(() => retryPolicy(bad), PaystreamUsageError);
     }
   });
@@ -180,7 +191,7 @@ describe("sendAppEvent", () => {
 
   test("retries 503 with the same event id, re-signed, until paystream has it", async (t) => {
     const srv = await server([
-      { status: 503, headers: { "Retry-After": "5" }, body: { error: "unavailable" } },
+      { status: 503, headers: { "Retry-After": "0" }, body: { error: "unavailable" } },
       { status: 503, body: { error: "unavailable" } },
       { status: 200, body: { received: true, id: "fixed-id" } },
     ]);
@@ -286,7 +297,11 @@ describe("sendAppEvent", () => {
     t.after(srv.close);
     const controller = new AbortController();
     const pending = sendAppEvent(
-      { ingestUrl: srv.url, secret: SECRET, retry: { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000 } },
+      {
+        ingestUrl: srv.url,
+        secret: SECRET,
+        retry: { maxAttempts: 5, baseDelayMs: 10_000, maxDelayMs: 10_000, maxRetryAfterMs: 120_000 },
+      },
       input,
       { signal: controller.signal },
     );
@@ -391,11 +406,20 @@ describe("settings from the environment", () => {
     );
     assert.throws(
       () => customerStateConfigFromEnv({ PAYSTREAM_API_TOKEN: TOKEN }),
-      (err) => err.message === "PAYSTREAM_WORKER_URL is not set",
+      (err) => err.message === "PAYSTREAM_INGEST_URL is not set",
     );
-    assert.deepEqual(customerStateConfigFromEnv({ PAYSTREAM_WORKER_URL: "http://w", PAYSTREAM_API_TOKEN: TOKEN }), {
-      workerUrl: "http://w",
+    assert.deepEqual(customerStateConfigFromEnv({ PAYSTREAM_INGEST_URL: "https://i", PAYSTREAM_API_TOKEN: TOKEN }), {
+      ingestUrl: "https://i",
       apiToken: TOKEN,
     });
+    // the worker's own API, for an app inside the cluster, when it is named
+    assert.deepEqual(
+      customerStateConfigFromEnv({
+        PAYSTREAM_INGEST_URL: "https://i",
+        PAYSTREAM_WORKER_URL: "http://w",
+        PAYSTREAM_API_TOKEN: TOKEN,
+      }),
+      { workerUrl: "http://w", apiToken: TOKEN },
+    );
   });
 });

@@ -1,4 +1,4 @@
-// The client against the real paystream services, started by tests/e2e/test_typescript_client.py:
+// The client against the real paystream services, started by tests/e2e/typescript/test_client.py:
 // `paystream ingest` and `paystream worker` on the embedded broker, with a customer that a
 // signed Stripe checkout.session.completed has put into onboarding_pending.
 //
@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 
 import {
   APP_SIGNATURE_HEADER,
+  Paystream,
   PaystreamRejectedError,
   PaystreamUnavailableError,
   appEventsConfigFromEnv,
@@ -22,7 +23,7 @@ import {
   getCustomerState,
   sendAppEvent,
   signAppEvent,
-} from "../dist/index.js";
+} from "@paystream/client";
 
 const env = process.env;
 const REQUIRED = [
@@ -79,7 +80,9 @@ describe("the client against the running pipeline", { skip }, () => {
 
   before(async () => {
     events = appEventsConfigFromEnv(env);
-    customers = customerStateConfigFromEnv(env);
+    // the public route: ingest's GET /v1/customers/{id} (ingest asks the worker)
+    customers = customerStateConfigFromEnv({ ...env, PAYSTREAM_WORKER_URL: undefined });
+    assert.equal(customers.ingestUrl, env.PAYSTREAM_INGEST_URL);
     customer = env.PAYSTREAM_E2E_CUSTOMER;
   });
 
@@ -184,9 +187,25 @@ describe("the client against the running pipeline", { skip }, () => {
     assert.ok(!`${err.message}${err.stack}`.includes(wrong));
   });
 
+  test("new Paystream() reads through ingest exactly what the worker holds, with the request id", async () => {
+    const paystream = new Paystream({ ingestUrl: env.PAYSTREAM_INGEST_URL, apiToken: env.PAYSTREAM_API_TOKEN });
+    const throughIngest = await paystream.getCustomerState(customer, { requestId: "req_e2e_state" });
+    const fromWorker = await getCustomerState(
+      { workerUrl: env.PAYSTREAM_WORKER_URL, apiToken: env.PAYSTREAM_API_TOKEN },
+      customer,
+    );
+    assert.deepEqual(throughIngest, fromWorker);
+    assert.equal(throughIngest.billing_state, "active");
+    const wrong = new Paystream({ ingestUrl: env.PAYSTREAM_INGEST_URL, apiToken: "wrong-token" });
+    const err = await wrong.getCustomerState(customer, { requestId: "req_e2e_wrong" }).catch((e) => e);
+    assert.ok(err instanceof PaystreamRejectedError, String(err));
+    assert.equal(err.status, 401);
+    assert.equal(err.requestId, "req_e2e_wrong", "ingest echoes the request id");
+  });
+
   test("the worker's real answers compile as CustomerRecord (and a wrong one does not)", async () => {
     assert.ok(captured.pending && captured.active, "the answers were captured above");
-    const dist = join(PACKAGE, "dist", "index.js");
+    const dist = join(PACKAGE, "dist", "esm", "index.js");
     const dir = env.PAYSTREAM_E2E_WORKDIR;
     const header = `import type { CustomerRecord } from ${JSON.stringify(dist)};\n`;
     writeFileSync(

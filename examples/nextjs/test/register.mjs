@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url";
 register("./resolve-hooks.mjs", import.meta.url, {
   data: {
     build: pathToFileURL(`${process.env.PAYSTREAM_EXAMPLE_BUILD}/`).href,
-    client: new URL("../../../clients/typescript/dist/index.js", import.meta.url).href,
+    client: new URL("../../../clients/typescript/dist/esm/index.js", import.meta.url).href,
     auth: new URL("./signed-in-user.mjs", import.meta.url).href,
   },
 });

@@ -26,11 +26,15 @@ from tests.e2e.conftest import Service, data_dir, http_ok, wait_until
 from tests.e2e.typescript.conftest import EXAMPLE, ExampleBuild, node_test
 
 
+UNIT_TESTS = ("client", "paystream", "webhooks", "package")
+
+
 def test_client_unit_tests_pass(typescript_client: Path) -> None:
-    result = node_test([typescript_client / "test" / "client.test.mjs"])
+    files = [typescript_client / "test" / f"{name}.test.mjs" for name in UNIT_TESTS]
+    result = node_test(files)
     assert result.code == 0, "node --test failed (output above)"
-    assert result.count("fail") == 0
-    assert result.count("pass") >= 45
+    assert (result.count("fail"), result.count("skipped")) == (0, 0)
+    assert result.count("pass") >= 93
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -93,7 +97,9 @@ def test_client_and_example_routes_against_the_running_pipeline(
         PAYSTREAM_WORKER_PORT=worker_url.rsplit(":", 1)[1],
         PAYSTREAM_DATA_DIR=data_dir(tmp_path),
     )
-    running = [services("ingest", ["ingest"], env), services("worker", ["worker"], env)]
+    # ingest's GET /v1/customers/{id} asks this worker
+    ingest_env = {**env, "PAYSTREAM_WORKER_URL": worker_url}
+    running = [services("ingest", ["ingest"], ingest_env), services("worker", ["worker"], env)]
     # a second ingest whose broker is unreachable: it answers app events with a real 503
     down_url = f"http://127.0.0.1:{free_port()}"
     down_env = {
@@ -138,7 +144,7 @@ def test_client_and_example_routes_against_the_running_pipeline(
     }
     client = node_test([typescript_client / "test" / "e2e.test.mjs"], node_env)
     assert client.code == 0, "the client's node --test failed against the pipeline (output above)"
-    assert (client.count("fail"), client.count("skipped"), client.count("pass")) == (0, 0, 7)
+    assert (client.count("fail"), client.count("skipped"), client.count("pass")) == (0, 0, 8)
     assert (workdir / "worker-answers.ts").is_file()
 
     routes = node_test(
