@@ -25,7 +25,6 @@ from paystream.signing import sign_header
 from tests.e2e.conftest import Service, data_dir, http_ok, wait_until
 from tests.e2e.typescript.conftest import EXAMPLE, ExampleBuild, node_test
 
-
 UNIT_TESTS = ("client", "paystream", "webhooks", "package")
 
 
