@@ -124,14 +124,18 @@ def _customer_api(settings: IngestSettings, common: dict[str, Any]) -> CustomerA
     )
 
 
-def _parse_stripe(live: bool, text: str, received_at_ms: int, cid: str) -> envelope.Outgoing:
+def _parse_stripe(
+    live: bool, text: str, received_at_ms: int, cid: str, _signed_at: int
+) -> envelope.Outgoing:
     return envelope.parse_stripe_event(
         text, live=live, received_at_ms=received_at_ms, correlation_id=cid
     )
 
 
-def _parse_app(text: str, received_at_ms: int, cid: str) -> envelope.Outgoing:
-    return envelope.parse_app_event(text, received_at_ms=received_at_ms, correlation_id=cid)
+def _parse_app(text: str, received_at_ms: int, cid: str, signed_at: int) -> envelope.Outgoing:
+    return envelope.parse_app_event(
+        text, received_at_ms=received_at_ms, correlation_id=cid, signed_at=signed_at
+    )
 
 
 async def _run_publisher(app: web.Application) -> AsyncIterator[None]:

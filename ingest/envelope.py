@@ -24,6 +24,10 @@ _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _LONG_MAX = 2**63 - 1
 
 APP_EVENT_TYPES = frozenset({"onboarding.completed", "onboarding.started", "customer.linked"})
+#: How far an app event's ``created`` may lie before and after its signature's ``t``
+#: (SPEC §3): an app event cannot pin a state into the future, nor come back from weeks ago.
+APP_CREATED_BEFORE_S = 7 * 24 * 3600
+APP_CREATED_AFTER_S = 5 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +127,16 @@ def parse_stripe_event(
     )
 
 
-def parse_app_event(text: str, *, received_at_ms: int, correlation_id: str) -> Outgoing:
-    """Check a verified first-party event body and build its ``app.events`` record."""
+def app_created_in_window(created: int, signed_at: int) -> bool:
+    """True when ``created`` lies in [t - 7 days, t + 5 minutes] of the signature's ``t``."""
+    return signed_at - APP_CREATED_BEFORE_S <= created <= signed_at + APP_CREATED_AFTER_S
+
+
+def parse_app_event(
+    text: str, *, received_at_ms: int, correlation_id: str, signed_at: int
+) -> Outgoing:
+    """Check a verified first-party event body and build its ``app.events`` record;
+    ``signed_at`` is the signature's ``t``, which bounds ``created``."""
     event = _load_object(text)
     event_id = _token(event.get("id"))
     event_type = _token(event.get("type"))
@@ -135,6 +147,7 @@ def parse_app_event(text: str, *, received_at_ms: int, correlation_id: str) -> O
         event_id is None
         or event_type not in APP_EVENT_TYPES
         or created is None
+        or not app_created_in_window(created, signed_at)
         or customer_id is None
         or not customer_id.startswith("cus_")
         or (user_id is not None and _token(user_id) is None)

@@ -40,7 +40,8 @@ ERROR_BODIES = {r: json.dumps({"error": r}).encode() for r in STATUS_OF if r != 
 JSON = "application/json"
 REQUEST_ID = "X-Request-Id"
 
-Parse = Callable[[str, int, str], envelope.Outgoing]
+#: (verified text, received at ms, correlation id, the signature's ``t``) → the record
+Parse = Callable[[str, int, str, int], envelope.Outgoing]
 
 _log = structlog.get_logger("ingest")
 
@@ -122,10 +123,10 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
     headers = {REQUEST_ID: cid}
     try:
         body = await _body(request, ep.max_body_bytes, ep.body_gate)
-        text = signature.verify(
+        text, signed_at = signature.verify_signed(
             body, request.headers.get(ep.header), ep.secrets, ep.tolerance_s, now
         )
-        event = ep.parse(text, int(now * 1000), cid)
+        event = ep.parse(text, int(now * 1000), cid, signed_at)
         value = ep.codec.encode(event.schema, event.record)
         await ep.publisher.publish(
             ep.topic, event.key.encode(), value, [("x-request-id", cid.encode())]

@@ -48,7 +48,20 @@ def verify(
     tolerance_s: int,
     now: float | None = None,
 ) -> str:
-    """Return the body as text when ``header`` signs ``payload`` with one of ``secrets``.
+    """Return the body as text when ``header`` signs ``payload`` with one of ``secrets``
+    (``verify_signed`` without the signature's time)."""
+    return verify_signed(payload, header, secrets, tolerance_s, now)[0]
+
+
+def verify_signed(
+    payload: bytes,
+    header: str | None,
+    secrets: Sequence[str],
+    tolerance_s: int,
+    now: float | None = None,
+) -> tuple[str, int]:
+    """Return the body as text and the signature's ``t`` when ``header`` signs ``payload``
+    with one of ``secrets``.
 
     Raise ``InvalidSignature`` otherwise: no header, no matching ``v1``, a timestamp outside
     ``tolerance_s`` of ``now``, or a body that is not UTF-8 (Stripe signs UTF-8 JSON).
@@ -76,5 +89,5 @@ def verify(
             raise InvalidSignature("timestamp too old")
         if timestamp > current + tolerance_s:
             raise InvalidSignature("timestamp in the future")
-        return text
+        return text, timestamp
     raise InvalidSignature("no matching signature")

@@ -1,6 +1,14 @@
-"""Deduplication by Stripe event id, as pure decisions over the ``dedup`` table's values.
+"""Deduplication by event id, as pure decisions over the ``dedup`` table's values.
 
-The table maps event id → ``b"<created>"`` (Stripe's created, unix seconds). An entry is
+Stripe's and the product's events have their own namespaces (SPEC §3: an app event can
+never suppress the Stripe event with the same id): a Stripe event's entry is keyed by its
+id, as it always was, an app event's by ``"app " + id``. The space keeps them apart:
+ingest accepts no Stripe event id with a space (printable ASCII without spaces), so no
+Stripe key can start with ``"app "``. (Entries an earlier release wrote for app events
+under their bare id stay until they expire; such an app event delivered again is folded
+again, which changes nothing.)
+
+The table maps that key → ``b"<created>"`` (Stripe's created, unix seconds). An entry is
 kept for the retention (30 days by default) after the event's ``created`` and then purged,
 so the table holds about one retention's worth of event ids however long the worker runs.
 A Stripe retry or replay arrives within days, far inside the window; an event older than
@@ -12,17 +20,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+#: The namespace of first-party (app) event ids in the dedup table.
+APP_PREFIX = "app "
+
+
+def dedup_key(source: str, event_id: str) -> str:
+    """The table key of an event: its id for Stripe's events, ``"app " + id`` for the app's."""
+    return event_id if source == "stripe" else APP_PREFIX + event_id
+
 
 def seen_value(created: int) -> bytes:
     """The table value recorded for an event."""
     return str(created).encode()
 
 
-def is_duplicate(
-    event_id: str, table_value: bytes | None, batch_seen: Mapping[str, object]
-) -> bool:
-    """True when the event id is in the table or earlier in the same batch."""
-    return table_value is not None or event_id in batch_seen
+def is_duplicate(key: str, table_value: bytes | None, batch_seen: Mapping[str, object]) -> bool:
+    """True when the event's key (``dedup_key``) is in the table or earlier in the batch."""
+    return table_value is not None or key in batch_seen
 
 
 def expired(table_value: bytes, now_ms: int, retention_ms: int) -> bool:

@@ -61,7 +61,7 @@ class BatchResult:
     outputs: list[OutMessage] = field(default_factory=list)
     #: customer id → (partition, record), last value per customer
     records: dict[str, tuple[int, CustomerRecord]] = field(default_factory=dict)
-    #: event id → (partition, dedup table value)
+    #: dedup key (``dedup.dedup_key``: namespaced by source) → (partition, table value)
     seen: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     #: (event type, outcome) → count; outcome: applied, duplicate, stale, ignored, malformed
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -112,11 +112,12 @@ class BatchProcessor:
             if event.source == "stripe" and event.livemode != self.live:
                 result.counts[event.type, "mode_mismatch"] += 1
                 continue
+            seen_key = dedup.dedup_key(event.source, event.event_id)
             duplicate = dedup.is_duplicate(
-                event.event_id, get_seen(event.event_id, message.partition), result.seen
+                seen_key, get_seen(seen_key, message.partition), result.seen
             )
             if not duplicate:
-                result.seen[event.event_id] = (message.partition, dedup.seen_value(event.created))
+                result.seen[seen_key] = (message.partition, dedup.seen_value(event.created))
                 if event.delivered_by == "reconcile":
                     result.recovered[event.type] += 1
             outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)

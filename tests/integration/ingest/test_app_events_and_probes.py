@@ -76,6 +76,9 @@ async def test_app_event_is_published_to_app_events(
         ({"stripe_customer_id": "acct_123"}, "app", 400, "malformed_event"),
         ({"user_id": None}, "app", 400, "malformed_event"),  # customer.linked needs the user
         ({"created": "now"}, "app", 400, "malformed_event"),
+        # outside [t - 7 days, t + 5 min] of the signature's t (signed now)
+        ({"created": int(time.time()) + 365 * 86_400}, "app", 400, "malformed_event"),
+        ({"created": int(time.time()) - 8 * 86_400}, "app", 400, "malformed_event"),
     ],
 )
 async def test_app_event_refusals(

@@ -151,6 +151,10 @@ APP = {
 }
 
 
+#: the signature's ``t`` of these app events (``created`` must lie near it)
+SIGNED_AT = 1_700_000_000
+
+
 def app(**changes: Any) -> str:
     return json.dumps({**APP, **changes})
 
@@ -164,7 +168,7 @@ def app(**changes: Any) -> str:
     ],
 )
 def test_app_event(body: str, user_id: str | None) -> None:
-    out = parse_app_event(body, received_at_ms=9, correlation_id="c2")
+    out = parse_app_event(body, received_at_ms=9, correlation_id="c2", signed_at=SIGNED_AT)
     assert (out.schema, out.key, out.customer_id) == ("app_event", "cus_A", "cus_A")
     assert out.record["user_id"] == user_id
     codec = default_codec()
@@ -188,7 +192,7 @@ def test_app_event(body: str, user_id: str | None) -> None:
 )
 def test_malformed_app_event(body: str) -> None:
     with pytest.raises(MalformedEvent):
-        parse_app_event(body, received_at_ms=9, correlation_id="c2")
+        parse_app_event(body, received_at_ms=9, correlation_id="c2", signed_at=SIGNED_AT)
 
 
 @pytest.mark.parametrize(
@@ -248,7 +252,9 @@ def test_any_event_like_body_is_refused_cleanly_or_yields_an_encodable_record(
 )
 def test_any_app_event_like_body_is_refused_cleanly_or_encodable(changes: dict[str, Any]) -> None:
     try:
-        out = parse_app_event(app(**changes), received_at_ms=1, correlation_id="c")
+        out = parse_app_event(
+            app(**changes), received_at_ms=1, correlation_id="c", signed_at=SIGNED_AT
+        )
     except MalformedEvent:
         return
     default_codec().encode(out.schema, out.record)

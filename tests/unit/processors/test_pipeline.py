@@ -67,7 +67,7 @@ def test_a_batch_builds_commands_with_deterministic_keys(processor: BatchProcess
     assert ticket["idempotency_key"] == "paystream:failed_renewal:in_9"
     assert all(o.key == b"cus_1" for o in result.outputs)
     assert result.records["cus_1"][1].state == "payment_failed"
-    assert set(result.seen) == {"evt_1", "app_1", "evt_2"}
+    assert set(result.seen) == {"evt_1", "app app_1", "evt_2"}  # app ids: their own namespace
 
 
 def test_duplicates_are_counted_and_emit_nothing(processor: BatchProcessor) -> None:
