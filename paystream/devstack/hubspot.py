@@ -23,6 +23,11 @@ and any injected fault (see ``paystream.devstack._http_standin``). The unkind pa
   ``rate_limit`` per ``rate_period_s``) or ``DAILY`` (over ``daily_limit`` requests in a
   day that "resets at midnight based on the time zone setting of the account",
   ``time_zone``, on the stand-in's clock), with ``X-HubSpot-RateLimit-*`` headers.
+* **Search** (``POST /crm/v3/objects/contacts/search``, "Search" guide; see
+  ``add_search_and_token_info``): at most 200 per page, paged with ``after``, its own
+  per-second limit (429 ``SECONDLY``), and no paging past 10,000 results (400).
+* **Token introspection** of a private app (``access-token-info``) names its scopes;
+  ``token_expired = True`` makes every call a 401 ``EXPIRED_AUTHENTICATION``.
 
     python -m paystream.devstack.hubspot --port 8091 --token standin-token
 """
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import time
 import uuid
 from collections import deque
 from collections.abc import Sequence
@@ -127,6 +133,12 @@ class HubSpotStandin(Standin):
         self._ids = itertools.count(1001)
         self._sent: deque[float] = deque()
         self._day: tuple[str, int] = ("", 0)
+        #: the private app's scopes (token introspection) and whether the token has expired
+        self.scopes: list[str] = list(SINK_SCOPES)
+        self.token_expired = False
+        #: the search API's own limit, requests per second (answered with a 429)
+        self.search_rate_limit = SEARCH_PER_SECOND
+        self._searches: deque[float] = deque()
         self.reset_state()
         self.route("POST", "/crm/v3/objects/contacts/batch/upsert", self.batch_upsert)
         self.route("POST", "/crm/v3/objects/contacts/batch/update", self.batch_update)
@@ -134,6 +146,7 @@ class HubSpotStandin(Standin):
         self.route("POST", "/crm/v3/properties/contacts", self.create_property)
         self.route("POST", "/crm/v3/properties/contacts/groups", self.create_group)
         self.route("GET", "/crm/v3/properties/contacts/{name}", self.get_property)
+        add_search_and_token_info(self)
 
     def reset_state(self) -> None:
         self.properties: dict[str, dict[str, Any]] = {n: {"type": "string"} for n in BUILTIN}
@@ -235,9 +248,14 @@ class HubSpotStandin(Standin):
 
     # ------------------------------------------------------------------ auth and limits
     def authorized(self, request: web.Request) -> bool:
-        return request.headers.get("Authorization", "") == f"Bearer {self.token}"
+        if request.path == TOKEN_INFO_PATH:  # the token travels in the body
+            return True
+        header = request.headers.get("Authorization", "")
+        return header == f"Bearer {self.token}" and not self.token_expired
 
     def unauthorized(self) -> web.Response:
+        if self.token_expired:
+            return expired_answer()
         return _error(
             401,
             "INVALID_AUTHENTICATION",
@@ -490,6 +508,133 @@ class HubSpotStandin(Standin):
         if spec is None:
             return _error(404, "OBJECT_NOT_FOUND", f"Property {name} does not exist")
         return web.json_response({"name": name, "hasUniqueValue": False, "options": [], **spec})
+
+
+# ---------------------------------------------------------------------- search, token info
+#: "Search" guide (https://developers.hubspot.com/docs/api-reference/search/guide, "Limitations"):
+#: at most 200 objects per page, at most 10,000 results for one query (paging beyond answers
+#: 400), and the search endpoints' own limit of five requests per second per token
+SEARCH_PATH = "/crm/v3/objects/contacts/search"
+SEARCH_MAX_LIMIT = 200
+SEARCH_MAX_RESULTS = 10_000
+SEARCH_PER_SECOND = 5
+#: "Private apps" (https://developers.hubspot.com/docs/api/private-apps, "Show private app
+#: access token information"): POST {"tokenKey": token} → userId, hubId, appId, scopes
+TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"  # noqa: S105 - a path
+#: the scopes a private app for paystream is given (the README's setup list)
+SINK_SCOPES = (
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.schemas.contacts.read",
+    "crm.schemas.contacts.write",
+)
+
+
+def expired_answer() -> web.Response:
+    """An expired token: a 401 of category ``EXPIRED_AUTHENTICATION`` ("Authentication",
+    https://developers.hubspot.com/docs/api/oauth-quickstart-guide)."""
+    return _error(401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired.")
+
+
+def _matches(contact: dict[str, Any], flt: dict[str, Any]) -> bool:
+    props = contact["properties"]
+    name, op = str(flt.get("propertyName")), str(flt.get("operator", "EQ"))
+    held = props.get(name)
+    if op == "HAS_PROPERTY":
+        return held not in (None, "")
+    if op == "NOT_HAS_PROPERTY":
+        return held in (None, "")
+    if held in (None, ""):
+        return False
+    wanted = str(flt.get("value", ""))
+    if name == "hs_object_id":
+        left, right = int(held), int(wanted) if wanted.isdigit() else 0
+        return {"EQ": left == right, "GT": left > right, "GTE": left >= right,
+                "LT": left < right}.get(op, False)  # fmt: skip
+    if op == "EQ":  # "EQ" on text compares without regard to case
+        return str(held).lower() == wanted.lower()
+    return op == "NEQ" and str(held).lower() != wanted.lower()
+
+
+def _search_body_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "body must be an object"
+    limit = body.get("limit", 10)
+    if not isinstance(limit, int) or not 1 <= limit <= SEARCH_MAX_LIMIT:
+        return f"limit must be between 1 and {SEARCH_MAX_LIMIT}"
+    after = str(body.get("after") or "0")
+    if not after.isdigit():
+        return "after must be a paging cursor from a previous answer"
+    return None
+
+
+def add_search_and_token_info(standin: HubSpotStandin) -> None:
+    """Routes of ``paystream crm-repair`` and ``paystream doctor``: contact search and the
+    private app's token introspection."""
+
+    def searched() -> web.Response | None:
+        now = time.monotonic()
+        while standin._searches and standin._searches[0] <= now - 1.0:
+            standin._searches.popleft()
+        if len(standin._searches) >= standin.search_rate_limit:
+            body = {**standin.error_bodies[429], "message": "You have reached your secondly"
+                    " limit.", "policyName": "SECONDLY"}  # fmt: skip
+            return web.json_response(body, status=429)  # no Retry-After (usage guidelines)
+        standin._searches.append(now)
+        return standin._rate_limited()
+
+    async def search(_request: web.Request, body: Any) -> web.Response:
+        problem = _search_body_problem(body)
+        if problem:
+            return _error(400, "VALIDATION_ERROR", problem)
+        limited = searched()
+        if limited is not None:
+            return limited
+        groups = body.get("filterGroups") or []
+        found = [
+            c
+            for c in standin.contacts.values()
+            if not groups
+            or any(all(_matches(c, f) for f in g.get("filters") or []) for g in groups)
+        ]
+        found.sort(key=lambda c: int(c["id"]))
+        sorts = body.get("sorts") or []
+        if sorts and str(sorts[0].get("direction", "")).upper().startswith("DESC"):
+            found.reverse()
+        start, limit = int(str(body.get("after") or "0")), int(body.get("limit", 10))
+        if start + limit > SEARCH_MAX_RESULTS:
+            # "Search" guide: paging past 10,000 results of one query is refused with a 400
+            return _error(400, "VALIDATION_ERROR", "Search requests are limited to 10000 results")
+        wanted = [str(p) for p in body.get("properties") or ["email", "firstname", "lastname"]]
+        page = [
+            {
+                **c,
+                "properties": {
+                    **{k: c["properties"].get(k) for k in wanted},
+                    "hs_object_id": c["id"],
+                    "createdate": c["createdAt"],
+                    "lastmodifieddate": c["updatedAt"],
+                },
+            }
+            for c in found[start : start + limit]
+        ]
+        answer: dict[str, Any] = {"total": len(found), "results": page}
+        if start + limit < len(found):
+            answer["paging"] = {"next": {"after": str(start + limit)}}
+        return web.json_response(answer)
+
+    async def token_info(_request: web.Request, body: Any) -> web.Response:
+        token = body.get("tokenKey") if isinstance(body, dict) else None
+        if token != standin.token:
+            return standin.unauthorized()
+        if standin.token_expired:
+            return expired_answer()
+        return web.json_response(
+            {"userId": 1001, "hubId": 4242, "appId": 77, "scopes": list(standin.scopes)}
+        )
+
+    standin.route("POST", SEARCH_PATH, search)
+    standin.route("POST", TOKEN_INFO_PATH, token_info)
 
 
 def main(argv: list[str] | None = None) -> int:

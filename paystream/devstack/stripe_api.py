@@ -19,6 +19,16 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
   in general for Stripe's rate limiter, no ``Retry-After`` header (inject one with
   ``fail_next(429, retry_after="1")`` to test a client that honours it). Faults are
   injected as for the other stand-ins (``paystream.devstack._http_standin``).
+- ``delivery_success`` (List all events, https://docs.stripe.com/api/events/list): "Filter
+  events by whether all webhooks were successfully delivered. If false, events which are
+  still pending or have failed all delivery attempts to a webhook endpoint will be
+  returned." Events marked with ``fail_delivery(ids)`` are the undelivered ones.
+- ``GET /v1/webhook_endpoints`` (List all webhook endpoints,
+  https://docs.stripe.com/api/webhook_endpoints/list): the same list object and cursors as
+  events, ``limit`` 1-100 (default 10), newest first; each endpoint object has ``url``,
+  ``enabled_events`` (``["*"]`` for all), ``api_version`` (null: the account's default),
+  ``status`` ``enabled``/``disabled`` and ``livemode``; the ``secret`` is "only returned
+  at creation", so a listing never carries it. ``add_webhook_endpoint(...)`` plants one.
 
     python -m paystream.devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
 """
@@ -111,9 +121,13 @@ class StripeApiStandin(Standin):
         self.reset_state()
         self.route("GET", "/v1/events", self.list_events)
         self.route("GET", "/v1/events/{id}", self.retrieve_event)
+        self.route("GET", "/v1/webhook_endpoints", self.list_webhook_endpoints)
 
     def reset_state(self) -> None:
         self.events: dict[str, dict[str, Any]] = {}
+        #: ids of events whose webhook delivery is still pending or failed
+        self.undelivered: set[str] = set()
+        self.webhook_endpoints: list[dict[str, Any]] = []
 
     def state(self) -> Any:
         return {"events": len(self.events)}
@@ -122,6 +136,40 @@ class StripeApiStandin(Standin):
         with self.lock:
             for event in events:
                 self.events[str(event["id"])] = event
+
+    def fail_delivery(self, ids: Iterable[str]) -> None:
+        """Mark events as not delivered to every endpoint (``delivery_success=false``)."""
+        with self.lock:
+            self.undelivered.update(ids)
+
+    def add_webhook_endpoint(
+        self,
+        url: str,
+        enabled_events: Sequence[str] = ("*",),
+        *,
+        api_version: str | None = None,
+        status: str = "enabled",
+        livemode: bool = False,
+        created: int | None = None,
+    ) -> dict[str, Any]:
+        """Plant a webhook endpoint as the Dashboard or the API would have created it."""
+        with self.lock:
+            n = len(self.webhook_endpoints)
+            endpoint: dict[str, Any] = {
+                "id": f"we_standin{n:04d}",
+                "object": "webhook_endpoint",
+                "api_version": api_version,
+                "application": None,
+                "created": created if created is not None else int(self._clock()) - 1000 + n,
+                "description": None,
+                "enabled_events": list(enabled_events),
+                "livemode": livemode,
+                "metadata": {},
+                "status": status,
+                "url": url,
+            }
+            self.webhook_endpoints.append(endpoint)
+            return endpoint
 
     def remove_events(self, ids: Iterable[str]) -> None:
         with self.lock:
@@ -183,28 +231,67 @@ class StripeApiStandin(Standin):
         events = [e for e in self._kept() if _within(e["created"], bounds)]
         if types:
             events = [e for e in events if e["type"] in types]
-        cursor = after or before
-        if cursor:
-            position = next((i for i, e in enumerate(events) if e["id"] == cursor), None)
-            if position is None:
-                return _error(
-                    400,
-                    "invalid_request_error",
-                    f"No such event: '{cursor}'",
-                    code="resource_missing",
-                    param="starting_after" if after else "ending_before",
-                )
-            if after:
-                page = events[position + 1 : position + 1 + limit]
-                has_more = len(events) > position + 1 + limit
-            else:
-                start = max(0, position - limit)
-                page, has_more = events[start:position], start > 0
-        else:
-            page, has_more = events[:limit], len(events) > limit
-        return web.json_response(
-            {"object": "list", "url": "/v1/events", "has_more": has_more, "data": page}
+        delivered = query.get("delivery_success")
+        if delivered in ("true", "false"):
+            failed = delivered == "false"
+            events = [e for e in events if (e["id"] in self.undelivered) == failed]
+        return _page(events, "/v1/events", limit, after, before, "event")
+
+    async def list_webhook_endpoints(self, request: web.Request, _body: Any) -> web.Response:
+        query = request.query
+        try:
+            limit = int(query.get("limit", DEFAULT_LIMIT))
+        except ValueError:
+            return _error(400, "invalid_request_error", "Invalid integer", param="limit")
+        if not 1 <= limit <= MAX_LIMIT:
+            return _error(
+                400,
+                "invalid_request_error",
+                "Invalid limit: must be between 1 and 100",
+                param="limit",
+            )
+        after, before = query.get("starting_after"), query.get("ending_before")
+        if after and before:
+            return _error(
+                400,
+                "invalid_request_error",
+                "You may only specify one of these parameters: ending_before, starting_after.",
+            )
+        endpoints = sorted(
+            self.webhook_endpoints, key=lambda e: (e["created"], e["id"]), reverse=True
         )
+        return _page(endpoints, "/v1/webhook_endpoints", limit, after, before, "webhook endpoint")
+
+
+def _page(
+    items: list[dict[str, Any]],
+    url: str,
+    limit: int,
+    after: str | None,
+    before: str | None,
+    what: str,
+) -> web.Response:
+    """One page of a Stripe list (https://docs.stripe.com/api/pagination), newest first."""
+    cursor = after or before
+    if cursor:
+        position = next((i for i, e in enumerate(items) if e["id"] == cursor), None)
+        if position is None:
+            return _error(
+                400,
+                "invalid_request_error",
+                f"No such {what}: '{cursor}'",
+                code="resource_missing",
+                param="starting_after" if after else "ending_before",
+            )
+        if after:
+            page = items[position + 1 : position + 1 + limit]
+            has_more = len(items) > position + 1 + limit
+        else:
+            start = max(0, position - limit)
+            page, has_more = items[start:position], start > 0
+    else:
+        page, has_more = items[:limit], len(items) > limit
+    return web.json_response({"object": "list", "url": url, "has_more": has_more, "data": page})
 
 
 Bounds = dict[str, int]

@@ -77,6 +77,13 @@ class ZendeskStandin(Standin):
         self.route("POST", "/api/v2/tickets.json", self.create_ticket)
         self.route("GET", "/api/v2/tickets", self.list_tickets)
         self.route("GET", "/api/v2/tickets/{id}", self.show_ticket)
+        self.route("GET", "/api/v2/users/me", self.show_self)
+        self.route("GET", "/api/v2/users/me.json", self.show_self)
+        #: the authenticated user's role and whether the account is active ("Users" API,
+        #: https://developer.zendesk.com/api-reference/ticketing/users/users/: roles
+        #: ``end-user``, ``agent``, ``admin``; ``active`` false once the user is deleted)
+        self.role = "agent"
+        self.active = True
 
     def reset_state(self) -> None:
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -204,6 +211,24 @@ class ZendeskStandin(Standin):
         if key:
             headers["x-idempotency-lookup"] = "miss"
         return web.json_response(answer, status=201, headers=headers)
+
+    async def show_self(self, _request: web.Request, _body: Any) -> web.Response:
+        """``GET /api/v2/users/me`` ("Show Self", Users API page above): the user the
+        credentials authenticate (bad ones were already answered 401 ``Couldn't
+        authenticate you``)."""
+        return web.json_response(
+            {
+                "user": {
+                    "id": 9001,
+                    "name": "paystream agent",
+                    "email": self.email,
+                    "role": self.role,
+                    "active": self.active,
+                    "suspended": False,
+                    "verified": True,
+                }
+            }
+        )
 
     async def show_ticket(self, request: web.Request, _body: Any) -> web.Response:
         raw = request.match_info["id"].removesuffix(".json")
