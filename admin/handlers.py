@@ -102,6 +102,8 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
 
 async def login_form(request: web.Request) -> web.StreamResponse:
     state = request.app[STATE]
+    if "token" in request.query:
+        return _link_login(request)
     if _session(request) is not None:
         raise web.HTTPSeeOther("/")
     nonce = secrets.token_urlsafe(18)
@@ -112,6 +114,31 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     )
     _set_cookie(request, response, LOGIN_COOKIE, nonce)
     return response
+
+
+def _link_login(request: web.Request) -> web.StreamResponse:
+    """``/login?token=...``: the one-click sign-in link ``paystream up`` prints, development only.
+
+    A GET that signs in, so: refused (404) outside ``PAYSTREAM_ENV=development``, throttled
+    like the form, and only with the admin token itself (a forged cross-site request cannot
+    know it); it answers with a redirect, so the token leaves the address bar at once.
+    """
+    state = request.app[STATE]
+    if state.settings.paystream_env != "development":
+        raise web.HTTPNotFound()
+    client = request.remote or "?"
+    now = time.monotonic()
+    if not state.throttle.allowed(client, now):
+        log.warning("login_throttled")
+        raise web.HTTPTooManyRequests()
+    if not token_matches(request.query.get("token", "")[:500], state.sessions.token):
+        state.throttle.failed(client, now)
+        log.info("login_failed")
+        raise web.HTTPSeeOther("/login?failed=1")
+    response = web.HTTPSeeOther("/", headers={"Referrer-Policy": "no-referrer"})
+    _set_cookie(request, response, SESSION_COOKIE, state.sessions.issue(_now_s()))
+    log.info("login_succeeded", via="link")
+    raise response
 
 
 async def login(request: web.Request) -> web.StreamResponse:

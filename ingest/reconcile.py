@@ -22,8 +22,8 @@ how many were already processed and how many never arrived.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import json
 import random
 import sys
 import time
@@ -44,6 +44,7 @@ from ingest.errors import ListingFailed, PublishUnavailable, ReconcileRefused, R
 from ingest.publisher import Publisher
 from ingest.reconcile_plan import Summary, Window, pace_wait, plan_window, retry_delay
 from ingest.settings import MIB, ReconcileSettings
+from paystream.command_help import command_parser
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
 from schemas.codec import default_codec
@@ -109,6 +110,7 @@ class Tally:
     already_processed: int = 0
     missing: int = 0
     unanswered: int = 0
+    would_publish: int = 0
 
 
 def _failed(tally: Tally, what: str, **fields: Any) -> None:
@@ -203,12 +205,16 @@ async def reconcile(
     settings: ReconcileSettings,
     window: Window,
     lister: EventLister,
-    publisher: Publisher,
+    publisher: Publisher | None,
     lookup: WorkerLookup | None = None,
     progress: Any = None,
     sleep: Callable[[float], Any] = asyncio.sleep,
 ) -> Summary:
-    """Page through the window and publish every listed event; say what happened."""
+    """Page through the window and publish every listed event; say what happened.
+
+    Without a publisher (``--dry-run``) nothing is published: each event that would be is
+    counted instead, after the same checks and the same question to the worker.
+    """
     codec = default_codec()
     topic = settings.topics.stripe_events
     live = settings.stripe_mode == "live"
@@ -238,6 +244,9 @@ async def reconcile(
                 return  # the pipeline has it: nothing to recover
             else:
                 tally.missing += 1
+        if publisher is None:
+            tally.would_publish += 1
+            return
         value = codec.encode(out.schema, out.record)
         headers: list[tuple[str, str | bytes | None]] = [("x-request-id", run_id.encode())]
         try:
@@ -283,6 +292,8 @@ async def reconcile(
         missing=tally.missing if asked else None,
         unanswered=tally.unanswered,
         error=error,
+        dry_run=publisher is None,
+        would_publish=tally.would_publish,
     )
 
 
@@ -299,8 +310,10 @@ def progress_bar() -> Iterator[Any]:
         bar.close()
 
 
-async def run(settings: ReconcileSettings, window: Window) -> Summary:
-    """Start the producer (and the worker client), reconcile, flush."""
+async def run(settings: ReconcileSettings, window: Window, dry_run: bool = False) -> Summary:
+    """Start the producer (none in a dry run) and the worker client, reconcile, flush."""
+    if dry_run:
+        return await _listed_and_asked(settings, window, None)
     publisher = Publisher(
         settings.producer_config(
             **{
@@ -313,44 +326,56 @@ async def run(settings: ReconcileSettings, window: Window) -> Summary:
     )
     await publisher.start()
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            lookup = None
-            if settings.paystream_worker_url and settings.paystream_api_token:
-                lookup = WorkerLookup(
-                    session,
-                    settings.paystream_worker_url,
-                    settings.paystream_api_token.get_secret_value(),
-                )
-            with progress_bar() as bar:
-                lister = stripe_lister(settings)
-                return await reconcile(settings, window, lister, publisher, lookup, bar)
+        return await _listed_and_asked(settings, window, publisher)
     finally:
         left = await publisher.close(settings.paystream_reconcile_publish_timeout_s)
         if left:
             _log.error("producer_flush_incomplete", unsent=left)
 
 
+async def _listed_and_asked(
+    settings: ReconcileSettings, window: Window, publisher: Publisher | None
+) -> Summary:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        lookup = None
+        if settings.paystream_worker_url and settings.paystream_api_token:
+            lookup = WorkerLookup(
+                session,
+                settings.paystream_worker_url,
+                settings.paystream_api_token.get_secret_value(),
+            )
+        with progress_bar() as bar:
+            lister = stripe_lister(settings)
+            return await reconcile(settings, window, lister, publisher, lookup, bar)
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="paystream reconcile",
-        description="List events from Stripe's Events API and publish the ones the pipeline "
-        "may have missed (dedup makes it safe to repeat).",
-    )
+    parser = command_parser("reconcile")
     parser.add_argument("--since", help="how far back from now: 3d, 12h, 1d12h, 90m (max 30d)")
     parser.add_argument("--from", dest="from_", help="window start: ISO 8601 or unix seconds")
     parser.add_argument("--to", help="window end (with --from; default now)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list and check the events, publish nothing (no broker needed)",
+    )
+    parser.add_argument("--json", action="store_true", help="the summary as one JSON object")
     args = parser.parse_args(argv)
     settings = load_settings(ReconcileSettings)
-    settings.bootstrap_servers  # noqa: B018 - fail now, with one line, when it is unset
+    if not args.dry_run:
+        settings.bootstrap_servers  # noqa: B018 - fail now, with one line, when it is unset
     try:
         window = plan_window(since=args.since, from_=args.from_, to=args.to, now=int(time.time()))
     except ReconcileRefused as exc:
         print(f"paystream reconcile: {exc}", file=sys.stderr)
         return 2
     configure_logging("reconcile", settings.paystream_log_level)
-    summary = asyncio.run(run(settings, window))
-    for line in summary.lines():
-        print(line, flush=True)
+    summary = asyncio.run(run(settings, window, dry_run=args.dry_run))
+    if args.json:
+        print(json.dumps(summary.as_dict()), flush=True)
+    else:
+        for line in summary.lines():
+            print(line, flush=True)
     return summary.exit_code
 
 

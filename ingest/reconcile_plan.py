@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from ingest.errors import ReconcileRefused
 from paystream.backoff import jittered_delay
@@ -137,6 +138,9 @@ class Summary:
     #: events the worker was asked about but did not answer for (published anyway)
     unanswered: int = 0
     error: str | None = None
+    #: ``--dry-run``: nothing was published; ``would_publish`` says what a run would send
+    dry_run: bool = False
+    would_publish: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -150,17 +154,38 @@ class Summary:
                 return f"at least {value} (the worker did not answer for {self.unanswered})"
             return str(value)
 
-        start = datetime.fromtimestamp(self.window.start, UTC).isoformat(timespec="seconds")
-        end = datetime.fromtimestamp(self.window.end, UTC).isoformat(timespec="seconds")
         lines = [
-            f"reconcile window: {start} .. {end}",
+            f"reconcile window: {_iso(self.window.start)} .. {_iso(self.window.end)}",
             f"listed: {self.listed}" + ("" if self.complete else " (listing incomplete)"),
             f"already processed: {known(self.already_processed)}",
             f"never arrived as a webhook (delivery gap): {known(self.missing)}",
-            f"published: {self.published}",
+            f"would publish: {self.would_publish} (dry run: nothing published)"
+            if self.dry_run
+            else f"published: {self.published}",
             f"failed: {self.failed}",
         ]
         if self.error:
             lines.append(f"error: {self.error}")
         lines.append("result: " + ("ok" if self.exit_code == 0 else "FAILED"))
         return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """The same figures for ``--json`` (None: the worker was not asked)."""
+        return {
+            "window": {"start": _iso(self.window.start), "end": _iso(self.window.end)},
+            "dry_run": self.dry_run,
+            "listed": self.listed,
+            "complete": self.complete,
+            "already_processed": self.already_processed,
+            "missing": self.missing,
+            "unanswered": self.unanswered,
+            "published": self.published,
+            "would_publish": self.would_publish,
+            "failed": self.failed,
+            "error": self.error,
+            "result": "ok" if self.exit_code == 0 else "failed",
+        }
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")

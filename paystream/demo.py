@@ -7,7 +7,6 @@ as Stripe's retries do, to show that dedup keeps it to one effect.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import secrets
@@ -18,6 +17,7 @@ from typing import Any
 import aiohttp
 from pydantic import Field, SecretStr
 
+from paystream.command_help import command_parser
 from paystream.errors import SettingsError
 from paystream.runtime.running_stack import load_beside_running_stack
 from paystream.settings import CommonSettings
@@ -54,7 +54,7 @@ async def send_storyline(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="paystream demo", description=__doc__.splitlines()[0])
+    parser = command_parser("demo")
     parser.add_argument(
         "--url", help="ingest base URL (default http://127.0.0.1:$PAYSTREAM_INGEST_PORT)"
     )

@@ -7,13 +7,13 @@ it as one line naming the variable and exits 2.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
 
+from paystream.command_help import command_parser
 from paystream.logging import configure_logging
 from paystream.settings import CommonSettings, load_settings
 
@@ -33,7 +33,7 @@ def serve(
 ) -> int:
     """Run the service ``name`` (its settings ``PAYSTREAM_<NAME>_HOST``/``_PORT``)."""
     variable = f"PAYSTREAM_{name.upper()}"
-    parser = argparse.ArgumentParser(prog=f"paystream {name}", description=description)
+    parser = command_parser(name)
     parser.add_argument("--host", help=f"listen address (default: {variable}_HOST)")
     parser.add_argument("--port", type=int, help=f"listen port (default: {variable}_PORT)")
     args = parser.parse_args(argv)

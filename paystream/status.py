@@ -15,7 +15,6 @@ defaults (``paystream.runtime.running_stack``).
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import urllib.request
@@ -25,6 +24,7 @@ from typing import Any
 
 from pydantic import Field
 
+from paystream.command_help import command_parser
 from paystream.errors import PaystreamError
 from paystream.runtime.running_stack import load_beside_running_stack
 from paystream.runtime.store import (
@@ -352,7 +352,7 @@ def collect(settings: StatusSettings, window_minutes: int = 15) -> Status:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="paystream status", description=__doc__.splitlines()[0])
+    parser = command_parser("status")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--minutes", type=int, default=15, help="window of the store figures")
     args = parser.parse_args(argv)

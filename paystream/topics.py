@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-
+from paystream.command_help import command_parser
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import CommonSettings, load_settings
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="paystream topics", description=__doc__)
+    parser = command_parser("topics")
     parser.parse_args(argv)
     settings = load_settings(CommonSettings)
     topics = settings.topics

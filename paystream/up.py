@@ -10,7 +10,6 @@ one machine. SIGINT/SIGTERM stops everything it started, broker included.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import secrets
@@ -22,28 +21,33 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pydantic import Field, SecretStr
 
+from paystream.command_help import command_parser
 from paystream.errors import PaystreamError
 from paystream.runtime.broker import EmbeddedBroker, free_port
 from paystream.runtime.running_stack import remove_running_stack, write_running_stack
 from paystream.runtime.topics_admin import ensure_topics
-from paystream.settings import CommonSettings, load_settings
+from paystream.settings import CommonSettings, Environment, load_settings
 
 
 class UpSettings(CommonSettings):
     """The settings ``up`` reads itself; every other one is passed to the children as is."""
 
+    #: local use: development unless told otherwise, and passed on to every child
+    paystream_env: Environment = "development"
     stripe_webhook_secrets: SecretStr | None = None
     paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
     paystream_admin_port: int = Field(default=8081, ge=1, le=65535)
     paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
     paystream_broker_port: int = Field(default=9092, ge=1, le=65535)
-    paystream_sink_writes: str = "dry-run"
+    paystream_admin_token: SecretStr | None = None
     hubspot_access_token: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
     clickhouse_url: SecretStr | None = None
@@ -130,13 +134,43 @@ class Stack:
 
 
 def _port(preferred: int) -> int:
-    """``preferred`` when free, else any free port."""
+    """``preferred`` when free, else any free port.
+
+    The probe binds with ``SO_REUSEADDR``, as the servers it stands for do (asyncio's
+    ``create_server`` sets it on Unix): a port whose last connections are only in TIME_WAIT,
+    as after a restart within a minute, is free for them, and so it is for the probe.
+    """
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", preferred))
         except OSError:
             return free_port()
     return preferred
+
+
+def command_prefix(on_path: str | None, installed: Path, cwd: Path) -> str:
+    """How the banner spells the ``paystream`` command so that it runs as printed.
+
+    ``paystream`` when the one on PATH is this installation's; else its path, relative to
+    the working directory when inside it (``.venv/bin/paystream`` after ``make run``).
+    """
+    if on_path is not None and Path(on_path).resolve() == installed.resolve():
+        return "paystream"
+    try:
+        return str(installed.relative_to(cwd))
+    except ValueError:
+        return str(installed)
+
+
+def admin_line(port: int, token: str | None, generated: bool, development: bool) -> str:
+    """The banner's admin line: the one-click sign-in link when ``up`` made the token."""
+    url = f"http://127.0.0.1:{port}/"
+    if token is None:
+        return url + " (off: set PAYSTREAM_ADMIN_TOKEN)"
+    if generated and development:
+        return f"{url}login?token={token} (one-click sign-in, development only)"
+    return url + " (sign in with PAYSTREAM_ADMIN_TOKEN)"
 
 
 def _wait_http(url: str, timeout: float) -> bool:
@@ -152,9 +186,34 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
+@dataclass
+class Started:
+    """What ``up`` started and chose: everything the banner and the stack file say."""
+
+    bootstrap: str
+    embedded_broker: bool
+    data_dir: Path
+    reset: list[str]
+    prefix: str
+    secret: str
+    ports: dict[str, int]
+    admin_token: str | None
+    admin_token_generated: bool
+    standins: str
+    external_store: bool
+    sink_writes: str
+    #: settings of the stand-ins ``up`` started (their fake tokens), for the stack file
+    standin_settings: dict[str, str]
+    ready: bool = False
+    stack_file: Path | None = None
+
+    @property
+    def webhook(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ingest']}/webhooks/stripe"
+
+
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="paystream up", description=__doc__.splitlines()[0])
-    parser.parse_args(argv)
+    command_parser("up").parse_args(argv)
     settings = load_settings(UpSettings)
     missing = missing_dev_parts(
         bool(settings.kafka_bootstrap_servers), settings.clickhouse_url is not None
@@ -172,126 +231,174 @@ def main(argv: list[str]) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    env = dict(os.environ)
-    reset: list[str] = []
     try:
-        if settings.kafka_bootstrap_servers:
-            bootstrap = settings.kafka_bootstrap_servers
-        else:
-            broker = EmbeddedBroker(_port(settings.paystream_broker_port), data_dir / "broker.log")
-            stack.broker = broker
-            bootstrap = broker.start()
-            env["PAYSTREAM_BROKER_PROFILE"] = "embedded"
-            # The embedded broker keeps nothing across restarts: neither may the worker's
-            # tables nor the embedded store (before the sinks open it).
-            reset = reset_embedded_state(data_dir, settings.clickhouse_url is None)
-        env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
-        env["PAYSTREAM_DATA_DIR"] = str(data_dir)
-        topics = settings.topics
-        # an external cluster gets its TLS/SASL settings; the embedded broker is plaintext
-        client = settings.admin_config() if settings.kafka_bootstrap_servers else bootstrap
-        ensure_topics(client, topics.specs(), settings.paystream_replication_factor)
-
-        if settings.stripe_webhook_secrets is None:
-            secret = "whsec_" + secrets.token_hex(24)
-            env["STRIPE_WEBHOOK_SECRETS"] = secret
-        else:
-            secret = settings.stripe_webhook_secrets.get_secret_value().split(",")[0]
-        ingest_port = _port(settings.paystream_ingest_port)
-        admin_port = _port(settings.paystream_admin_port)
-        worker_port = _port(settings.paystream_worker_port)
-        env.update(
-            PAYSTREAM_INGEST_PORT=str(ingest_port),
-            PAYSTREAM_ADMIN_PORT=str(admin_port),
-            PAYSTREAM_WORKER_PORT=str(worker_port),
+        started = _start(stack, settings, data_dir, dict(os.environ))
+        started.stack_file = write_running_stack(
+            data_dir, stack_settings(settings, started), _urls(started)
         )
-        standins = _start_standins(stack, settings, env)
-        python = sys.executable
-        stack.start("ingest", [python, "-m", "paystream", "ingest"], env)
-        stack.start("worker", [python, "-m", "paystream", "worker"], env)
-        stack.start("sinks", [python, "-m", "paystream", "sinks"], env)
-        if env.get("PAYSTREAM_ADMIN_TOKEN"):
-            stack.start("admin", [python, "-m", "paystream", "admin"], env)
-
-        ready = _wait_http(f"http://127.0.0.1:{ingest_port}/readyz", 30)
-        webhook = f"http://127.0.0.1:{ingest_port}/webhooks/stripe"
-        urls = {
-            "webhook": webhook,
-            "ingest_metrics": f"http://127.0.0.1:{ingest_port}/metrics",
-            "customer_api": f"http://127.0.0.1:{worker_port}/customers/",
-            "admin": f"http://127.0.0.1:{admin_port}/",
-        }
-        # demo and status find the file through the data directory; the default is relative
         here = (
             f"PAYSTREAM_DATA_DIR={data_dir} "
             if "paystream_data_dir" in settings.model_fields_set
             else ""
         )
-        stack_file = write_running_stack(
-            data_dir,
-            {
-                "stripe_webhook_secrets": secret,
-                "stripe_mode": settings.stripe_mode,
-                "kafka_bootstrap_servers": bootstrap,
-                "paystream_broker_profile": env.get("PAYSTREAM_BROKER_PROFILE", "kafka"),
-                "paystream_topic_prefix": topics.prefix,
-                "paystream_ingest_port": ingest_port,
-                "paystream_worker_port": worker_port,
-                "paystream_admin_port": admin_port,
-            }
-            | (
-                {"clickhouse_url": settings.clickhouse_url.get_secret_value()}
-                if settings.clickhouse_url is not None
-                else {}
-            ),
-            urls,
+        command = command_prefix(
+            shutil.which("paystream"), Path(sys.executable).parent / "paystream", Path.cwd()
         )
-        lines = [
-            "paystream is up" + ("" if ready else " (ingest not ready yet)"),
-            f"  broker            {bootstrap}"
-            + (" (embedded, memory only)" if stack.broker else ""),
-            f"  data directory    {data_dir}"
-            + (
-                f" ({' and '.join(reset)} reset: the embedded broker starts empty)" if reset else ""
-            ),
-            f"  topics            {topics.prefix}*",
-            f"  webhook endpoint  {webhook}",
-            f"  ingest metrics    http://127.0.0.1:{ingest_port}/metrics",
-            f"  customer API      http://127.0.0.1:{worker_port}/customers/<cus_id>",
-            f"  admin             http://127.0.0.1:{admin_port}/"
-            + ("" if env.get("PAYSTREAM_ADMIN_TOKEN") else " (off: set PAYSTREAM_ADMIN_TOKEN)"),
-            "  metrics store     "
-            + (
-                "ClickHouse at CLICKHOUSE_URL"
-                if env.get("CLICKHOUSE_URL")
-                else f"embedded, {data_dir / 'clickhouse'}"
-            ),
-            f"  sink writes       {env.get('PAYSTREAM_SINK_WRITES', 'dry-run')}{standins}",
-            f"  webhook secret    {secret}",
-            "",
-            f"  stripe listen --forward-to {webhook}",
-            "  (then restart with STRIPE_WEBHOOK_SECRETS=<the whsec_ secret stripe listen prints>)",
-            "In another terminal, from this directory (they read the secret and ports from",
-            f"{stack_file}, readable by you only, removed when this stops):",
-            f"  {here}paystream demo",
-            f"  {here}paystream status",
-            "Ctrl-C stops everything.",
-        ]
-        print("\n".join(lines), flush=True)
-        while not stopping:
-            for child in stack.children:
-                code = child.process.poll()
-                if code is not None and not child.optional:
-                    print(
-                        f"paystream up: {child.name} exited with code {code}; stopping",
-                        file=sys.stderr,
-                    )
-                    return 1
-            time.sleep(0.5)
-        return 0
+        development = settings.paystream_env == "development"
+        print("\n".join(banner(started, here + command, development)), flush=True)
+        return _supervise(stack, lambda: stopping)
     finally:
         remove_running_stack(data_dir)
         stack.stop()
+
+
+def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, str]) -> Started:
+    """Broker (unless one is configured), topics, then the children, in order."""
+    reset: list[str] = []
+    if settings.kafka_bootstrap_servers:
+        bootstrap = settings.kafka_bootstrap_servers
+    else:
+        broker = EmbeddedBroker(_port(settings.paystream_broker_port), data_dir / "broker.log")
+        stack.broker = broker
+        bootstrap = broker.start()
+        env["PAYSTREAM_BROKER_PROFILE"] = "embedded"
+        # The embedded broker keeps nothing across restarts: neither may the worker's
+        # tables nor the embedded store (before the sinks open it).
+        reset = reset_embedded_state(data_dir, settings.clickhouse_url is None)
+    env["KAFKA_BOOTSTRAP_SERVERS"] = bootstrap
+    env["PAYSTREAM_ENV"] = settings.paystream_env
+    env["PAYSTREAM_DATA_DIR"] = str(data_dir)
+    topics = settings.topics
+    # an external cluster gets its TLS/SASL settings; the embedded broker is plaintext
+    client = settings.admin_config() if settings.kafka_bootstrap_servers else bootstrap
+    ensure_topics(client, topics.specs(), settings.paystream_replication_factor)
+
+    if settings.stripe_webhook_secrets is None:
+        secret = "whsec_" + secrets.token_hex(24)
+        env["STRIPE_WEBHOOK_SECRETS"] = secret
+    else:
+        secret = settings.stripe_webhook_secrets.get_secret_value().split(",")[0]
+    admin_token, generated = _admin_token(settings)
+    if admin_token is not None:
+        env["PAYSTREAM_ADMIN_TOKEN"] = admin_token
+    ports = {
+        "ingest": _port(settings.paystream_ingest_port),
+        "admin": _port(settings.paystream_admin_port),
+        "worker": _port(settings.paystream_worker_port),
+    }
+    env.update({f"PAYSTREAM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    before = dict(env)
+    standins = _start_standins(stack, settings, env)
+    python = sys.executable
+    for name in ("ingest", "worker", "sinks") + (("admin",) if admin_token else ()):
+        stack.start(name, [python, "-m", "paystream", name], env)
+    started = Started(
+        bootstrap=bootstrap,
+        embedded_broker=stack.broker is not None,
+        data_dir=data_dir,
+        reset=reset,
+        prefix=topics.prefix,
+        secret=secret,
+        ports=ports,
+        admin_token=admin_token,
+        admin_token_generated=generated,
+        standins=standins,
+        external_store=settings.clickhouse_url is not None,
+        sink_writes=settings.paystream_sink_writes,
+        standin_settings={k: v for k, v in env.items() if before.get(k) != v},
+    )
+    started.ready = _wait_http(f"http://127.0.0.1:{ports['ingest']}/readyz", 30)
+    return started
+
+
+def _admin_token(settings: UpSettings) -> tuple[str | None, bool]:
+    """The admin token and whether ``up`` made it: one is made only in development."""
+    if settings.paystream_admin_token is not None:
+        return settings.paystream_admin_token.get_secret_value(), False
+    if settings.paystream_env != "development":
+        return None, False
+    return secrets.token_urlsafe(32), True
+
+
+def _urls(started: Started) -> dict[str, str]:
+    ports = started.ports
+    return {
+        "webhook": started.webhook,
+        "ingest_metrics": f"http://127.0.0.1:{ports['ingest']}/metrics",
+        "customer_api": f"http://127.0.0.1:{ports['worker']}/customers/",
+        "admin": f"http://127.0.0.1:{ports['admin']}/",
+    }
+
+
+def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
+    """What the commands beside ``up`` take from it, by lower-case variable name."""
+    ports = started.ports
+    chosen: dict[str, Any] = {
+        "stripe_webhook_secrets": started.secret,
+        "stripe_mode": settings.stripe_mode,
+        "kafka_bootstrap_servers": started.bootstrap,
+        "paystream_broker_profile": "embedded" if started.embedded_broker else "kafka",
+        "paystream_topic_prefix": started.prefix,
+        "paystream_ingest_port": ports["ingest"],
+        "paystream_worker_port": ports["worker"],
+        "paystream_admin_port": ports["admin"],
+        "paystream_worker_url": f"http://127.0.0.1:{ports['worker']}",
+    }
+    if settings.clickhouse_url is not None:
+        chosen["clickhouse_url"] = settings.clickhouse_url.get_secret_value()
+    return chosen | {name.lower(): value for name, value in started.standin_settings.items()}
+
+
+def banner(started: Started, command: str, development: bool) -> list[str]:
+    """What ``up`` prints once everything is started (pure: a test reads it line by line)."""
+    ports, data_dir = started.ports, started.data_dir
+    reset = " and ".join(started.reset)
+    return [
+        "paystream is up" + ("" if started.ready else " (ingest not ready yet)"),
+        f"  broker            {started.bootstrap}"
+        + (" (embedded, memory only)" if started.embedded_broker else ""),
+        f"  data directory    {data_dir}"
+        + (f" ({reset} reset: the embedded broker starts empty)" if reset else ""),
+        f"  topics            {started.prefix}*",
+        f"  webhook endpoint  {started.webhook}",
+        f"  ingest metrics    http://127.0.0.1:{ports['ingest']}/metrics",
+        f"  customer API      http://127.0.0.1:{ports['worker']}/customers/<cus_id>",
+        "  admin             "
+        + admin_line(
+            ports["admin"], started.admin_token, started.admin_token_generated, development
+        ),
+        "  metrics store     "
+        + (
+            "ClickHouse at CLICKHOUSE_URL"
+            if started.external_store
+            else f"embedded, {data_dir / 'clickhouse'}"
+        ),
+        f"  sink writes       {started.sink_writes}{started.standins}",
+        f"  webhook secret    {started.secret}",
+        "",
+        f"  stripe listen --forward-to {started.webhook}",
+        "  (then restart with STRIPE_WEBHOOK_SECRETS=<the whsec_ secret stripe listen prints>)",
+        "In another terminal, from this directory (they read the secret and ports from",
+        f"{started.stack_file}, readable by you only, removed when this stops):",
+        f"  {command} demo",
+        f"  {command} status",
+        "Ctrl-C stops everything.",
+    ]
+
+
+def _supervise(stack: Stack, stopping: Callable[[], bool]) -> int:
+    """Until a signal: a child that exits (not an optional one) stops everything."""
+    while not stopping():
+        for child in stack.children:
+            code = child.process.poll()
+            if code is not None and not child.optional:
+                print(
+                    f"paystream up: {child.name} exited with code {code}; stopping",
+                    file=sys.stderr,
+                )
+                return 1
+        time.sleep(0.5)
+    return 0
 
 
 def _start_standins(stack: Stack, settings: UpSettings, env: dict[str, str]) -> str:

@@ -6,7 +6,6 @@ Ready when it logs ``{"event": "worker ready", ...}`` on stderr and ``GET /ready
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 
 import structlog
 
+from paystream.command_help import command_parser
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
 from processors import localstate
@@ -75,9 +75,7 @@ def open_local_tables(settings: WorkerSettings, data_dir: Path) -> LocalTables:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="paystream worker", description="the Faust worker: dedup, lifecycle, timers"
-    )
+    parser = command_parser("worker")
     parser.parse_args(argv)
     settings = load_settings(WorkerSettings)
     settings.bootstrap_servers  # noqa: B018 - fail early with the variable's name

@@ -6,7 +6,6 @@ Each sink runs in its own thread until SIGINT/SIGTERM; the process serves Promet
 
 from __future__ import annotations
 
-import argparse
 import signal
 import sys
 import threading
@@ -16,6 +15,7 @@ from typing import Any
 import structlog
 from prometheus_client import start_http_server
 
+from paystream.command_help import command_parser
 from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import load_settings
@@ -81,7 +81,7 @@ def serve_metrics(settings: SinkSettings, metrics: PaystreamMetrics) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="paystream sinks", description=__doc__.splitlines()[0])
+    parser = command_parser("sinks")
     parser.add_argument(
         "sinks", nargs="*", metavar="SINK", help=f"any of {', '.join(SINKS)} (default: all)"
     )

@@ -12,12 +12,12 @@ command fails naming each difference (exit 1) instead of accepting any 409: a
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Mapping
 from typing import Any
 
+from paystream.command_help import command_parser
 from paystream.settings import load_settings
 from paystream.vocabulary import BILLING_STATES
 from sinks.errors import SinkError
@@ -97,9 +97,7 @@ def property_differences(wanted: Mapping[str, Any], held: Mapping[str, Any]) -> 
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="paystream crm-setup", description=__doc__.splitlines()[0]
-    )
+    parser = command_parser("crm-setup")
     parser.add_argument("--dry-run", action="store_true", help="print the requests, send nothing")
     args = parser.parse_args(argv)
     requests = [(GROUPS_PATH, property_group(), f"group {GROUP}")] + [

@@ -1,4 +1,4 @@
-"""What a running ``paystream up`` tells the commands beside it (``demo``, ``status``).
+"""What a running ``paystream up`` tells the commands beside it (``demo``, ``status``, ...).
 
 ``up`` writes ``<PAYSTREAM_DATA_DIR>/stack.json`` (owner-readable only: it holds the webhook
 secret) once its children are started, and removes it when it stops. The file holds the
@@ -6,6 +6,12 @@ settings ``up`` chose for them (secret, ports, broker address, topic prefix) und
 environment variable names. A command run beside it takes those as defaults: a variable set
 in its own environment (or ``.env``) still wins. A file whose ``up`` is gone (killed before
 it could remove it) is stale and ignored.
+
+Two ways in: ``load_beside_running_stack(cls)`` for a command that loads its own settings
+model, and ``environment_beside`` for the ``paystream`` command itself, which adds the
+running stack's settings to its environment before it runs a tool (``reconcile``,
+``topics``, ``crm-setup``, ``doctor``, ...), so every tool finds the stack however it
+reads its settings.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -73,6 +80,26 @@ def load_beside_running_stack(cls: type[S]) -> S:
         if name in cls.model_fields and name not in settings.model_fields_set
     }
     return load_settings(cls, **fill) if fill else settings
+
+
+def fill_from_stack(stack: dict[str, Any], taken: Collection[str]) -> dict[str, str]:
+    """The stack's settings as environment variables, but none of the ``taken`` names.
+
+    Pure. ``taken`` are the variables set in the environment or ``.env`` (any case): they
+    win, as in ``load_beside_running_stack``.
+    """
+    have = {name.upper() for name in taken}
+    return {
+        name.upper(): str(value)
+        for name, value in stack.items()
+        if value is not None and name.upper() not in have
+    }
+
+
+def environment_beside(data_dir: Path, taken: Collection[str]) -> dict[str, str]:
+    """What to add to the environment of a command run beside a running ``up`` (or nothing)."""
+    found = read_running_stack(data_dir)
+    return {} if found is None else fill_from_stack(found.settings, taken)
 
 
 def _load(path: Path) -> RunningStack | None:
