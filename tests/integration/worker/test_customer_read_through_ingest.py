@@ -31,8 +31,8 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def poll(client: TestClient[Any, Any], path: str, want: int, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
+async def poll(client: TestClient[Any, Any], path: str, want: int, within_s: float = 60) -> Any:
+    deadline = time.monotonic() + within_s
     while True:
         resp = await client.get(path, headers=bearer(TOKEN))
         if resp.status == want or time.monotonic() > deadline:
