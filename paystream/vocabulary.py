@@ -8,6 +8,8 @@ the strings again. Plain constants and pure functions only (no I/O, no settings)
 
 from __future__ import annotations
 
+from typing import Final
+
 # -- billing states (SPEC §5) -------------------------------------------------------------
 
 ONBOARDING_PENDING = "onboarding_pending"
@@ -79,10 +81,10 @@ HANDLED_APP_EVENT_TYPES = (*APP_EVENT_TYPES, ONBOARDING_DEADLINE)
 
 # -- worker outcomes per event (``paystream_events_total``'s ``outcome``) -------------------
 
-APPLIED = "applied"
+APPLIED: Final = "applied"
 #: older than what the record already holds: no effect
-STALE = "stale"
-IGNORED = "ignored"
+STALE: Final = "stale"
+IGNORED: Final = "ignored"
 DUPLICATE = "duplicate"
 MALFORMED = "malformed"
 MODE_MISMATCH = "mode_mismatch"

@@ -20,7 +20,7 @@ if not FIXTURES.is_dir():  # a clone not beside shared/: the copy kept in the re
     FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "stripe-fixtures"
 
 _TEMPLATE = {
-    "checkout.session.completed": "checkout_session_completed",
+    "checkout.session.": "checkout_session_completed",
     "invoice.": "invoice_paid",
     "customer.subscription.": "subscription_updated",
     "charge.refunded": "charge_refunded",

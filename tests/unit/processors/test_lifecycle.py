@@ -35,7 +35,13 @@ def fold(events: list[Event], record: CustomerRecord | None = None) -> CustomerR
     return record
 
 
+#: the subscription of the invoice fixture: subscription events default to the same one
+SUB = "sub_JsuPyCPhXWfZar"
+
+
 def ev(kind: str, n: int, created: int, **fields: Any) -> Event:
+    if kind.startswith("customer.subscription."):
+        fields.setdefault("id", SUB)
     return stripe_event(kind, f"evt_{n}", created, C, **fields)
 
 
@@ -50,6 +56,7 @@ def completed(n: int = 1, created: int = 100) -> Event:
 def sub_updated(
     n: int, created: int, previous: dict[str, Any] | None = None, **fields: Any
 ) -> Event:
+    fields.setdefault("id", SUB)
     return stripe_event("customer.subscription.updated", f"evt_{n}", created, C, previous, **fields)
 
 
@@ -158,10 +165,16 @@ ROWS: list[tuple[str, list[Event], Event, str | None]] = [
         CANCELED,
     ),
     (
-        "full refund",
-        [ev("invoice.paid", 1, 100)],
+        "full refund of a one-off payment",
+        [ev("invoice.paid", 1, 100, subscription=None)],
         ev("charge.refunded", 2, 200, amount=2500, amount_refunded=2500),
         REFUNDED,
+    ),
+    (
+        "full refund while a subscription is paid: no change",
+        [ev("invoice.paid", 1, 100)],
+        ev("charge.refunded", 2, 200, amount=2500, amount_refunded=2500),
+        ACTIVE,
     ),
     (
         "partial refund changes no state",

@@ -84,7 +84,6 @@ def pending(customer: str, opened: int, tickets: tuple[str, ...] = ()) -> Custom
     return CustomerRecord(
         customer,
         state="onboarding_pending",
-        base="active",
         onboarding_opened_by=(opened, f"evt_{customer}"),
         tickets=tickets,
     )
@@ -98,7 +97,6 @@ def test_onboarding_scan_picks_only_overdue_unticketed_customers() -> None:
         CustomerRecord(
             "d",
             state="active",
-            base="active",
             onboarding_opened_by=(1000, "evt_d"),
             onboarding_completed_by=(1200, "app_d"),
         ),
