@@ -45,28 +45,32 @@ class RunnerService:
     def group_id(self) -> str:
         return f"{self.settings.topic_prefix}sinks.{self.name}"
 
-    def run(self, stop: threading.Event) -> None:
+    def runner(self, stop: threading.Event) -> SinkRunner:
+        """The runner on a new consumer (in the service's group) and producer."""
         s = self.settings
-        consumer = Consumer(s.consumer_config(self.group_id))
-        producer = Producer(s.producer_config())
+        return SinkRunner(
+            adapter=self.build_adapter(stop),
+            consumer=Consumer(s.consumer_config(self.group_id)),
+            producer=Producer(s.producer_config()),
+            source_topic=self.source_topic,
+            results_topic=s.topics.sink_results,
+            dlq_topic=s.topics.sink_dlq,
+            writes_enabled=s.writes_enabled,
+            policy=s.retry_policy(),
+            metrics=self.metrics,
+            batch_size=s.paystream_sink_batch_size,
+            batch_wait_s=s.paystream_sink_batch_wait_s,
+            hash_key=s.paystream_customer_hash_key.get_secret_value(),
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        runner = self.runner(stop)
         try:
-            SinkRunner(
-                adapter=self.build_adapter(stop),
-                consumer=consumer,
-                producer=producer,
-                source_topic=self.source_topic,
-                results_topic=s.topics.sink_results,
-                dlq_topic=s.topics.sink_dlq,
-                writes_enabled=s.writes_enabled,
-                policy=s.retry_policy(),
-                metrics=self.metrics,
-                batch_size=s.paystream_sink_batch_size,
-                batch_wait_s=s.paystream_sink_batch_wait_s,
-                hash_key=s.paystream_customer_hash_key.get_secret_value(),
-            ).run(stop)
+            runner.run(stop)
         finally:
-            producer.flush(10)
-            consumer.close()
+            if runner.producer is not None:
+                runner.producer.flush(10)
+            runner.consumer.close()
 
 
 #: the rate budget is spent over tenths of its window, never in one burst (latency)

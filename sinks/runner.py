@@ -8,8 +8,13 @@ because every call is idempotent (idempotency keys; the store's row keys and ded
 A batch's offsets are committed only after every command in it was delivered (or dry-run)
 or published to ``sink.dlq``, and after the broker acknowledged those records. While a call
 backs off, the runner pauses its partitions and keeps polling (so the group keeps it), then
-resumes: back-pressure by pausing. A rebalance or a stop during a back-off abandons the
-batch uncommitted: whoever owns the partitions next sends it again, harmlessly.
+resumes: back-pressure by pausing. A rebalance or a stop during a back-off ends the back-off
+at once and abandons the batch uncommitted: whoever owns the partitions next sends it again,
+harmlessly. librdkafka keeps a partition's pause flag while the partition is assigned
+elsewhere and when it comes back, so the runner resumes every partition it is assigned
+unless a back-off of its own holds it (``pause_changes``): no partition is left paused.
+The group's default (eager) protocol revokes every partition at a rebalance; what was read
+before it (a batch, the buffer) is dropped and read again from the committed offsets.
 
 Command sinks record each command's outcome on ``sink.results`` and dead-letter what they
 give up on. A sink built without those topics (the metrics sink, whose input *is* the
@@ -108,6 +113,44 @@ def next_offsets(positions: Iterable[tuple[str, int, int]]) -> dict[tuple[str, i
     return offsets
 
 
+#: a topic and a partition number
+Partition = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class PauseChanges:
+    """Partitions to pause and to resume on the consumer."""
+
+    pause: frozenset[Partition]
+    resume: frozenset[Partition]
+
+
+def pause_changes(
+    assigned: Iterable[Partition],
+    backing_off: Iterable[Partition],
+    paused: Iterable[Partition],
+    fresh: Iterable[Partition] = (),
+) -> PauseChanges:
+    """What makes the paused partitions exactly the assigned ones under a back-off.
+
+    ``paused`` is what the runner paused and has not resumed; ``fresh`` the partitions just
+    assigned, whose pause flag may be left from an earlier assignment (librdkafka keeps it):
+    they are resumed unless a back-off holds them. A paused partition that is no longer
+    assigned is resumed too, so it cannot come back paused.
+    """
+    held = frozenset(assigned) & frozenset(backing_off)
+    was = frozenset(paused)
+    return PauseChanges(pause=held - was, resume=(was | frozenset(fresh)) - held)
+
+
+def _partitions(tps: Iterable[TopicPartition]) -> frozenset[Partition]:
+    return frozenset((str(tp.topic), int(tp.partition)) for tp in tps)
+
+
+def _tps(partitions: Iterable[Partition]) -> list[TopicPartition]:
+    return [TopicPartition(t, p) for t, p in sorted(partitions)]
+
+
 def _position(message: Message) -> tuple[str, int, int]:
     return str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
 
@@ -162,16 +205,41 @@ class SinkRunner:
         self.log = structlog.get_logger("sinks").bind(sink=adapter.sink)
         self._pending: deque[Message] = deque()
         self._generation = 0
+        #: partitions this runner paused (and has not resumed), and those a back-off holds
+        self._paused: frozenset[Partition] = frozenset()
+        self._backing_off: frozenset[Partition] = frozenset()
+        #: the partitions assigned now, as the rebalance callbacks said (readable from any
+        #: thread, unlike ``consumer.assignment()``)
+        self.assigned: frozenset[Partition] = frozenset()
         self._delivery_errors: list[str] = []
 
     # ---------------------------------------------------------------- consumer plumbing
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """A back-off ends with its partitions' assignment; their buffered messages are
+        dropped (the next owner reads them again from the committed offset)."""
         self._generation += 1
-        self._pending.clear()
+        gone = _partitions(partitions)
+        self._pending = deque(m for m in self._pending if _position(m)[:2] not in gone)
+        self._backing_off -= gone
+        self.assigned -= gone
+        self._apply_pauses(self.assigned)
         self.log.info("partitions_revoked", count=len(partitions))
 
-    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        consumer.assign(partitions)  # now, so that resuming them below applies to them
+        self.assigned = _partitions(partitions)
+        self._apply_pauses(self.assigned, fresh=self.assigned)
         self.log.info("partitions_assigned", count=len(partitions))
+
+    def _apply_pauses(
+        self, assigned: frozenset[Partition], fresh: frozenset[Partition] = frozenset()
+    ) -> None:
+        changes = pause_changes(assigned, self._backing_off, self._paused, fresh)
+        if changes.pause:
+            self.consumer.pause(_tps(changes.pause))
+        if changes.resume:
+            self.consumer.resume(_tps(changes.resume))
+        self._paused = (self._paused | changes.pause) - changes.resume
 
     def _fetch(self, stop: threading.Event) -> list[Message]:
         """The next batch: the first message, then what comes within ``batch_wait_s`` of it
@@ -185,23 +253,24 @@ class SinkRunner:
             return [
                 self._pending.popleft() for _ in range(min(self.batch_size, len(self._pending)))
             ]
-        generation = self._generation
-        batch: list[Message] = []
         first = self.consumer.poll(_POLL_S)
         if first is None or not self._usable(first):
             return []
-        batch.append(first)
+        # One poll at a time, so a rebalance falls between two messages: what was read
+        # before it is dropped (read again from the committed offsets), what came after kept.
+        generation = self._generation
+        batch = [first]
         opened = time.monotonic()
         while not stop.is_set():
             waited = time.monotonic() - opened
             if batch_complete(len(batch), waited, self.batch_size, self.batch_wait_s):
                 break
-            wanted, left = self.batch_size - len(batch), self.batch_wait_s - waited
-            batch += [
-                m for m in self.consumer.consume(wanted, min(left, _POLL_S)) if self._usable(m)
-            ]
-        # partitions revoked meanwhile are read again by their next owner
-        return batch if generation == self._generation else []
+            message = self.consumer.poll(min(self.batch_wait_s - waited, _POLL_S))
+            if generation != self._generation:
+                generation, batch = self._generation, []
+            if message is not None and self._usable(message):
+                batch.append(message)
+        return batch
 
     def _usable(self, message: Message) -> bool:
         error = message.error()
@@ -211,25 +280,24 @@ class SinkRunner:
         return False
 
     def _back_off(self, delay_s: float, stop: threading.Event, generation: int) -> None:
-        """Pause every assigned partition, keep polling for ``delay_s``, resume."""
-        assignment = self.consumer.assignment()
-        if assignment:
-            self.consumer.pause(assignment)
+        """Pause every assigned partition, keep polling for ``delay_s``, resume; a stop or a
+        rebalance ends it at once (BatchAbandoned)."""
+        self._backing_off = self.assigned
+        self._apply_pauses(self._backing_off)
         deadline = time.monotonic() + delay_s
         try:
-            while not stop.is_set():
+            while not stop.is_set() and generation == self._generation:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
-                # Paused partitions deliver nothing; partitions assigned by a rebalance meanwhile
-                # may, and those messages are kept for the next batch.
+                # Paused partitions deliver nothing; partitions assigned by a rebalance
+                # meanwhile may, and those messages are kept for the next batch.
                 for message in self.consumer.consume(self.batch_size, min(left, 0.5)):
                     if self._usable(message):
                         self._pending.append(message)
         finally:
-            assignment = self.consumer.assignment()
-            if assignment:
-                self.consumer.resume(assignment)
+            self._backing_off = frozenset()
+            self._apply_pauses(self.assigned)
         if stop.is_set() or generation != self._generation:
             raise BatchAbandoned
 
