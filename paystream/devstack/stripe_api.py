@@ -208,25 +208,14 @@ class StripeApiStandin(Standin):
 
     async def list_events(self, request: web.Request, _body: Any) -> web.Response:
         query = request.query
+        paging = _paging(query)
+        if isinstance(paging, web.Response):
+            return paging
+        limit, after, before = paging
         try:
-            limit = int(query.get("limit", DEFAULT_LIMIT))
             bounds = _created_bounds(query)
         except ValueError:
             return _error(400, "invalid_request_error", "Invalid integer", param="limit")
-        if not 1 <= limit <= MAX_LIMIT:
-            return _error(
-                400,
-                "invalid_request_error",
-                "Invalid limit: must be between 1 and 100",
-                param="limit",
-            )
-        after, before = query.get("starting_after"), query.get("ending_before")
-        if after and before:
-            return _error(
-                400,
-                "invalid_request_error",
-                "You may only specify one of these parameters: ending_before, starting_after.",
-            )
         types = set(query.getall("types[]", [])) | set(query.getall("type", []))
         events = [e for e in self._kept() if _within(e["created"], bounds)]
         if types:
@@ -238,29 +227,38 @@ class StripeApiStandin(Standin):
         return _page(events, "/v1/events", limit, after, before, "event")
 
     async def list_webhook_endpoints(self, request: web.Request, _body: Any) -> web.Response:
-        query = request.query
-        try:
-            limit = int(query.get("limit", DEFAULT_LIMIT))
-        except ValueError:
-            return _error(400, "invalid_request_error", "Invalid integer", param="limit")
-        if not 1 <= limit <= MAX_LIMIT:
-            return _error(
-                400,
-                "invalid_request_error",
-                "Invalid limit: must be between 1 and 100",
-                param="limit",
-            )
-        after, before = query.get("starting_after"), query.get("ending_before")
-        if after and before:
-            return _error(
-                400,
-                "invalid_request_error",
-                "You may only specify one of these parameters: ending_before, starting_after.",
-            )
+        paging = _paging(request.query)
+        if isinstance(paging, web.Response):
+            return paging
+        limit, after, before = paging
         endpoints = sorted(
             self.webhook_endpoints, key=lambda e: (e["created"], e["id"]), reverse=True
         )
         return _page(endpoints, "/v1/webhook_endpoints", limit, after, before, "webhook endpoint")
+
+
+def _paging(query: Any) -> tuple[int, str | None, str | None] | web.Response:
+    """A list request's ``limit`` and cursors, or Stripe's 400 for them
+    (https://docs.stripe.com/api/pagination: ``limit`` 1-100, one cursor at most)."""
+    try:
+        limit = int(query.get("limit", DEFAULT_LIMIT))
+    except ValueError:
+        return _error(400, "invalid_request_error", "Invalid integer", param="limit")
+    if not 1 <= limit <= MAX_LIMIT:
+        return _error(
+            400,
+            "invalid_request_error",
+            "Invalid limit: must be between 1 and 100",
+            param="limit",
+        )
+    after, before = query.get("starting_after"), query.get("ending_before")
+    if after and before:
+        return _error(
+            400,
+            "invalid_request_error",
+            "You may only specify one of these parameters: ending_before, starting_after.",
+        )
+    return limit, after, before
 
 
 def _page(
