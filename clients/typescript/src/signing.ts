@@ -18,16 +18,16 @@ export interface SignOptions {
 
 const encoder = new TextEncoder();
 
-function hex(bytes: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Hex HMAC-SHA256 of `"{timestamp}.{payload}"` under `secret`. */
-export async function hmacSignature(
-  payload: string,
+/** HMAC-SHA256 of `"{timestamp}."` followed by `body`, under `secret`. */
+export async function hmacBytes(
   secret: string,
   timestamp: number,
-): Promise<string> {
+  body: Uint8Array,
+): Promise<Uint8Array> {
   const { subtle } = await webCrypto();
   const key = await subtle.importKey(
     "raw",
@@ -36,8 +36,20 @@ export async function hmacSignature(
     false,
     ["sign"],
   );
-  const mac = await subtle.sign("HMAC", key, encoder.encode(`${timestamp}.${payload}`));
-  return hex(mac);
+  const prefix = encoder.encode(`${timestamp}.`);
+  const signed = new Uint8Array(prefix.length + body.length);
+  signed.set(prefix);
+  signed.set(body, prefix.length);
+  return new Uint8Array(await subtle.sign("HMAC", key, signed));
+}
+
+/** Hex HMAC-SHA256 of `"{timestamp}.{payload}"` under `secret`. */
+export async function hmacSignature(
+  payload: string,
+  secret: string,
+  timestamp: number,
+): Promise<string> {
+  return hex(await hmacBytes(secret, timestamp, encoder.encode(payload)));
 }
 
 /**

@@ -10,8 +10,8 @@
  * one may match, as for Stripe's.
  */
 
-import { webCrypto } from "./crypto.js";
 import { PaystreamUsageError, PaystreamWebhookError } from "./errors.js";
+import { APP_SIGNATURE_HEADER, hmacBytes } from "./signing.js";
 import {
   BILLING_STATES,
   BILLING_STATE_CHANGED,
@@ -20,7 +20,7 @@ import {
 } from "./types.js";
 
 /** The header that carries the notification's signature. */
-export const WEBHOOK_SIGNATURE_HEADER = "Paystream-Signature";
+export const WEBHOOK_SIGNATURE_HEADER = APP_SIGNATURE_HEADER;
 
 /** Accepted age of the signature timestamp, seconds (Stripe's default too). */
 export const DEFAULT_TOLERANCE_S = 300;
@@ -96,22 +96,6 @@ function bytesOf(payload: string | Uint8Array | ArrayBuffer): Uint8Array {
   return payload instanceof Uint8Array ? payload : new Uint8Array(payload);
 }
 
-async function mac(secret: string, timestamp: number, body: Uint8Array): Promise<Uint8Array> {
-  const { subtle } = await webCrypto();
-  const key = await subtle.importKey(
-    "raw",
-    encoder.encode(secret),
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  const prefix = encoder.encode(`${timestamp}.`);
-  const signed = new Uint8Array(prefix.length + body.length);
-  signed.set(prefix);
-  signed.set(body, prefix.length);
-  return new Uint8Array(await subtle.sign("HMAC", key, signed));
-}
-
 const isState = (v: unknown): v is BillingState =>
   typeof v === "string" && (BILLING_STATES as readonly string[]).includes(v);
 const isText = (v: unknown): v is string => typeof v === "string" && v.length > 0;
@@ -174,7 +158,7 @@ export async function verifyPaystreamWebhook(
   const body = bytesOf(payload);
   let matched = false;
   for (const candidate of secrets) {
-    const expected = await mac(candidate, parsed.timestamp, body);
+    const expected = await hmacBytes(candidate, parsed.timestamp, body);
     for (const signature of parsed.signatures) {
       matched = timingSafeEqual(expected, signature) || matched;
     }
