@@ -123,22 +123,29 @@ def _link_login(request: web.Request) -> web.StreamResponse:
     like the form, and only with the admin token itself (a forged cross-site request cannot
     know it); it answers with a redirect, so the token leaves the address bar at once.
     """
-    state = request.app[STATE]
-    if state.settings.paystream_env != "development":
+    if request.app[STATE].settings.paystream_env != "development":
         raise web.HTTPNotFound()
+    redirect = web.HTTPSeeOther("/", headers={"Referrer-Policy": "no-referrer"})
+    response = _signed_in(request, request.query.get("token", "")[:500], redirect)
+    log.info("login_succeeded", via="link")
+    raise response
+
+
+def _signed_in(request: web.Request, offered: str, response: web.HTTPSeeOther) -> web.HTTPSeeOther:
+    """``response`` with a new session cookie when ``offered`` is the admin token; throttled
+    per client, a wrong token is counted and sent back to the form."""
+    state = request.app[STATE]
     client = request.remote or "?"
     now = time.monotonic()
     if not state.throttle.allowed(client, now):
         log.warning("login_throttled")
         raise web.HTTPTooManyRequests()
-    if not token_matches(request.query.get("token", "")[:500], state.sessions.token):
+    if not token_matches(offered, state.sessions.token):
         state.throttle.failed(client, now)
         log.info("login_failed")
         raise web.HTTPSeeOther("/login?failed=1")
-    response = web.HTTPSeeOther("/", headers={"Referrer-Policy": "no-referrer"})
     _set_cookie(request, response, SESSION_COOKIE, state.sessions.issue(_now_s()))
-    log.info("login_succeeded", via="link")
-    raise response
+    return response
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -147,17 +154,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     nonce = request.cookies.get(LOGIN_COOKIE)
     if not nonce or not state.sessions.csrf_ok("login:" + nonce, _field(form, CSRF_FIELD)):
         raise web.HTTPForbidden()
-    client = request.remote or "?"
-    now = time.monotonic()
-    if not state.throttle.allowed(client, now):
-        log.warning("login_throttled")
-        raise web.HTTPTooManyRequests()
-    if not token_matches(_field(form, "token"), state.sessions.token):
-        state.throttle.failed(client, now)
-        log.info("login_failed")
-        raise web.HTTPSeeOther("/login?failed=1")
-    response = web.HTTPSeeOther("/")
-    _set_cookie(request, response, SESSION_COOKIE, state.sessions.issue(_now_s()))
+    response = _signed_in(request, _field(form, "token"), web.HTTPSeeOther("/"))
     response.del_cookie(LOGIN_COOKIE, path="/")
     log.info("login_succeeded")
     raise response
