@@ -29,8 +29,7 @@ from aiohttp import web
 
 from ingest.envelope import correlation_id
 from ingest.requestlog import RequestLog
-from paystream.bearer import bearer_matches
-from paystream.throttle import FailureThrottle, attempt
+from paystream.throttle import FailureThrottle, bearer_attempt
 
 #: A Stripe customer id (``cus_`` and letters/digits); anything else is not a customer.
 CUSTOMER_ID = re.compile(r"cus_[A-Za-z0-9_]{1,240}")
@@ -124,17 +123,9 @@ async def read_customer(request: web.Request) -> web.Response:
     else:
         client = request.remote or "unknown"
         auth = request.headers.get("Authorization")
-        token = api.token
-        verdict = attempt(
-            api.throttle,
-            client,
-            time.monotonic(),
-            presented=auth is not None,
-            valid=lambda: bearer_matches(auth, token),
-        )
+        verdict, wait_s = bearer_attempt(api.throttle, client, auth, api.token, time.monotonic())
         if verdict == "throttled":
-            wait = api.throttle.retry_after(client, time.monotonic())
-            response = _answer("too_many_attempts", cid, str(max(wait, 1)))
+            response = _answer("too_many_attempts", cid, str(max(wait_s, 1)))
         elif verdict == "unauthorized":
             response = _answer("unauthorized", cid)
         elif not CUSTOMER_ID.fullmatch(customer_id):

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from paystream.bearer import bearer_matches
+
 #: Wrong tokens a client may try at once, and how fast it may try again (one per 6 s).
 DEFAULT_BURST = 10
 DEFAULT_PER_S = 1 / 6
@@ -134,3 +136,19 @@ def attempt(
     if presented:
         throttle.failed(client, now)
     return "unauthorized"
+
+
+def bearer_attempt(
+    throttle: FailureThrottle, client: str, header: str | None, token: str, now: float
+) -> tuple[Verdict, int]:
+    """``attempt`` with an ``Authorization: Bearer`` header, and the ``Retry-After`` seconds
+    of a throttled client (0 otherwise): the check both the worker's API and ingest's
+    ``/v1/customers`` make."""
+    verdict = attempt(
+        throttle,
+        client,
+        now,
+        presented=header is not None,
+        valid=lambda: bearer_matches(header, token),
+    )
+    return verdict, throttle.retry_after(client, now) if verdict == "throttled" else 0

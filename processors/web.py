@@ -18,8 +18,7 @@ import structlog
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from paystream.bearer import bearer_matches
-from paystream.throttle import FailureThrottle, attempt
+from paystream.throttle import FailureThrottle, bearer_attempt
 from processors.lifecycle import CustomerRecord
 from processors.parts import WorkerParts
 
@@ -27,19 +26,12 @@ from processors.parts import WorkerParts
 def refused(view: View, request: Request, token: str, throttle: FailureThrottle) -> Response | None:
     """The 401 or 429 answer of a request whose bearer token does not pass, else None."""
     client = str(getattr(request, "remote", None) or "unknown")
-    now = time.monotonic()
     header = request.headers.get("Authorization")
-    verdict = attempt(
-        throttle,
-        client,
-        now,
-        presented=header is not None,
-        valid=lambda: bearer_matches(header, token),
-    )
+    verdict, wait_s = bearer_attempt(throttle, client, header, token, time.monotonic())
     if verdict == "ok":
         return None
     if verdict == "throttled":
-        headers: Any = {"Retry-After": str(throttle.retry_after(client, now))}
+        headers: Any = {"Retry-After": str(wait_s)}
         return view.json({"error": "too_many_attempts"}, status=429, headers=headers)
     return view.json({"error": "unauthorized"}, status=401)
 
