@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from paystream.vocabulary import ACTIVE, CHARGEBACK, FAILED_RENEWAL, ONBOARDING_STUCK
+
 
 def _provenance(event_id: str, event_type: str, created_s: int, request: str) -> dict[str, Any]:
     """The fields every command carries about the event that caused it (``schemas/``)."""
@@ -21,7 +23,7 @@ def _provenance(event_id: str, event_type: str, created_s: int, request: str) ->
 
 
 def crm_command(
-    customer: str = "cus_A", state: str = "active", changed_s: int = 1_700_000_000, **extra: Any
+    customer: str = "cus_A", state: str = ACTIVE, changed_s: int = 1_700_000_000, **extra: Any
 ) -> dict[str, Any]:
     """A command to set ``customer``'s billing state, caused by an ``invoice.paid``."""
     event = extra.pop("cause_event_id", f"evt_{customer}_{changed_s}_{state}")
@@ -39,7 +41,7 @@ def crm_command(
 
 
 def helpdesk_command(
-    trigger: str = "failed_renewal",
+    trigger: str = FAILED_RENEWAL,
     object_id: str = "in_1",
     customer: str = "cus_A",
     created_s: int = 1_700_000_000,
@@ -49,7 +51,7 @@ def helpdesk_command(
     v1 = "facts" in extra
     facts = {"amount": "4900", "currency": "usd", "attempt_count": "2"}
     typed: dict[str, dict[str, Any]] = {
-        "failed_renewal": {
+        FAILED_RENEWAL: {
             "invoice_id": object_id,
             "amount_due": 4900,
             "currency": "usd",
@@ -59,7 +61,7 @@ def helpdesk_command(
             "subscription_id": None,
             "next_payment_attempt": None,
         },
-        "chargeback": {
+        CHARGEBACK: {
             "dispute_id": object_id,
             "amount": 4900,
             "currency": "usd",
@@ -68,7 +70,7 @@ def helpdesk_command(
             "payment_intent_id": None,
             "evidence_due_by": created_s + 7 * 86400,
         },
-        "onboarding_stuck": {"opened_by_event_id": "evt_open", "opened_at": created_s - 86400},
+        ONBOARDING_STUCK: {"opened_by_event_id": "evt_open", "opened_at": created_s - 86400},
     }
     command: dict[str, Any] = {
         "idempotency_key": f"paystream:{trigger}:{object_id}",
