@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from ingest.errors import MalformedEvent, ModeMismatch
+from paystream import vocabulary
 from schemas.codec import APP_EVENT, STRIPE_EVENT
 
 #: Stripe ids, types and API versions: printable ASCII, no spaces (also safe as Kafka keys).
@@ -23,7 +24,7 @@ _TOKEN = re.compile(r"[\x21-\x7e]{1,255}")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _LONG_MAX = 2**63 - 1
 
-APP_EVENT_TYPES = frozenset({"onboarding.completed", "onboarding.started", "customer.linked"})
+APP_EVENT_TYPES = frozenset(vocabulary.APP_EVENT_TYPES)
 #: How far an app event's ``created`` may lie before and after its signature's ``t``
 #: (SPEC §3): an app event cannot pin a state into the future, nor come back from weeks ago.
 APP_CREATED_BEFORE_S = 7 * 24 * 3600
