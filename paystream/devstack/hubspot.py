@@ -39,7 +39,7 @@ import itertools
 import time
 import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -568,6 +568,41 @@ def _search_body_problem(body: Any) -> str | None:
     return None
 
 
+def _search_answer(contacts: Iterable[dict[str, Any]], body: Any) -> web.Response:
+    """One page of a contact search (filters, sort by id, ``after``, ``limit``, properties)."""
+    groups = body.get("filterGroups") or []
+    found = [
+        c
+        for c in contacts
+        if not groups or any(all(_matches(c, f) for f in g.get("filters") or []) for g in groups)
+    ]
+    found.sort(key=lambda c: int(c["id"]))
+    sorts = body.get("sorts") or []
+    if sorts and str(sorts[0].get("direction", "")).upper().startswith("DESC"):
+        found.reverse()
+    start, limit = int(str(body.get("after") or "0")), int(body.get("limit", 10))
+    if start + limit > SEARCH_MAX_RESULTS:
+        # "Search" guide: paging past 10,000 results of one query is refused with a 400
+        return _error(400, "VALIDATION_ERROR", "Search requests are limited to 10000 results")
+    wanted = [str(p) for p in body.get("properties") or ["email", "firstname", "lastname"]]
+    page = [
+        {
+            **c,
+            "properties": {
+                **{k: c["properties"].get(k) for k in wanted},
+                "hs_object_id": c["id"],
+                "createdate": c["createdAt"],
+                "lastmodifieddate": c["updatedAt"],
+            },
+        }
+        for c in found[start : start + limit]
+    ]
+    answer: dict[str, Any] = {"total": len(found), "results": page}
+    if start + limit < len(found):
+        answer["paging"] = {"next": {"after": str(start + limit)}}
+    return web.json_response(answer)
+
+
 def add_search_and_token_info(standin: HubSpotStandin) -> None:
     """Routes of ``paystream crm-repair`` and ``paystream doctor``: contact search and the
     private app's token introspection."""
@@ -590,38 +625,7 @@ def add_search_and_token_info(standin: HubSpotStandin) -> None:
         limited = searched()
         if limited is not None:
             return limited
-        groups = body.get("filterGroups") or []
-        found = [
-            c
-            for c in standin.contacts.values()
-            if not groups
-            or any(all(_matches(c, f) for f in g.get("filters") or []) for g in groups)
-        ]
-        found.sort(key=lambda c: int(c["id"]))
-        sorts = body.get("sorts") or []
-        if sorts and str(sorts[0].get("direction", "")).upper().startswith("DESC"):
-            found.reverse()
-        start, limit = int(str(body.get("after") or "0")), int(body.get("limit", 10))
-        if start + limit > SEARCH_MAX_RESULTS:
-            # "Search" guide: paging past 10,000 results of one query is refused with a 400
-            return _error(400, "VALIDATION_ERROR", "Search requests are limited to 10000 results")
-        wanted = [str(p) for p in body.get("properties") or ["email", "firstname", "lastname"]]
-        page = [
-            {
-                **c,
-                "properties": {
-                    **{k: c["properties"].get(k) for k in wanted},
-                    "hs_object_id": c["id"],
-                    "createdate": c["createdAt"],
-                    "lastmodifieddate": c["updatedAt"],
-                },
-            }
-            for c in found[start : start + limit]
-        ]
-        answer: dict[str, Any] = {"total": len(found), "results": page}
-        if start + limit < len(found):
-            answer["paging"] = {"next": {"after": str(start + limit)}}
-        return web.json_response(answer)
+        return _search_answer(standin.contacts.values(), body)
 
     async def token_info(_request: web.Request, body: Any) -> web.Response:
         token = body.get("tokenKey") if isinstance(body, dict) else None
