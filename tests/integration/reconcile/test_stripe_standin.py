@@ -134,3 +134,38 @@ def test_429_as_stripe_sends_it_without_retry_after_unless_injected(
     with pytest.raises(stripe.RateLimitError):
         client.v1.events.list()
     assert len(stripe_api.requests) == before + 1
+
+
+def test_webhook_endpoints_page_newest_first_through_the_stripe_library(
+    stripe_api: StripeApiStandin,
+) -> None:
+    planted = [
+        stripe_api.add_webhook_endpoint(f"https://pay.example.com/hook{i}", created=NOW - 100 + i)
+        for i in range(5)
+    ]
+    old = stripe_api.add_webhook_endpoint(
+        "https://old.example.com/hook", status="disabled", created=1
+    )
+    client = stripe.StripeClient(DEFAULT_KEY, base_addresses={"api": stripe_api.url})
+    page = client.v1.webhook_endpoints.list(params={"limit": 3})
+    assert (page.url, page.has_more) == ("/v1/webhook_endpoints", True)
+    assert [e.id for e in page.data] == [e["id"] for e in reversed(planted[2:])]
+    listed = [e.id for e in page.auto_paging_iter()]
+    assert listed == [e["id"] for e in reversed(planted)] + [old["id"]]
+    disabled = client.v1.webhook_endpoints.list(params={"limit": 100}).data[-1]
+    assert (disabled.status, disabled.url) == ("disabled", "https://old.example.com/hook")
+    assert "secret" not in disabled  # a listing never carries the signing secret
+    status, body, _ = get(stripe_api, "/v1/webhook_endpoints?limit=101")
+    assert (status, body["error"]["param"]) == (400, "limit")
+
+
+def test_delivery_success_filters_the_events_listed(
+    stripe_api: StripeApiStandin, loaded: list[dict[str, Any]]
+) -> None:
+    failed = {loaded[0]["id"], loaded[3]["id"]}
+    stripe_api.fail_delivery(failed)
+    status, body, _ = get(stripe_api, "/v1/events?limit=100&delivery_success=false")
+    assert status == 200
+    assert {e["id"] for e in body["data"]} == failed
+    _, body, _ = get(stripe_api, "/v1/events?limit=100&delivery_success=true")
+    assert {e["id"] for e in body["data"]} == {e["id"] for e in loaded} - failed
