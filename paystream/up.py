@@ -351,7 +351,7 @@ def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
 
 def banner(started: Started, command: str, development: bool) -> list[str]:
     """What ``up`` prints once everything is started (pure: a test reads it line by line)."""
-    ports, data_dir = started.ports, started.data_dir
+    ports, data_dir, urls = started.ports, started.data_dir, _urls(started)
     reset = " and ".join(started.reset)
     return [
         "paystream is up" + ("" if started.ready else " (ingest not ready yet)"),
@@ -361,8 +361,8 @@ def banner(started: Started, command: str, development: bool) -> list[str]:
         + (f" ({reset} reset: the embedded broker starts empty)" if reset else ""),
         f"  topics            {started.prefix}*",
         f"  webhook endpoint  {started.webhook}",
-        f"  ingest metrics    http://127.0.0.1:{ports['ingest']}/metrics",
-        f"  customer API      http://127.0.0.1:{ports['worker']}/customers/<cus_id>",
+        f"  ingest metrics    {urls['ingest_metrics']}",
+        f"  customer API      {urls['customer_api']}<cus_id>",
         "  admin             "
         + admin_line(
             ports["admin"], started.admin_token, started.admin_token_generated, development
