@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from functools import lru_cache, partial
 from typing import Any
@@ -105,7 +107,7 @@ def create_app(settings: IngestSettings) -> web.Application:
         app.router.add_post("/events/app", endpoint_handler(APP_ENDPOINT))
     route(app, _customer_api(settings, common))
     app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz_handler(publisher, topics.stripe_events))
+    app.router.add_get("/readyz", readyz_handler(publisher))
     app.router.add_get("/metrics", metrics_handler(metrics))
     app.cleanup_ctx.append(_run_publisher)
     return app
@@ -145,9 +147,15 @@ async def _run_publisher(app: web.Application) -> AsyncIterator[None]:
     await publisher.start()
     # Connect before the first webhook arrives; a broker that is away is not fatal here
     # (requests get 503 and /readyz says so until it is back).
-    ready = await publisher.ready(settings.topics.stripe_events, WARM_UP_TIMEOUT_S)
+    topic = settings.topics.stripe_events
+    ready = await publisher.check_broker(topic, WARM_UP_TIMEOUT_S)
     log.info("broker_connected" if ready else "broker_unreachable")
+    # /readyz answers from the state this keeps fresh in the background
+    refresher = asyncio.create_task(publisher.keep_checking(topic), name="readiness")
     yield
+    refresher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await refresher
     left = await publisher.close(settings.paystream_ingest_shutdown_timeout_s)
     if left:
         log.error("producer_flush_incomplete", unsent=left)

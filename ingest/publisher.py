@@ -43,6 +43,23 @@ IDLE_POLL_INTERVAL_S = 0.5
 BUFFER_FULL_WAIT_S = 0.01
 
 
+#: How old the last broker check may be for ``/readyz`` to still trust it (the refresher
+#: runs every ``READINESS_INTERVAL_S``; a refresher that stopped answering means not ready).
+READINESS_INTERVAL_S = 1.0
+READINESS_MAX_AGE_S = 3 * READINESS_INTERVAL_S + 1.0
+
+
+def known_ready(
+    checked: tuple[bool, float] | None, fatal: bool, now: float, max_age_s: float
+) -> bool:
+    """``/readyz`` from the last known broker state (pure): the last check succeeded, is
+    recent enough, and the producer had no fatal error."""
+    if checked is None or fatal:
+        return False
+    ok, at = checked
+    return ok and now - at <= max_age_s
+
+
 #: The same client complaint (e.g. "connection refused" while the broker is away) is
 #: logged at most once per this many seconds.
 LOG_REPEAT_S = 10.0
@@ -89,6 +106,10 @@ class Publisher:
         self._in_flight: deque[tuple[float, asyncio.Future[KafkaError | None]]] = deque()
         self._expiry_timer: asyncio.TimerHandle | None = None
         self._fatal: str | None = None
+        #: the last broker check: (answered, loop time); None before the first one
+        self._checked: tuple[bool, float] | None = None
+        #: how many broker checks were made (each is one metadata request)
+        self.broker_checks = 0
         self._log = structlog.get_logger("ingest.publisher").bind(service="ingest")
         self._throttle = _Throttle()
 
@@ -160,6 +181,27 @@ class Publisher:
             return False
         found = metadata.topics.get(topic)
         return found is not None and found.error is None
+
+    async def check_broker(self, topic: str, timeout_s: float) -> bool:
+        """Ask the broker (``ready``) and remember the answer for ``is_ready``."""
+        self.broker_checks += 1
+        ok = await self.ready(topic, timeout_s)
+        if self._loop is not None:
+            self._checked = (ok, self._loop.time())
+        return ok
+
+    async def keep_checking(self, topic: str, interval_s: float = READINESS_INTERVAL_S) -> None:
+        """Check the broker every ``interval_s`` until cancelled (the readiness refresher)."""
+        while True:
+            await self.check_broker(topic, min(1.0, interval_s))
+            await asyncio.sleep(interval_s)
+
+    def is_ready(self, max_age_s: float = READINESS_MAX_AGE_S) -> bool:
+        """The last known broker state: no broker call (``/readyz`` answers from this)."""
+        loop = self._loop
+        if loop is None:
+            return False
+        return known_ready(self._checked, self._fatal is not None, loop.time(), max_age_s)
 
     # -- polling (loop thread) ---------------------------------------------------------
 
