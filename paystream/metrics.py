@@ -38,8 +38,9 @@ class PaystreamMetrics:
         )
         self.events = Counter(
             "paystream_events",
-            "Events processed by the worker by type and outcome (applied, duplicate, stale).",
-            ["type", "outcome"],
+            "Events processed by the worker by type, outcome (applied, duplicate, stale) and "
+            "the API version Stripe rendered them at (empty for app events).",
+            ["type", "outcome", "api_version"],
             registry=r,
         )
         self.worker_commits_held = Counter(

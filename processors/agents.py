@@ -51,8 +51,8 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
     for out in result.outputs:
         parts.publisher.produce(out.topic, out.key, out.value)
     await writer.submit(result)
-    for (event_type, outcome), count in result.counts.items():
-        parts.metrics.events.labels(event_type, outcome).inc(count)
+    for (event_type, outcome, api_version), count in result.tally.items():
+        parts.metrics.events.labels(event_type, outcome, api_version).inc(count)
     for event_type, count in result.recovered.items():
         parts.metrics.reconcile_recovered.labels(event_type).inc(count)
     for e in events:

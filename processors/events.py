@@ -33,6 +33,7 @@ def from_stripe_envelope(envelope: dict[str, Any]) -> Event:
         received_at_ms=int(envelope.get("received_at_ms") or 0),
         correlation_id=str(envelope.get("correlation_id") or ""),
         delivered_by=str(envelope.get("source") or "webhook"),
+        api_version=envelope.get("api_version") or None,
     )
 
 

@@ -132,6 +132,8 @@ class Event:
     correlation_id: str = ""
     #: how it reached ingest: ``webhook``, ``reconcile`` (listed from the Events API), ``demo``
     delivered_by: str = "webhook"
+    #: the API version Stripe rendered the event at (None for app events)
+    api_version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -63,11 +63,21 @@ class BatchResult:
     records: dict[str, tuple[int, CustomerRecord]] = field(default_factory=dict)
     #: dedup key (``dedup.dedup_key``: namespaced by source) → (partition, table value)
     seen: dict[str, tuple[int, bytes]] = field(default_factory=dict)
-    #: (event type, outcome) → count; outcome: applied, duplicate, stale, ignored, malformed
-    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (event type, outcome, API version) → count; outcome: applied, duplicate, stale,
+    #: ignored, malformed; the version Stripe rendered the event at ("" for app events and
+    #: bodies that could not be read): an endpoint upgrade shows as a new version
+    tally: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: event type → events listed by ``paystream reconcile`` that the worker had never seen:
     #: they never arrived as a webhook (the delivery gap)
     recovered: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def counts(self) -> Counter[tuple[str, str]]:
+        """(event type, outcome) → count, every API version together."""
+        total: Counter[tuple[str, str]] = Counter()
+        for (event_type, outcome, _version), count in self.tally.items():
+            total[event_type, outcome] += count
+        return total
 
 
 RecordLookup = Callable[[str, int], CustomerRecord | None]
@@ -107,10 +117,10 @@ class BatchProcessor:
             try:
                 event = self.decode(message)
             except PermanentProcessorError:
-                result.counts["unknown", "malformed"] += 1
+                result.tally["unknown", "malformed", ""] += 1
                 continue
             if event.source == "stripe" and event.livemode != self.live:
-                result.counts[event.type, "mode_mismatch"] += 1
+                result.tally[event.type, "mode_mismatch", event.api_version or ""] += 1
                 continue
             seen_key = dedup.dedup_key(event.source, event.event_id)
             duplicate = dedup.is_duplicate(
@@ -121,7 +131,8 @@ class BatchProcessor:
                 if event.delivered_by == "reconcile":
                     result.recovered[event.type] += 1
             outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)
-            result.counts[event.type, "duplicate" if duplicate else outcome] += 1
+            counted = "duplicate" if duplicate else outcome
+            result.tally[event.type, counted, event.api_version or ""] += 1
         return result
 
     def _fold(

@@ -166,12 +166,18 @@ def test_one_event_at_two_api_versions_takes_effect_once() -> None:
     new["parent"]["subscription_details"]["subscription"] = sub
     processor = BatchProcessor(TOPICS, default_codec(), stuck_after_ms=3_600_000)
     for first, second in ((old, new), (new, old)):
+        versions = ("2020-03-02", BASIL) if first is old else (BASIL, "2020-03-02")
         batch = [
-            stripe_message("evt_up", "2020-03-02" if first is old else BASIL, first),
-            stripe_message("evt_up", BASIL if first is old else "2020-03-02", second),
+            stripe_message("evt_up", versions[0], first),
+            stripe_message("evt_up", versions[1], second),
         ]
         result = processor.process(batch, lambda c, p: None, lambda e, p: None, 5)
         crm = [o for o in result.outputs if o.topic == TOPICS.sink_crm]
         assert len(crm) == 1
         assert result.counts["invoice.paid", "applied"] == 1
         assert result.counts["invoice.paid", "duplicate"] == 1
+        # counted by version (paystream_events_total{api_version}): the upgrade is visible
+        assert result.tally == {
+            ("invoice.paid", "applied", versions[0]): 1,
+            ("invoice.paid", "duplicate", versions[1]): 1,
+        }

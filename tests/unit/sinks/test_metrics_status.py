@@ -22,7 +22,9 @@ def exposition(counts: dict[tuple[str, str], int]) -> str:
     metrics = PaystreamMetrics()
     for (status, reason), n in counts.items():
         metrics.webhook_requests.labels(status=status, reason=reason).inc(n)
-    metrics.events.labels(type="invoice.paid", outcome="applied").inc(5)  # not a webhook
+    metrics.events.labels(type="invoice.paid", outcome="applied", api_version="2020-03-02").inc(
+        5
+    )  # not a webhook
     return generate_latest(metrics.registry).decode()
 
 
