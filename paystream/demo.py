@@ -22,7 +22,7 @@ from paystream.errors import SettingsError
 from paystream.runtime.running_stack import load_beside_running_stack
 from paystream.settings import CommonSettings
 from paystream.signing import sign_header
-from paystream.storyline import storyline
+from paystream.storyline import storyline, two_subscriptions
 
 
 class DemoSettings(CommonSettings):
@@ -73,19 +73,30 @@ def main(argv: list[str]) -> int:
     base = args.url or f"http://127.0.0.1:{settings.paystream_ingest_port}"
     customer = args.customer or f"cus_demo{secrets.token_hex(6)}"
     # One second apart, ending now: the sync latency the metrics show is the real one.
-    events = storyline(
-        customer, int(time.time()) - 12, step=1, livemode=settings.stripe_mode == "live"
-    )
+    live = settings.stripe_mode == "live"
+    now = int(time.time())
+    # the second customer has a plan and an add-on; its add-on is canceled, it stays active
+    stories = {
+        customer: (storyline(customer, now - 12, step=1, livemode=live), 1),
+        f"{customer}_addon": (
+            two_subscriptions(f"{customer}_addon", now - 5, step=1, livemode=live),
+            None,
+        ),
+    }
+    url = base.rstrip("/") + "/webhooks/stripe"
+    results: list[tuple[int, str, str]] = []
     try:
-        results = asyncio.run(send_storyline(base.rstrip("/") + "/webhooks/stripe", secret, events))
+        for who, (events, resend) in stories.items():
+            print(f"customer {who}")
+            answers = asyncio.run(send_storyline(url, secret, events, resend))
+            for status, event_type, event_id in answers:
+                print(f"{status}  {event_type:32} {event_id}")
+            results += answers
     except aiohttp.ClientError as exc:
         print(
             f"paystream demo: cannot reach ingest at {base} ({type(exc).__name__})", file=sys.stderr
         )
         return 1
-    print(f"customer {customer}")
-    for status, event_type, event_id in results:
-        print(f"{status}  {event_type:32} {event_id}")
     failed = [r for r in results if r[0] != 200]
     print(f"{len(results) - len(failed)}/{len(results)} accepted")
     return 1 if failed else 0

@@ -3,7 +3,9 @@
 The templates in ``stripe_templates/`` are unmodified Stripe webhook events (Apache-2.0,
 see its NOTICE); ``make_event`` clones one with new ids, customer, ``created`` and object
 fields. ``storyline`` is the demo's sequence: checkout, first invoice, two failed renewals,
-recovery, a pause and resume, a chargeback, a full refund, and the cancellation.
+recovery, a pause and resume, a chargeback, a full refund, and the cancellation;
+``two_subscriptions`` a customer with a plan and an add-on whose add-on is canceled (the
+customer stays ``active``: the state is derived per subscription).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ TEMPLATES = {
     "charge.refunded": "charge_refunded",
     "charge.succeeded": "charge_succeeded",
     "charge.dispute.created": "charge_dispute_created",
+    "customer.subscription.created": "subscription_updated",
     "customer.subscription.updated": "subscription_updated",
     "customer.subscription.paused": "subscription_updated",
     "customer.subscription.resumed": "subscription_updated",
@@ -135,4 +138,41 @@ def storyline(
         ev("charge.dispute.created", amount=4900, reason="fraudulent", status="needs_response"),
         ev("charge.refunded", amount=4900, amount_refunded=4900, refunded=True),
         ev("customer.subscription.deleted", id=sub, status="canceled"),
+    ]
+
+
+def two_subscriptions(
+    customer: str,
+    start: int,
+    *,
+    step: int = 60,
+    livemode: bool = False,
+    email: str | None = None,
+) -> list[dict[str, Any]]:
+    """A plan and an add-on, both paid, then the add-on canceled: the plan keeps the
+    customer ``active`` (one subscription ending is not the customer churning)."""
+    email = email or f"{customer.lower()}@example.com"
+    t = iter(range(start, start + step * 100, step))
+    plan, addon = new_id("sub"), new_id("sub")
+
+    def ev(event_type: str, **fields: Any) -> dict[str, Any]:
+        return make_event(
+            event_type, customer=customer, created=next(t), livemode=livemode, **fields
+        )
+
+    def started(sub: str) -> list[dict[str, Any]]:
+        return [
+            ev("customer.subscription.created", id=sub, status="active", pause_collection=None),
+            ev(
+                "invoice.paid",
+                subscription=sub,
+                billing_reason="subscription_create",
+                customer_email=email,
+            ),
+        ]
+
+    return [
+        *started(plan),
+        *started(addon),
+        ev("customer.subscription.deleted", id=addon, status="canceled"),
     ]

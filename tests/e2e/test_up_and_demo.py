@@ -84,7 +84,7 @@ def test_up_then_demo_then_sigterm_stops_everything(
     )
     assert demo.returncode == 0, demo.stdout + demo.stderr
     answers = [line.split()[0] for line in demo.stdout.splitlines() if line[:3].isdigit()]
-    assert len(answers) == 11
+    assert len(answers) == 16  # the storyline (10 and one resent), the add-on customer (5)
     assert set(answers) == {"200"}
 
     status = subprocess.run(
@@ -96,7 +96,7 @@ def test_up_then_demo_then_sigterm_stops_everything(
         check=False,
     )
     figures = json.loads(status.stdout)
-    assert figures["webhooks"]["total"] >= 11, status.stdout + status.stderr  # ingest's port
+    assert figures["webhooks"]["total"] >= 16, status.stdout + status.stderr  # ingest's port
     assert figures["lag"] is not None, status.stdout  # the broker, topic prefix
     assert figures["exceptions"] == {}, status.stdout  # dry-run: nothing dead-lettered
     admin = f"http://127.0.0.1:{ports['ADMIN']}"
