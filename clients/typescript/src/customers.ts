@@ -17,6 +17,7 @@ import {
   type BillingState,
   type CustomerRecord,
   type OnboardingStatus,
+  SUBSCRIPTION_STATUSES,
 } from "./types.js";
 
 export interface CustomerStateConfig extends TransportOptions {
@@ -69,14 +70,20 @@ const FIELDS: { readonly [K in keyof CustomerRecord]-?: Checker } = {
   subscriptions: () => true,
 };
 
-const isSubscription: Checker = (v) =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && isString((v as { status?: unknown }).status);
+const isSubscription: Checker = (v) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) {
+    return false;
+  }
+  const s = v as { id?: unknown; status?: unknown; since_ms?: unknown };
+  return (
+    (s.id === null || isString(s.id)) &&
+    (SUBSCRIPTION_STATUSES as readonly unknown[]).includes(s.status) &&
+    Number.isSafeInteger(s.since_ms)
+  );
+};
 
-/** `subscriptions`, when present: a list or a map by subscription id, each with a `status`. */
-const subscriptionsOk: Checker = (v) =>
-  Array.isArray(v)
-    ? v.every(isSubscription)
-    : typeof v === "object" && v !== null && Object.values(v).every(isSubscription);
+/** `subscriptions`, when present: a list of `{id, status, since_ms}`. */
+const subscriptionsOk: Checker = (v) => Array.isArray(v) && v.every(isSubscription);
 
 /**
  * Check that `value` is a customer record and return its known fields.

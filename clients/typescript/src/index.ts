@@ -50,8 +50,14 @@ export type {
   OnboardingStatus,
   SubscriptionRecord,
   SubscriptionRecords,
+  SubscriptionStatus,
 } from "./types.js";
-export { APP_EVENT_TYPES, BILLING_STATES, BILLING_STATE_CHANGED } from "./types.js";
+export {
+  APP_EVENT_TYPES,
+  BILLING_STATES,
+  BILLING_STATE_CHANGED,
+  SUBSCRIPTION_STATUSES,
+} from "./types.js";
 export { VERSION } from "./version.js";
 export type { ParsedSignature, VerifyOptions } from "./webhooks.js";
 export {

@@ -90,17 +90,22 @@ export interface CustomerRecord {
   readonly subscriptions?: SubscriptionRecords;
 }
 
-/** One subscription as the record carries it: its status, and whatever else paystream adds. */
+/** What paystream knows of one subscription (SPEC §5). */
+export const SUBSCRIPTION_STATUSES = ["paid", "failing", "paused", "ended"] as const;
+export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number];
+
+/** One subscription as the record carries it. */
 export interface SubscriptionRecord {
-  /** paystream's view of it: `paid`, `failing`, `paused` or `ended`. */
-  readonly status: string;
-  readonly [field: string]: unknown;
+  /** Stripe's subscription id (`sub_...`); null for one carried over from an older record. */
+  readonly id: string | null;
+  /** `paid` (active or trialing), `failing`, `paused` or `ended` (terminal). */
+  readonly status: SubscriptionStatus;
+  /** Since when (Unix milliseconds) the subscription has had this status. */
+  readonly since_ms: number;
 }
 
-/** The record's subscriptions: a map by subscription id, or a list (both shapes parse). */
-export type SubscriptionRecords =
-  | Readonly<Record<string, SubscriptionRecord>>
-  | readonly SubscriptionRecord[];
+/** The record's subscriptions, ordered by id. */
+export type SubscriptionRecords = readonly SubscriptionRecord[];
 
 /** The one notification type paystream POSTs to the product (SPEC §6). */
 export const BILLING_STATE_CHANGED = "billing_state.changed";

@@ -206,18 +206,21 @@ describe("records with and without subscriptions", () => {
     assert.equal("subscriptions" in parseCustomerRecord({ ...RECORD, subscriptions: null }), false);
   });
 
-  for (const [shape, subscriptions] of [
-    ["a map by id", { sub_1: { status: "paid", since_ms: 1 }, sub_2: { status: "ended", since_ms: 2 } }],
-    ["a list", [{ id: "sub_1", status: "failing", since_ms: 3 }]],
-  ]) {
-    test(`subscriptions as ${shape} are kept as sent`, () => {
-      assert.deepEqual(parseCustomerRecord({ ...RECORD, subscriptions }).subscriptions, subscriptions);
-    });
-  }
+  test("subscriptions, as the worker sends them, are kept as sent", () => {
+    const subscriptions = [
+      { id: "sub_1", status: "failing", since_ms: 3000 },
+      { id: "sub_2", status: "ended", since_ms: 2000 },
+      { id: null, status: "paid", since_ms: 1000 },
+    ];
+    assert.deepEqual(parseCustomerRecord({ ...RECORD, subscriptions }).subscriptions, subscriptions);
+  });
 
   for (const [what, subscriptions] of [
     ["a string", "sub_1"],
-    ["an entry without status", { sub_1: { since_ms: 1 } }],
+    ["a map by id", { sub_1: { id: "sub_1", status: "paid", since_ms: 1 } }],
+    ["an entry without status", [{ id: "sub_1", since_ms: 1 }]],
+    ["a status paystream never sends", [{ id: "sub_1", status: "active", since_ms: 1 }]],
+    ["an entry without since_ms", [{ id: "sub_1", status: "paid" }]],
     ["a list entry that is not an object", ["sub_1"]],
   ]) {
     test(`subscriptions as ${what} are a response error`, () => {
