@@ -14,6 +14,7 @@ import structlog
 from aiohttp import web
 
 from paystream.command_help import command_parser
+from paystream.listen import ensure_free
 from paystream.logging import configure_logging
 from paystream.settings import CommonSettings, load_settings
 
@@ -43,6 +44,7 @@ def serve(
     default_host, default_port = address(settings)
     host = args.host or default_host
     port = default_port if args.port is None else args.port
+    ensure_free(host, port, f"{variable}_PORT")
     log = structlog.get_logger(name)
     if starting is not None:
         log.info(f"{name}_starting", host=host, port=port, **starting(settings))

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from paystream.command_help import command_parser
+from paystream.listen import ensure_free
 from paystream.logging import configure_logging
 from paystream.settings import load_settings
 from processors import localstate
@@ -79,6 +80,9 @@ def main(argv: list[str]) -> int:
     parser.parse_args(argv)
     settings = load_settings(WorkerSettings)
     settings.bootstrap_servers  # noqa: B018 - fail early with the variable's name
+    ensure_free(
+        settings.paystream_worker_host, settings.paystream_worker_port, "PAYSTREAM_WORKER_PORT"
+    )
     configure_logging("worker", settings.paystream_log_level)
     for handler in logging.getLogger().handlers:
         handler.addFilter(OneLineErrors())

@@ -16,6 +16,7 @@ import structlog
 from prometheus_client import start_http_server
 
 from paystream.command_help import command_parser
+from paystream.listen import ensure_free
 from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import load_settings
@@ -72,6 +73,11 @@ def serve_metrics(settings: SinkSettings, metrics: PaystreamMetrics) -> Any:
     """Start the Prometheus listener on its host setting (loopback by default); None when off."""
     if not settings.paystream_sinks_metrics_port:
         return None
+    ensure_free(
+        settings.paystream_sinks_metrics_host,
+        settings.paystream_sinks_metrics_port,
+        "PAYSTREAM_SINKS_METRICS_PORT",
+    )
     server, _ = start_http_server(
         settings.paystream_sinks_metrics_port,
         addr=settings.paystream_sinks_metrics_host,
@@ -94,11 +100,11 @@ def main(argv: list[str]) -> int:
     settings.bootstrap_servers  # noqa: B018 (raises SettingsError naming the variable when unset)
     configure_logging("sinks", settings.paystream_log_level)
     metrics = PaystreamMetrics()
+    serve_metrics(settings, metrics)  # first: a port in use stops it before any consumer
     services = build_services(names, settings, metrics)
     if not services:
         print("paystream sinks: nothing to run", file=sys.stderr)
         return 2
-    serve_metrics(settings, metrics)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import structlog
 from confluent_kafka import Consumer
@@ -31,6 +31,7 @@ from paystream.metrics import PaystreamMetrics
 from paystream.runtime.store import (
     MetricsStore,
     MetricsStoreUnavailable,
+    claim_embedded_store,
     load_ddl,
     open_store,
 )
@@ -115,6 +116,8 @@ class MetricsSink:
         self.metrics = metrics
         self._store_factory = store_factory
         self.store: MetricsStore | None = None
+        #: held while this process owns the embedded store (``claim_embedded_store``)
+        self.owner: IO[str] | None = None
         self.adapter: MetricsAdapter | None = None
         self.query_url: str | None = None
         #: set once the DDL is applied and the runner starts
@@ -201,5 +204,9 @@ class MetricsSink:
 
 
 def create_metrics_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> MetricsSink:
-    """The ``metrics`` service of ``paystream sinks``."""
-    return MetricsSink(settings, metrics)
+    """The ``metrics`` service of ``paystream sinks``; with the embedded store, this process
+    becomes its one owner first (a second owner is refused: ``EmbeddedStoreOwned``)."""
+    sink = MetricsSink(settings, metrics)
+    if settings.embedded_store:
+        sink.owner = claim_embedded_store(settings.embedded_store_dir)
+    return sink

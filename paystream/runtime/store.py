@@ -16,14 +16,16 @@ grants only (``docs/metrics.md``).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import re
 import threading
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -89,6 +91,45 @@ class MetricsStoreUnavailable(MetricsStoreError):
 
 class QueryRejected(MetricsStoreError):
     """Raised when a read-only query is refused or fails; permanent for that query."""
+
+
+class EmbeddedStoreOwned(MetricsStoreError):
+    """Raised when another process already owns the embedded store's directory."""
+
+
+#: the file whose lock marks the embedded store's owner (beside chdb's own files)
+OWNER_FILE = ".paystream-owner"
+
+
+def claim_embedded_store(directory: Path) -> IO[str]:
+    """Become the one process that owns the embedded store in ``directory``.
+
+    The embedded engine belongs to one process (chdb keeps its directory to itself, and a
+    second owner would only retry to open it, forever): a second ``paystream sinks`` with
+    the metrics sink on the same data directory is refused here, with one line. The lock is
+    a POSIX record lock (``fcntl.lockf``), held while the returned file stays open and
+    released by the kernel when the process ends, however it ends; the file says which
+    process holds it. Hand-written because the lock must be this one, non-blocking, with
+    the holder named: no library's lock does that.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = (directory / OWNER_FILE).open("a+")
+    try:
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise EmbeddedStoreOwned(
+            f"invalid setting PAYSTREAM_DATA_DIR: the embedded metrics store in {directory} "
+            f"belongs to pid {holder}: run one metrics sink per data directory (`paystream "
+            "sinks crm helpdesk` for the others), or set CLICKHOUSE_URL for any number"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def render_ddl(sql: str, database: str, ttl_days: int) -> list[str]:
