@@ -76,6 +76,19 @@ class PaystreamMetrics:
             ["sink", "reason"],
             registry=r,
         )
+        self.consumer_lag = Gauge(
+            "paystream_consumer_lag",
+            "Records a consumer group has not committed yet, by partition: end offset minus "
+            "committed offset (approximate on the embedded broker, whose end offsets lag).",
+            ["group", "topic", "partition"],
+            registry=r,
+        )
+        self.consumer_assigned_partitions = Gauge(
+            "paystream_consumer_assigned_partitions",
+            "Partitions this process's consumers hold, by consumer group (a live member).",
+            ["group"],
+            registry=r,
+        )
         self.exceptions_open = Gauge(
             "paystream_exceptions_open",
             "Commands in the exception queue (sink.dlq) not yet retried or dismissed.",

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import urllib.request
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +25,8 @@ from pydantic import Field
 
 from paystream.command_help import command_parser
 from paystream.errors import PaystreamError
+from paystream.runtime import lag
+from paystream.runtime.lag import EMBEDDED_LAG_NOTE, group_lag
 from paystream.runtime.running_stack import load_beside_running_stack
 from paystream.runtime.store import (
     MetricsStore,
@@ -35,11 +36,6 @@ from paystream.runtime.store import (
     StoreReader,
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
-
-EMBEDDED_LAG_NOTE = (
-    "the embedded broker reports end offsets wrongly: lag is approximate; "
-    "use Apache Kafka for exact figures"
-)
 
 
 class StatusSettings(MetricsStoreSettings):
@@ -90,28 +86,6 @@ def webhook_figures(metrics_text: str) -> WebhookFigures:
     return WebhookFigures(total, ok, dict(sorted(by_status.items())))
 
 
-@dataclass(frozen=True)
-class PartitionLag:
-    topic: str
-    partition: int
-    committed: int
-    end: int
-
-    @property
-    def lag(self) -> int:
-        # A group with no commit yet has everything ahead of it.
-        start = self.committed if self.committed >= 0 else 0
-        return max(0, self.end - start)
-
-
-def group_lag(partitions: Iterable[PartitionLag]) -> dict[str, int]:
-    """Lag per topic of one group."""
-    out: dict[str, int] = {}
-    for p in partitions:
-        out[p.topic] = out.get(p.topic, 0) + p.lag
-    return dict(sorted(out.items()))
-
-
 @dataclass
 class Status:
     """Everything the screen shows; None where a source could not be read."""
@@ -126,6 +100,10 @@ class Status:
     problems: list[str] = field(default_factory=list)
     #: open exceptions by sink and reason, as the admin view counts them
     exceptions_by_reason: list[dict[str, Any]] | None = None
+    #: per group: each partition's committed offset and lag
+    lag_partitions: dict[str, list[dict[str, Any]]] | None = None
+    #: per group: its members now (-1: the broker did not say)
+    group_members: dict[str, int] | None = None
 
 
 def duration(value: Any) -> str:
@@ -181,22 +159,39 @@ def render(status: Status, topic_prefix: str) -> str:
         lines.append(f"exceptions      {total} open" + (f" ({detail})" if detail else ""))
         for entry in status.exceptions_by_reason or []:
             lines.append(f"{'':<18}{entry['sink']:<9} {entry['reason_code']:<24} {entry['open']}")
+    lines += _lag_lines(status, topic_prefix)
+    for problem in status.problems:
+        lines.append(f"! {problem}")
+    return "\n".join(lines)
+
+
+def _lag_lines(status: Status, topic_prefix: str) -> list[str]:
+    """The screen's consumer lag: per group (and its members), per topic, per partition."""
+    out: list[str] = []
     if status.lag is None:
-        lines.append("consumer lag    unavailable (broker not reachable)")
+        out.append("consumer lag    unavailable (broker not reachable)")
     elif not status.lag:
-        lines.append("consumer lag    no consumer group of this prefix has committed yet")
+        out.append("consumer lag    no consumer group of this prefix has committed yet")
     else:
         for i, (group, topics) in enumerate(sorted(status.lag.items())):
             head = "consumer lag" if i == 0 else ""
             detail = ", ".join(f"{t.removeprefix(topic_prefix)} {n}" for t, n in topics.items())
-            lines.append(f"{head:<16}{group.removeprefix(topic_prefix)}: {sum(topics.values())}")
+            members = (status.group_members or {}).get(group, -1)
+            alive = f" ({members} member{'' if members == 1 else 's'})" if members >= 0 else ""
+            name = group.removeprefix(topic_prefix)
+            out.append(f"{head:<16}{name}: {sum(topics.values())}{alive}")
             if detail:
-                lines.append(f"{'':<18}{detail}")
+                out.append(f"{'':<18}{detail}")
+            lagging = [
+                f"{p['topic'].removeprefix(topic_prefix)}/{p['partition']} {p['lag']}"
+                for p in (status.lag_partitions or {}).get(group, [])
+                if p["lag"]
+            ]
+            if lagging:
+                out.append(f"{'':<18}by partition: {', '.join(lagging)}")
         if status.lag_note:
-            lines.append(f"{'':<16}note: {status.lag_note}")
-    for problem in status.problems:
-        lines.append(f"! {problem}")
-    return "\n".join(lines)
+            out.append(f"{'':<16}note: {status.lag_note}")
+    return out
 
 
 def as_json(status: Status) -> str:
@@ -296,47 +291,25 @@ def read_webhooks(settings: StatusSettings, status: Status) -> None:
 
 
 def read_lag(settings: StatusSettings, status: Status, timeout: float = 5.0) -> None:
-    from confluent_kafka import (
-        Consumer,
-        ConsumerGroupTopicPartitions,
-        KafkaException,
-        TopicPartition,
-    )
-    from confluent_kafka.admin import AdminClient
+    from confluent_kafka import KafkaException
 
     try:
-        admin = AdminClient(settings.admin_config(log_level=0))
+        groups = lag.read_lag(settings, timeout)
     except PaystreamError as exc:
         status.problems.append(str(exc))
         return
-    prefix = settings.topic_prefix
-    try:
-        admin.list_topics(timeout=timeout)  # raises when the broker does not answer
-        listed = admin.list_consumer_groups(request_timeout=timeout).result()
-        groups = sorted(g.group_id for g in listed.valid if g.group_id.startswith(prefix))
-        lag: dict[str, dict[str, int]] = {}
-        probe = Consumer(settings.consumer_config(prefix + "status-probe", log_level=0))
-        try:
-            for group in groups:
-                futures = admin.list_consumer_group_offsets(
-                    [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
-                )
-                committed = futures[group].result().topic_partitions or []
-                parts = []
-                for tp in committed:
-                    if not tp.topic.startswith(prefix):
-                        continue
-                    _, high = probe.get_watermark_offsets(
-                        TopicPartition(tp.topic, tp.partition), timeout=timeout
-                    )
-                    parts.append(PartitionLag(tp.topic, tp.partition, tp.offset, high))
-                lag[group] = group_lag(parts)
-        finally:
-            probe.close()
     except (KafkaException, OSError) as exc:
         status.problems.append(f"broker: {type(exc).__name__}")
         return
-    status.lag = lag
+    status.lag = {name: group_lag(g.partitions) for name, g in groups.items()}
+    status.lag_partitions = {
+        name: [
+            {"topic": p.topic, "partition": p.partition, "committed": p.committed, "lag": p.lag}
+            for p in g.partitions
+        ]
+        for name, g in groups.items()
+    }
+    status.group_members = {name: g.members for name, g in groups.items()}
     if settings.embedded_broker:
         status.lag_note = EMBEDDED_LAG_NOTE
 

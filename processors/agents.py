@@ -86,8 +86,14 @@ def register(parts: WorkerParts) -> None:
         # committed offset, so their ledgers start over. Not at the assignment signal: by
         # then the seek may be done and records handled, which would not come again.
         offsets.forget(args[0])
+        held.set(0)  # eager protocol: a rebalance revokes every partition first
 
+    def assigned(_app: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        held.set(len(args[0]))  # a live member holding partitions (the lag alert asks)
+
+    held = parts.metrics.consumer_assigned_partitions.labels(settings.topics.worker_app_id)
     parts.app.on_partitions_revoked.connect(revoked)
+    parts.app.on_partitions_assigned.connect(assigned)
 
     @parts.app.agent(parts.source, name="lifecycle")
     async def lifecycle(stream: Any) -> None:

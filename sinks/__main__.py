@@ -19,6 +19,7 @@ from paystream.command_help import command_parser
 from paystream.listen import ensure_free
 from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
+from paystream.runtime.lag import export_lag
 from paystream.settings import load_settings
 from sinks.app import create_crm_sink, create_helpdesk_sink
 from sinks.metrics_sink import create_metrics_sink
@@ -115,6 +116,12 @@ def main(argv: list[str]) -> int:
     structlog.get_logger("sinks").info(
         "sinks_starting", sinks=[s.name for s in services], writes=settings.writes_enabled
     )
+    if settings.paystream_sinks_metrics_port and settings.paystream_lag_interval_s:
+        # every group's lag, for PaystreamConsumerLagGrowing (any replica's figure will do)
+        interval = settings.paystream_lag_interval_s
+        threading.Thread(
+            target=export_lag, args=(settings, metrics, stop, interval), name="lag", daemon=True
+        ).start()
     return run_services(services, stop)
 
 

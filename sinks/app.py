@@ -61,6 +61,7 @@ class RunnerService:
             batch_size=s.paystream_sink_batch_size,
             batch_wait_s=s.paystream_sink_batch_wait_s,
             hash_key=s.paystream_customer_hash_key.get_secret_value(),
+            group=self.group_id,
         )
 
     def run(self, stop: threading.Event) -> None:

@@ -166,6 +166,7 @@ class MetricsSink:
                 batch_size=s.paystream_metrics_batch_size,
                 batch_wait_s=s.paystream_metrics_batch_interval_s,
                 rand=no_jitter,
+                group=s.metrics_consumer_group,
             )
             self.ready.set()
             runner.run(stop)

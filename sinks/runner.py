@@ -179,6 +179,7 @@ class SinkRunner:
         rand: Callable[[], float] = random.random,
         clock_ms: Callable[[], int] = wall_ms,
         hash_key: str = "",
+        group: str = "",
     ) -> None:
         if (producer is None) != (results_topic is None) or (dlq_topic is None) != (
             results_topic is None
@@ -203,6 +204,8 @@ class SinkRunner:
         self.clock_ms = clock_ms
         self.codec = default_codec()
         self.log = structlog.get_logger("sinks").bind(sink=adapter.sink)
+        #: the consumer group, for ``paystream_consumer_assigned_partitions``
+        self.group = group
         self._pending: deque[Message] = deque()
         self._generation = 0
         #: partitions this runner paused (and has not resumed), and those a back-off holds
@@ -221,15 +224,23 @@ class SinkRunner:
         gone = _partitions(partitions)
         self._pending = deque(m for m in self._pending if _position(m)[:2] not in gone)
         self._backing_off -= gone
-        self.assigned -= gone
+        self._assign(self.assigned - gone)
         self._apply_pauses(self.assigned)
         self.log.info("partitions_revoked", count=len(partitions))
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         consumer.assign(partitions)  # now, so that resuming them below applies to them
-        self.assigned = _partitions(partitions)
+        self._assign(_partitions(partitions))
         self._apply_pauses(self.assigned, fresh=self.assigned)
         self.log.info("partitions_assigned", count=len(partitions))
+
+    def _assign(self, partitions: frozenset[Partition]) -> None:
+        """The partitions assigned now; each runner adds its share to its group's gauge (a
+        member holding partitions is alive: what the lag alert asks before it pages)."""
+        if self.group:
+            gauge = self.metrics.consumer_assigned_partitions.labels(self.group)
+            gauge.inc(len(partitions) - len(self.assigned))
+        self.assigned = partitions
 
     def _apply_pauses(
         self, assigned: frozenset[Partition], fresh: frozenset[Partition] = frozenset()

@@ -46,6 +46,9 @@ class SinkSettings(MetricsStoreSettings):
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
     #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
     paystream_sinks_metrics_host: str = "127.0.0.1"
+    #: how often the sinks process reads every group's lag into its metrics
+    #: (``paystream_consumer_lag``); 0: never (another sinks replica may)
+    paystream_lag_interval_s: float = Field(default=30.0, ge=0)
     #: the HubSpot account's plan: picks the documented per-10 s limit (100 free/starter,
     #: 190 professional/enterprise) unless PAYSTREAM_HUBSPOT_RATE_LIMIT says otherwise
     paystream_hubspot_plan: HubSpotPlan = "professional"

@@ -116,6 +116,11 @@ def test_a_429_across_rebalances_leaves_no_partition_paused(
         # the second member left: the first has every partition again, and all of them
         # deliver (the one it paused, lost and got back included)
         wait_for(lambda: assigned(first) == everything, "the first runner's reassignment")
+        # the live members' share of the group, as the lag alert reads it: all partitions
+        held = metrics.registry.get_sample_value(
+            "paystream_consumer_assigned_partitions", {"group": service.group_id}
+        )
+        assert held == len(everything)
         wave_2 = send_to_partitions(settings, "b", per_partition=3)
         results.update(final_results(settings, wave_2, timeout=40))
 

@@ -30,6 +30,8 @@ SPEC_ALERTS = {
     "PaystreamSinkDestinationFailing",
     # a record the worker never handles holds its commits back for good
     "PaystreamWorkerCommitsHeld",
+    # a group's lag growing while its members run: a partition nobody reads any more
+    "PaystreamConsumerLagGrowing",
 }
 
 

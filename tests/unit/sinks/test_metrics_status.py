@@ -6,16 +6,8 @@ import pytest
 from prometheus_client import generate_latest
 
 from paystream.metrics import PaystreamMetrics
-from paystream.status import (
-    EMBEDDED_LAG_NOTE,
-    PartitionLag,
-    Status,
-    WebhookFigures,
-    duration,
-    group_lag,
-    render,
-    webhook_figures,
-)
+from paystream.runtime.lag import EMBEDDED_LAG_NOTE, PartitionLag, group_lag
+from paystream.status import Status, WebhookFigures, duration, render, webhook_figures
 
 
 def exposition(counts: dict[tuple[str, str], int]) -> str:
