@@ -175,8 +175,9 @@ class StripeSender:
 class Stack:
     """Broker, stand-ins, ingest, worker and sinks as separate processes."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, partitions: int = 2) -> None:
         self.workdir = workdir
+        self.partitions = partitions
         self.broker = EmbeddedBroker(log_path=workdir / "tansu.log")
         self.secret = "whsec_" + secrets.token_hex(16)
         self.ports = {n: free_port() for n in ("ingest", "worker", "hubspot", "zendesk")}
@@ -190,7 +191,7 @@ class Stack:
             kafka_bootstrap_servers=self.broker.bootstrap_servers,
             paystream_broker_profile="embedded",
             paystream_topic_prefix="drill.",
-            paystream_topic_partitions=2,
+            paystream_topic_partitions=self.partitions,
         )
         ensure_topics(self.broker.bootstrap_servers, self.settings.topics.specs())
         standin = ["--port"]
@@ -235,7 +236,7 @@ class Stack:
             KAFKA_BOOTSTRAP_SERVERS=self.broker.bootstrap_servers,
             PAYSTREAM_BROKER_PROFILE="embedded",
             PAYSTREAM_TOPIC_PREFIX="drill.",
-            PAYSTREAM_TOPIC_PARTITIONS="2",
+            PAYSTREAM_TOPIC_PARTITIONS=str(self.partitions),
             PAYSTREAM_DATA_DIR=str(self.workdir / "data"),
             STRIPE_MODE="test",
             STRIPE_WEBHOOK_SECRETS=self.secret,
