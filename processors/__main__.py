@@ -75,14 +75,17 @@ def open_local_tables(settings: WorkerSettings, data_dir: Path) -> LocalTables:
     return LocalTables(admin, changelogs, marker, identity, decision, resume)
 
 
+def _port_free(settings: WorkerSettings) -> None:
+    """A web port already taken stops the worker now, before it joins its group."""
+    port = settings.paystream_worker_port
+    ensure_free(settings.paystream_worker_host, port, "PAYSTREAM_WORKER_PORT")
+
+
 def main(argv: list[str]) -> int:
-    parser = command_parser("worker")
-    parser.parse_args(argv)
+    command_parser("worker").parse_args(argv)
     settings = load_settings(WorkerSettings)
     settings.bootstrap_servers  # noqa: B018 - fail early with the variable's name
-    ensure_free(
-        settings.paystream_worker_host, settings.paystream_worker_port, "PAYSTREAM_WORKER_PORT"
-    )
+    _port_free(settings)
     configure_logging("worker", settings.paystream_log_level)
     for handler in logging.getLogger().handlers:
         handler.addFilter(OneLineErrors())
