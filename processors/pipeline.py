@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from paystream.vocabulary import DUPLICATE, MALFORMED, MODE_MISMATCH
 from processors import commands, dedup
 from processors.errors import PermanentProcessorError
 from processors.events import from_app_event, from_stripe_envelope
@@ -117,10 +118,10 @@ class BatchProcessor:
             try:
                 event = self.decode(message)
             except PermanentProcessorError:
-                result.tally["unknown", "malformed", ""] += 1
+                result.tally["unknown", MALFORMED, ""] += 1
                 continue
             if event.source == "stripe" and event.livemode != self.live:
-                result.tally[event.type, "mode_mismatch", event.api_version or ""] += 1
+                result.tally[event.type, MODE_MISMATCH, event.api_version or ""] += 1
                 continue
             seen_key = dedup.dedup_key(event.source, event.event_id)
             duplicate = dedup.is_duplicate(
@@ -131,7 +132,7 @@ class BatchProcessor:
                 if event.delivered_by == "reconcile":
                     result.recovered[event.type] += 1
             outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)
-            counted = "duplicate" if duplicate else outcome
+            counted = DUPLICATE if duplicate else outcome
             result.tally[event.type, counted, event.api_version or ""] += 1
         return result
 
