@@ -1,0 +1,69 @@
+"""The two floors of ``paystream/``: the ground floor imports no stage, no stage imports a
+command. Read from the source (``ast``), so a lazy import inside a function counts too."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+STAGES = ("ingest", "processors", "sinks", "admin")
+#: the commands floor: modules that may read the stages (and that no stage may import)
+COMMANDS = (
+    "paystream.commands",
+    "paystream.devstack",
+    "paystream.up",
+    "paystream.status",
+    "paystream.demo",
+    "paystream.storyline",
+    "paystream.cli",
+    "paystream.__main__",
+)
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+    return found
+
+
+def _within(name: str, packages: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in packages)
+
+
+def _sources(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+GROUND = [p for p in _sources("paystream") if not _within(_module(p), COMMANDS)]
+STAGE_SOURCES = [p for stage in STAGES for p in _sources(stage)]
+
+
+@pytest.mark.parametrize("path", GROUND, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_ground_floor_imports_no_stage(path: Path) -> None:
+    upward = sorted(name for name in _imports(path) if _within(name, STAGES))
+    assert upward == [], f"{_module(path)} imports {upward}"
+
+
+@pytest.mark.parametrize("path", STAGE_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_stage_imports_a_command(path: Path) -> None:
+    commands = sorted(name for name in _imports(path) if _within(name, COMMANDS))
+    assert commands == [], f"{_module(path)} imports {commands}"
+
+
+def test_the_check_sees_an_upward_import() -> None:
+    assert _within("admin.kafka", STAGES)
+    assert not _within("administration", STAGES)
+    assert _module(ROOT / "paystream" / "commands" / "__init__.py") == "paystream.commands"
