@@ -34,6 +34,7 @@ from admin.queue import (
     resolved_decision,
 )
 from paystream.settings import CommonSettings
+from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
 from schemas.codec import DEAD_LETTER, EXCEPTION_STATUS, SINK_RESULT, SchemaError, default_codec
 
 log = structlog.get_logger("paystream.admin")
@@ -234,8 +235,14 @@ class QueueWriter:
         self.producer = producer or Producer(settings.producer_config(**{"log_level": 0}))
         self.codec = default_codec()
 
-    def _send(self, items: Sequence[tuple[str, str, bytes]], timeout: float = 30.0) -> list[bool]:
-        """Produce ``(topic, key, value)`` items; True per item the broker acknowledged."""
+    def _send(
+        self,
+        items: Sequence[tuple[str, str, bytes]],
+        timeout: float = 30.0,
+        headers: Sequence[tuple[str, bytes]] = (),
+    ) -> list[bool]:
+        """Produce ``(topic, key, value)`` items (with ``headers``); True per item acked."""
+        extra: dict[str, Any] = {"headers": list(headers)} if headers else {}
         acked = [False] * len(items)
 
         def report(i: int) -> Callable[[Any, Any], None]:
@@ -247,7 +254,9 @@ class QueueWriter:
         for i, (topic, key, value) in enumerate(items):
             for _ in range(100):
                 try:
-                    self.producer.produce(topic, key=key, value=value, on_delivery=report(i))
+                    self.producer.produce(
+                        topic, key=key, value=value, on_delivery=report(i), **extra
+                    )
                     break
                 except BufferError:
                     self.producer.poll(0.1)
@@ -299,7 +308,9 @@ class QueueWriter:
                     r.dead_letter.command,
                 )
                 for r, _ in chosen
-            ]
+            ],
+            # the sinks label this delivery's sync latency "retry" (the SLO reads "first")
+            headers=[(DELIVERY_HEADER, DELIVERY_RETRY.encode())],
         )
         resent = [(r, d) for (r, d), ok in zip(chosen, sent, strict=True) if ok]
         if chosen and not resent:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from paystream.settings import CommonSettings
+from paystream.settings import CommonSettings, refuse, short_secret_problem
 
 
 class AdminSettings(CommonSettings):
     """The exception-queue view: its token, listener, cookies and paging."""
 
-    #: required: the admin refuses to start without it (at least 16 characters)
+    #: required: the admin refuses to start without it (at least 16 characters; 32 outside
+    #: development)
     paystream_admin_token: SecretStr
     paystream_admin_host: str = "127.0.0.1"
     paystream_admin_port: int = Field(default=8081, ge=0, le=65_535)
@@ -28,6 +29,12 @@ class AdminSettings(CommonSettings):
         if len(value.get_secret_value().strip()) < 16:
             raise ValueError("must be at least 16 characters (try `openssl rand -hex 24`)")
         return value
+
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> AdminSettings:
+        token = self.paystream_admin_token.get_secret_value()
+        refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_ADMIN_TOKEN": [token]}))
+        return self
 
     @property
     def consumer_group(self) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from paystream.settings import CommonSettings
+from paystream.settings import CommonSettings, production_problem, refuse, short_secret_problem
 
 MIB = 1024 * 1024
 
@@ -71,6 +71,22 @@ class IngestSettings(CommonSettings):
     def _comma_separated(cls, value: object) -> object:
         return _split_secrets(value)
 
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> IngestSettings:
+        token = self.paystream_api_token
+        tokens = [token.get_secret_value()] if token is not None else []
+        secrets = {"PAYSTREAM_APP_SECRETS": self.app_secrets, "PAYSTREAM_API_TOKEN": tokens}
+        refuse(short_secret_problem(self.paystream_env, secrets))
+        refuse(
+            production_problem(
+                env=self.paystream_env,
+                kafka_protocol=self.kafka_security_protocol,
+                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
+                urls={"PAYSTREAM_WORKER_URL": self.paystream_worker_url},
+            )
+        )
+        return self
+
     @property
     def webhook_secrets(self) -> tuple[str, ...]:
         return tuple(s.get_secret_value() for s in self.stripe_webhook_secrets)
@@ -99,3 +115,21 @@ class ReconcileSettings(CommonSettings):
     #: has already processed; unset: not asked, the summary says "unknown".
     paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     paystream_api_token: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _production_rules(self) -> ReconcileSettings:
+        token = self.paystream_api_token
+        tokens = [token.get_secret_value()] if token is not None else []
+        refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_API_TOKEN": tokens}))
+        refuse(
+            production_problem(
+                env=self.paystream_env,
+                kafka_protocol=self.kafka_security_protocol,
+                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
+                urls={
+                    "STRIPE_API_BASE": self.stripe_api_base,
+                    "PAYSTREAM_WORKER_URL": self.paystream_worker_url,
+                },
+            )
+        )
+        return self

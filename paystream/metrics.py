@@ -65,8 +65,9 @@ class PaystreamMetrics:
         )
         self.sync_latency = Histogram(
             "paystream_sync_latency_seconds",
-            "From Stripe's event created to the sink's acknowledgement.",
-            ["sink"],
+            "From Stripe's event created to the sink's acknowledgement; delivery: first, or "
+            "retry/reconcile for deliveries a person or `paystream reconcile` caused.",
+            ["sink", "delivery"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )

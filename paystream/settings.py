@@ -6,11 +6,14 @@ error names the variable. ``load_settings`` turns the first error into one line.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import ssl
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +26,9 @@ BrokerProfile = Literal["kafka", "embedded"]
 Environment = Literal["production", "preview", "development"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+#: ``enabled`` lets the sinks call the CRM and helpdesk; ``dry-run`` builds, records and
+#: counts each call (as ``dry_run``) without sending it. Nothing else: a typo is refused.
+SinkWrites = Literal["enabled", "dry-run"]
 
 #: Stripe secret (``sk_``) and restricted (``rk_``) key prefixes of each mode.
 API_KEY_PREFIXES = {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_live_")}
@@ -30,6 +36,75 @@ API_KEY_PREFIXES = {"test": ("sk_test_", "rk_test_"), "live": ("sk_live_", "rk_l
 MIN_HASH_KEY_BYTES = 32
 #: The one value that turns an explicit override on (not "true", not "1": a typo stays off).
 YES = "yes"
+#: Shortest app secret, API token or admin token accepted outside development (SPEC §2).
+MIN_SECRET_CHARS = 32
+#: Kafka security protocols that send records (and SASL passwords) in the clear.
+PLAINTEXT_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
+
+
+def is_https_or_loopback(url: str) -> bool:
+    """True for an https URL, or an http URL to 127.0.0.0/8, ::1 or localhost."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "https":
+        return True
+    host = (parts.hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def production_problem(
+    *,
+    env: Environment,
+    kafka_protocol: SecurityProtocol,
+    allow_plaintext: str,
+    urls: Mapping[str, str | None] | None = None,
+) -> tuple[str, str] | None:
+    """What production refuses (pure): a Kafka connection without TLS unless
+    ``PAYSTREAM_KAFKA_ALLOW_PLAINTEXT=yes``, and any ``http://`` URL (API base, worker URL)
+    that is not loopback. ``urls`` maps each URL's variable to its value."""
+    if env != "production":
+        return None
+    if kafka_protocol in PLAINTEXT_PROTOCOLS and allow_plaintext != YES:
+        return (
+            "KAFKA_SECURITY_PROTOCOL",
+            f"{kafka_protocol} (no TLS) is refused when PAYSTREAM_ENV=production: use SSL or "
+            "SASL_SSL, or set PAYSTREAM_KAFKA_ALLOW_PLAINTEXT=yes for a private network",
+        )
+    for variable, url in (urls or {}).items():
+        if url and not is_https_or_loopback(url):
+            return variable, "must be an https:// URL (or loopback) when PAYSTREAM_ENV=production"
+    return None
+
+
+def short_secret_problem(
+    env: Environment, secrets: Mapping[str, Iterable[str]]
+) -> tuple[str, str] | None:
+    """The first secret shorter than ``MIN_SECRET_CHARS`` outside development (pure).
+
+    ``secrets`` maps each variable to its values (a comma-separated list has several);
+    an unset secret is an empty iterable, not checked here.
+    """
+    if env == "development":
+        return None
+    for variable, values in secrets.items():
+        if any(len(value.strip()) < MIN_SECRET_CHARS for value in values):
+            return (
+                variable,
+                f"at least {MIN_SECRET_CHARS} characters are required when PAYSTREAM_ENV={env} "
+                "(try `openssl rand -hex 32`)",
+            )
+    return None
+
+
+def refuse(problem: tuple[str, str] | None) -> None:
+    """Raise the one-line SettingsError of a rule's (variable, why); nothing for None."""
+    if problem is not None:
+        # Not a ValueError: pydantic would wrap it without the variable's name.
+        raise SettingsError(f"invalid setting {problem[0]}: {problem[1]}")
 
 
 def environment_problem(
@@ -121,7 +196,9 @@ class CommonSettings(BaseSettings):
     )
 
     stripe_mode: StripeMode = "test"
-    paystream_env: Environment = "development"
+    #: required (no default: a deploy that forgets it must not run with development's
+    #: leniency); ``paystream up`` sets ``development`` for the processes it starts
+    paystream_env: Environment
     #: Stripe API key (``reconcile``); its prefix must match the mode
     stripe_api_key: SecretStr | None = None
     kafka_bootstrap_servers: str | None = None
@@ -148,9 +225,11 @@ class CommonSettings(BaseSettings):
     #: ``yes`` accepts an explicit topic prefix that does not name the mode (outside development)
     paystream_topic_prefix_without_mode: str = ""
     #: ``enabled`` lets the sinks call the CRM and helpdesk (read here for the preview rule)
-    paystream_sink_writes: str = "dry-run"
+    paystream_sink_writes: SinkWrites = "dry-run"
     #: ``yes`` lets a preview deploy write to the CRM and helpdesk
     paystream_allow_preview_writes: str = ""
+    #: ``yes`` lets production use a Kafka connection without TLS (a private network only)
+    paystream_kafka_allow_plaintext: str = ""
 
     @model_validator(mode="after")
     def _environment_rules(self) -> CommonSettings:
@@ -173,9 +252,14 @@ class CommonSettings(BaseSettings):
             else None,
             ca_location=self.kafka_ssl_ca_location,
         )
-        if problem is not None:
-            # Not a ValueError: pydantic would wrap it without the variable's name.
-            raise SettingsError(f"invalid setting {problem[0]}: {problem[1]}")
+        refuse(
+            problem
+            or production_problem(
+                env=self.paystream_env,
+                kafka_protocol=self.kafka_security_protocol,
+                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
+            )
+        )
         return self
 
     @property
@@ -285,6 +369,12 @@ class CommonSettings(BaseSettings):
 
 S = TypeVar("S", bound=BaseSettings)
 
+#: What to say instead of pydantic's "Field required" for a variable every process needs.
+REQUIRED_HINTS = {
+    "PAYSTREAM_ENV": "required (production, preview or development; `paystream up` sets "
+    "development)",
+}
+
 
 def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build a settings model from the environment; raise SettingsError naming the variable."""
@@ -294,4 +384,5 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         err = exc.errors()[0]
         loc = err.get("loc") or ()
         name = str(loc[0]).upper() if loc else cls.__name__
-        raise SettingsError(f"invalid setting {name}: {err['msg']}") from None
+        why = REQUIRED_HINTS.get(name, err["msg"]) if err["type"] == "missing" else err["msg"]
+        raise SettingsError(f"invalid setting {name}: {why}") from None

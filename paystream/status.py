@@ -36,10 +36,14 @@ from paystream.runtime.store import (
     StoreReader,
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
+from paystream.settings import Environment
 
 
 class StatusSettings(MetricsStoreSettings):
     """Where ``paystream status`` reads from."""
+
+    #: a local tool (beside ``paystream up``): development unless told otherwise
+    paystream_env: Environment = "development"
 
     paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
     #: ingest's Prometheus endpoint; default: this machine's ingest port

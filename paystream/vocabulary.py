@@ -125,3 +125,17 @@ def dashboard_url(kind: str, object_id: str, *, livemode: bool) -> str:
 def customer_dashboard_url(customer_id: str, livemode: bool) -> str:
     """The customer's page in the Stripe dashboard (test-mode pages live under ``/test``)."""
     return dashboard_url("customers", customer_id, livemode=livemode)
+
+
+# --- sync latency's delivery label (SPEC §7; settings engineer) ------------------------
+#: ``paystream_sync_latency_seconds{delivery}``: the pipeline's own first delivery, a
+#: command re-sent by a person (the exception queue's retry) or an event found by
+#: ``paystream reconcile``. The SLO alert reads ``first`` only.
+DELIVERY_FIRST = "first"
+DELIVERY_RETRY = "retry"
+DELIVERY_RECONCILE = "reconcile"
+DELIVERIES = (DELIVERY_FIRST, DELIVERY_RETRY, DELIVERY_RECONCILE)
+#: Kafka header that marks a re-sent command (the command's bytes stay the original's)
+DELIVERY_HEADER = "paystream-delivery"
+#: the envelope's ``source`` of an event ``paystream reconcile`` re-published
+RECONCILE_SOURCE = "reconcile"

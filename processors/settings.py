@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 
 from paystream.errors import SettingsError
-from paystream.settings import CommonSettings
+from paystream.settings import CommonSettings, refuse, short_secret_problem
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -54,6 +54,13 @@ class WorkerSettings(CommonSettings):
     #: stream.take() batch size and wait (seconds)
     paystream_worker_batch_size: int = Field(default=1000, ge=1, le=100_000)
     paystream_worker_batch_within: Duration = 0.05
+
+    @model_validator(mode="after")
+    def _secrets_long_enough(self) -> WorkerSettings:
+        token = self.paystream_api_token
+        tokens = [token.get_secret_value()] if token is not None else []
+        refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_API_TOKEN": tokens}))
+        return self
 
     @property
     def advertised_host(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from paystream.hashing import customer_hash
@@ -10,8 +10,13 @@ from paystream.vocabulary import (
     COALESCED,
     DEAD_LETTERED,
     DELIVERED,
+    DELIVERIES,
+    DELIVERY_FIRST,
+    DELIVERY_HEADER,
+    DELIVERY_RECONCILE,
     DRY_RUN,
     NEEDS_A_PERSON,
+    RECONCILE_SOURCE,
     RETRY,
     STALE,
 )
@@ -101,3 +106,30 @@ def sync_latency_s(command: Mapping[str, Any], acked_at_ms: int) -> float | None
     if created <= 0:
         return None
     return max(0.0, acked_at_ms / 1000 - created)
+
+
+HeaderValue = str | bytes | None
+
+
+def delivery_of(
+    command: Mapping[str, Any],
+    headers: Mapping[str, HeaderValue] | Sequence[tuple[str, HeaderValue]] | None,
+) -> str:
+    """The ``delivery`` label of a command's sync latency (pure).
+
+    A ``paystream-delivery`` Kafka header (the exception queue's retry re-sends the original
+    bytes with ``retry``) wins; then a command that names its own ``delivery`` or whose
+    cause came from ``paystream reconcile`` (``source``); anything else is ``first``.
+    Unknown values count as ``first``, never as a label of their own.
+    """
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    for name, value in pairs:
+        mark = value.decode("ascii", "replace") if isinstance(value, bytes) else value or ""
+        if name == DELIVERY_HEADER and mark in DELIVERIES:
+            return mark
+    own = command.get("delivery")
+    if own in DELIVERIES:
+        return str(own)
+    if command.get("source") == RECONCILE_SOURCE:
+        return DELIVERY_RECONCILE
+    return DELIVERY_FIRST

@@ -37,6 +37,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from paystream.metrics import PaystreamMetrics
+from paystream.vocabulary import DELIVERY_FIRST
 from schemas.codec import SchemaError, default_codec
 from sinks.errors import OutcomeNotWritten, PermanentSinkError, RetryableSinkError
 from sinks.outcomes import (
@@ -47,12 +48,15 @@ from sinks.outcomes import (
     RETRY,
     dead_letter,
     dead_letter_log_fields,
+    delivery_of,
     sink_result,
     sync_latency_s,
 )
 from sinks.retry import DAILY_LIMIT, INVALID_COMMAND, Attempts, RetryPolicy, after_failure
 
 Command = Mapping[str, Any]
+#: where a decoded command carries its sync-latency label (``sinks.outcomes.delivery_of``)
+DELIVERY_KEY = "delivery"
 
 
 @dataclass(frozen=True)
@@ -365,7 +369,8 @@ class SinkRunner:
         if outcome == DELIVERED:
             latency = sync_latency_s(command, acked)
             if latency is not None:
-                self.metrics.sync_latency.labels(self.adapter.sink).observe(latency)
+                delivery = str(command.get(DELIVERY_KEY) or DELIVERY_FIRST)
+                self.metrics.sync_latency.labels(self.adapter.sink, delivery).observe(latency)
 
     def _give_up(
         self,
@@ -424,7 +429,7 @@ class SinkRunner:
                 self._dead_letter({"customer_id": key}, raw, INVALID_COMMAND, str(exc), 0)
                 self.metrics.sink_requests.labels(self.adapter.sink, DEAD_LETTERED).inc()
                 continue
-            commands.append(command)
+            commands.append({**command, DELIVERY_KEY: delivery_of(command, message.headers())})
             raws.append(raw)
         try:
             queue = deque(self.adapter.plan(commands))

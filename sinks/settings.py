@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from paystream.errors import SettingsError
 from paystream.runtime.store import DDL_DIR, MetricsStoreSettings
+from paystream.settings import is_https_or_loopback, production_problem, refuse
 from sinks.hubspot import PLAN_LIMITS_PER_10S
 from sinks.retry import DEFAULT_RETRY, RetryPolicy
 
 HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
-
-
-def is_https_or_loopback(url: str) -> bool:
-    """True for an https URL, or an http URL to 127.0.0.0/8, ::1 or localhost."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() == "https":
-        return True
-    host = (parts.hostname or "").lower()
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class SinkSettings(MetricsStoreSettings):
@@ -40,8 +25,6 @@ class SinkSettings(MetricsStoreSettings):
     zendesk_api_base: str | None = Field(default=None, pattern=r"^https?://\S+$")
     zendesk_email: str | None = None
     zendesk_api_token: SecretStr | None = None
-    #: ``enabled`` lets the sinks call the CRM and helpdesk; anything else is dry-run.
-    paystream_sink_writes: str = "dry-run"
     #: Prometheus ``/metrics`` of the sinks process; 0 turns it off.
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
     #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
@@ -136,9 +119,23 @@ class SinkSettings(MetricsStoreSettings):
             return self.paystream_hubspot_rate_limit
         return PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan]
 
+    @model_validator(mode="after")
+    def _production_urls(self) -> SinkSettings:
+        # the store's password and every metrics row travel in the ClickHouse URL's requests
+        url = self.clickhouse_url.get_secret_value() if self.clickhouse_url else None
+        refuse(
+            production_problem(
+                env=self.paystream_env,
+                kafka_protocol=self.kafka_security_protocol,
+                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
+                urls={"CLICKHOUSE_URL": url},
+            )
+        )
+        return self
+
     @property
     def writes_enabled(self) -> bool:
-        return self.paystream_sink_writes.strip().lower() == "enabled"
+        return self.paystream_sink_writes == "enabled"
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

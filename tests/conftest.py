@@ -34,6 +34,13 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile("paystream")
 
+#: PAYSTREAM_ENV is required by every process (paystream.settings); the tests are a
+#: development environment unless a test says otherwise. In-process settings read it from
+#: here; ``broker_env`` passes it to subprocesses (``tests.unit.settings_env`` keeps it).
+TEST_ENVIRONMENT = {"PAYSTREAM_ENV": "development"}
+for _name, _value in TEST_ENVIRONMENT.items():
+    os.environ.setdefault(_name, _value)
+
 #: Directories whose modules share session fixtures that write into the work tree (the
 #: TypeScript client's ``dist/``): all their tests go to one worker.
 ONE_WORKER_DIRECTORIES = ("tests/e2e/typescript/",)
@@ -70,6 +77,8 @@ LIVE_ENV = {
     "PAYSTREAM_ENV": "production",
     "PAYSTREAM_CUSTOMER_HASH_KEY": "tests-customer-hash-key-0123456789abcdef",
     "PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE": "yes",
+    # the embedded broker speaks PLAINTEXT on loopback
+    "PAYSTREAM_KAFKA_ALLOW_PLAINTEXT": "yes",
 }
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "stripe-fixtures"
@@ -108,6 +117,7 @@ def broker_env(kafka_bootstrap: str, broker_profile: str) -> Callable[..., dict[
     def make(prefix: str, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
         env.update(
+            TEST_ENVIRONMENT,
             KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
             PAYSTREAM_BROKER_PROFILE=broker_profile,
             PAYSTREAM_TOPIC_PREFIX=prefix,
@@ -124,6 +134,7 @@ def pipeline_settings(kafka_bootstrap: str, broker_profile: str) -> CommonSettin
     """Common settings with a fresh topic prefix; every topic is created up front."""
     prefix = f"t{uuid.uuid4().hex[:10]}."
     settings = CommonSettings(
+        paystream_env="development",
         kafka_bootstrap_servers=kafka_bootstrap,
         paystream_broker_profile=broker_profile,  # type: ignore[arg-type]
         paystream_topic_prefix=prefix,

@@ -83,6 +83,7 @@ def stack(
         consume(settings, settings.topics.sink_dlq, until=lambda m: len(m) >= 2, timeout=60)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
         env.update(
+            PAYSTREAM_ENV="development",
             KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
             PAYSTREAM_BROKER_PROFILE=broker_profile,
             PAYSTREAM_TOPIC_PREFIX=prefix,

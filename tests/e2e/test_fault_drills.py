@@ -233,6 +233,7 @@ class Stack:
 
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
         env.update(
+            PAYSTREAM_ENV="development",
             KAFKA_BOOTSTRAP_SERVERS=self.broker.bootstrap_servers,
             PAYSTREAM_BROKER_PROFILE="embedded",
             PAYSTREAM_TOPIC_PREFIX="drill.",

@@ -8,12 +8,20 @@ import sys
 
 import pytest
 
+DEV = {"PAYSTREAM_ENV": "development"}
+
 
 @pytest.mark.parametrize(
     ("module", "env", "line"),
     [
-        ("ingest", {}, "paystream ingest: invalid setting STRIPE_WEBHOOK_SECRETS:"),
-        ("admin", {}, "paystream admin: invalid setting PAYSTREAM_ADMIN_TOKEN:"),
+        ("ingest", DEV, "paystream ingest: invalid setting STRIPE_WEBHOOK_SECRETS:"),
+        ("admin", DEV, "paystream admin: invalid setting PAYSTREAM_ADMIN_TOKEN:"),
+        # PAYSTREAM_ENV is required by every long-running process (only `paystream up` sets it)
+        (
+            "admin",
+            {"PAYSTREAM_ADMIN_TOKEN": "a" * 40},
+            "paystream admin: invalid setting PAYSTREAM_ENV:",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_2(

@@ -16,9 +16,14 @@ PREFIXES = ("STRIPE_", "PAYSTREAM_", "KAFKA_")
 
 
 def clean_environment(monkeypatch: pytest.MonkeyPatch, directory: Path) -> None:
-    """Forget the caller's paystream variables and work where no ``.env`` file lies."""
+    """Forget the caller's paystream variables and work where no ``.env`` file lies.
+
+    ``PAYSTREAM_ENV`` (required) is then ``development``, the tests' own environment; a test
+    of the rule itself deletes it.
+    """
     for name in [n for n in os.environ if n.startswith(PREFIXES)]:
         monkeypatch.delenv(name)
+    monkeypatch.setenv("PAYSTREAM_ENV", "development")
     monkeypatch.chdir(directory)
 
 

@@ -23,7 +23,7 @@ from paystream.signing import sign_header
 
 SECRET = "whsec_ingestTestCurrent0123456789"
 OLD_SECRET = "whsec_ingestTestPrevious987654321"
-APP_SECRET = "psapp_ingestTestSecret55"
+APP_SECRET = "psapp_ingestTestSecret55-0123456789abcdef"  # 32+: production's minimum
 #: Card data planted in events so tests can grep for it in answers and logs.
 CARD_LAST4 = "9731"
 CARD_FINGERPRINT = "FpZq8xCardMarker"

@@ -15,6 +15,7 @@ def _env(**extra: str) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("STRIPE_", "PAYSTREAM_", "HUBSPOT_", "ZENDESK_", "KAFKA_"))
     }
+    env["PAYSTREAM_ENV"] = "development"  # required by every command that touches a service
     env.update(extra)
     return env
 

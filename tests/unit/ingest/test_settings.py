@@ -19,6 +19,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in list(os.environ):
         if name.startswith(("STRIPE_", "PAYSTREAM_", "KAFKA_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("PAYSTREAM_ENV", "development")  # required; the tests' environment
     monkeypatch.chdir(tmp_path)  # no .env file
 
 

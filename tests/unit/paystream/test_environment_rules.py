@@ -15,7 +15,11 @@ from tests.unit.settings_env import clean_environment, refusal
 
 KEY = "k" * 32
 #: A production environment that passes every rule; each case changes one thing.
-PRODUCTION = {"PAYSTREAM_ENV": "production", "PAYSTREAM_CUSTOMER_HASH_KEY": KEY}
+PRODUCTION = {
+    "PAYSTREAM_ENV": "production",
+    "PAYSTREAM_CUSTOMER_HASH_KEY": KEY,
+    "KAFKA_SECURITY_PROTOCOL": "SSL",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +83,32 @@ REFUSED = [
     # production needs a customer-hash key of at least 32 bytes
     ({"PAYSTREAM_ENV": "production"}, "PAYSTREAM_CUSTOMER_HASH_KEY"),
     ({**PRODUCTION, "PAYSTREAM_CUSTOMER_HASH_KEY": "k" * 31}, "PAYSTREAM_CUSTOMER_HASH_KEY"),
+    # production talks to Kafka over TLS (anyone on a plaintext path can forge a paid invoice
+    # past the signature check) unless the network is declared private, with the exact word
+    ({**PRODUCTION, "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}, "KAFKA_SECURITY_PROTOCOL"),
+    (
+        {
+            **PRODUCTION,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "paystream",
+            "KAFKA_SASL_PASSWORD": "pw",
+        },
+        "KAFKA_SECURITY_PROTOCOL",
+    ),
+    (
+        {
+            **PRODUCTION,
+            "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+            "PAYSTREAM_KAFKA_ALLOW_PLAINTEXT": "true",
+        },
+        "KAFKA_SECURITY_PROTOCOL",
+    ),
+    # the write switch has two words; a typo is refused, never taken for dry-run
+    ({"PAYSTREAM_SINK_WRITES": "enable"}, "PAYSTREAM_SINK_WRITES"),
+    ({**PRODUCTION, "PAYSTREAM_SINK_WRITES": "Enabled"}, "PAYSTREAM_SINK_WRITES"),
+    ({"PAYSTREAM_SINK_WRITES": "dry_run"}, "PAYSTREAM_SINK_WRITES"),
+    ({"PAYSTREAM_ENV": "prod"}, "PAYSTREAM_ENV"),
 ]
 
 ACCEPTED = [
@@ -109,6 +139,21 @@ ACCEPTED = [
     {"PAYSTREAM_SINK_WRITES": "enabled"},
     {**PRODUCTION, "PAYSTREAM_SINK_WRITES": "enabled"},
     {**PRODUCTION, "PAYSTREAM_CUSTOMER_HASH_KEY": "ü" * 16},  # 32 bytes in UTF-8
+    {
+        **PRODUCTION,
+        "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        **{
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": "paystream",
+            "KAFKA_SASL_PASSWORD": "pw",
+        },
+    },
+    {
+        **PRODUCTION,
+        "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "PAYSTREAM_KAFKA_ALLOW_PLAINTEXT": "yes",
+    },
+    {"PAYSTREAM_ENV": "preview"},  # PLAINTEXT by default: the TLS rule is production's
 ]
 
 
@@ -146,3 +191,17 @@ def test_the_exit_code_of_a_refusal_is_2(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setenv("STRIPE_MODE", "live")
     assert main(["topics"]) == 2
+
+
+def test_a_process_without_paystream_env_refuses_to_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No default: a preview deploy that forgot it ran with development's leniency (no
+    # preview-writes rule, no https rule) and wrote to the real CRM.
+    monkeypatch.delenv("PAYSTREAM_ENV")
+    message = refusal(monkeypatch, {})
+    assert message.startswith("invalid setting PAYSTREAM_ENV: required"), message
+    assert "paystream up" in message
+
+
+def test_given_in_code_counts_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PAYSTREAM_ENV")
+    assert load_settings(CommonSettings, paystream_env="preview").paystream_env == "preview"

@@ -39,6 +39,7 @@ def test_the_default_prefix_carries_the_mode(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("STRIPE_MODE", "live")
     monkeypatch.setenv("PAYSTREAM_ENV", "production")  # live mode only there
     monkeypatch.setenv("PAYSTREAM_CUSTOMER_HASH_KEY", "k" * 32)
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
     assert load_settings(CommonSettings).topics.sink_dlq == "paystream.live.sink.dlq"
 
 

@@ -9,7 +9,13 @@ import pytest
 from paystream.devstack.commands import crm_command, helpdesk_command
 from paystream.hashing import customer_hash
 from schemas.codec import default_codec
-from sinks.outcomes import dead_letter, dead_letter_log_fields, sink_result, sync_latency_s
+from sinks.outcomes import (
+    dead_letter,
+    dead_letter_log_fields,
+    delivery_of,
+    sink_result,
+    sync_latency_s,
+)
 
 
 @pytest.mark.parametrize("outcome", ["delivered", "dry_run", "retry", "dead_lettered"])
@@ -93,3 +99,29 @@ def test_a_dead_letter_log_line_carries_no_raw_customer_id(command: dict[str, st
     assert fields["cause_event_id"] == "evt_9"
     assert fields["reason_code"] == "http_400"
     assert "<customer> has an invalid property" in fields["last_error"]
+
+
+H = "paystream-delivery"
+
+
+@pytest.mark.parametrize(
+    ("command", "headers", "delivery"),
+    [
+        ({}, None, "first"),
+        ({}, [], "first"),
+        ({"source": "webhook"}, None, "first"),
+        ({"source": "reconcile"}, None, "reconcile"),  # the envelope's mark, if carried
+        ({"delivery": "reconcile"}, None, "reconcile"),
+        ({}, [(H, b"retry")], "retry"),  # the exception queue's re-send
+        ({"source": "reconcile"}, [(H, b"retry")], "retry"),  # a person re-sent it
+        ({}, {H: b"retry"}, "retry"),
+        ({}, [(H, "retry")], "retry"),
+        ({}, [("other", b"retry")], "first"),
+        ({}, [(H, b"again")], "first"),  # unknown marks never become labels
+        ({}, [(H, None)], "first"),
+        ({"delivery": "bogus"}, None, "first"),
+        ({"source": "demo"}, None, "first"),
+    ],
+)
+def test_delivery_label(command: dict[str, str], headers: object, delivery: str) -> None:
+    assert delivery_of(command, headers) == delivery  # type: ignore[arg-type]

@@ -10,19 +10,24 @@ from sinks.retry import DEFAULT_RETRY
 from sinks.settings import SinkSettings
 
 
-@pytest.mark.parametrize(
-    ("value", "enabled"),
-    [
-        ("enabled", True),
-        ("ENABLED", True),
-        (" enabled ", True),
-        ("dry-run", False),
-        ("yes", False),
-        ("", False),
-    ],
-)
+@pytest.mark.parametrize(("value", "enabled"), [("enabled", True), ("dry-run", False)])
 def test_writes_need_the_exact_word(value: str, enabled: bool) -> None:
     assert SinkSettings(paystream_sink_writes=value).writes_enabled is enabled
+
+
+@pytest.mark.parametrize(
+    "value", ["enable", "ENABLED", " enabled ", "yes", "true", "1", "dryrun", "off", ""]
+)
+def test_any_other_word_is_refused_not_taken_for_dry_run(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # A typo used to mean dry-run in silence: a deploy that meant to write wrote nothing.
+    monkeypatch.setenv("PAYSTREAM_SINK_WRITES", value)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(SinkSettings)
+    message = str(raised.value)
+    assert message.startswith("invalid setting PAYSTREAM_SINK_WRITES:"), message
+    assert "\n" not in message
 
 
 def test_writes_are_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,6 +96,7 @@ def test_api_bases_are_https_outside_development(
 ) -> None:
     monkeypatch.setenv("PAYSTREAM_ENV", env)
     monkeypatch.setenv("PAYSTREAM_CUSTOMER_HASH_KEY", "k" * 32)
+    monkeypatch.setenv("KAFKA_SECURITY_PROTOCOL", "SSL")
     monkeypatch.setenv(variable, base)
     if ok:
         load_settings(SinkSettings)
