@@ -86,17 +86,53 @@ def overrides(kafka: str, data_dir: Path, prefix: str) -> dict[str, str]:
     }
 
 
-def start(doc: dict[str, Any], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    (container,) = doc["spec"]["template"]["spec"]["containers"]
-    base = {k: os.environ[k] for k in ("PATH", "PYTHONPATH", "HOME") if k in os.environ}
+#: ``paystream`` of the work tree (the image's entry point is the installed one)
+PAYSTREAM = (sys.executable, "-m", "paystream")
+
+
+def start(
+    args: list[str], env: dict[str, str], log: Path, program: tuple[str, ...] = PAYSTREAM
+) -> subprocess.Popen[bytes]:
+    """``paystream ARGS`` as a process with ``env`` (plus PATH and HOME), output in ``log``."""
+    keep = ("PATH", "HOME") if program != PAYSTREAM else ("PATH", "HOME", "PYTHONPATH")
+    base = {k: os.environ[k] for k in keep if k in os.environ}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "paystream", *container["args"]],
+            [*program, *args],
             env={**base, **env},
             cwd=log.parent,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+
+
+def args(doc: dict[str, Any]) -> list[str]:
+    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    found: list[str] = container["args"]
+    return found
+
+
+def wait_ready(procs: dict[str, tuple[subprocess.Popen[bytes], str]], logs: Path) -> None:
+    """Until every process answers 200 on its URL; fails at once when one exits."""
+    waiting = dict(procs)
+    deadline = time.monotonic() + 90
+    while waiting and time.monotonic() < deadline:
+        for name, (proc, url) in list(waiting.items()):
+            assert proc.poll() is None, (name, (logs / name / "out.log").read_text())
+            if answers_200(url):
+                del waiting[name]
+        time.sleep(0.2)
+    assert not waiting, {n: (logs / n / "out.log").read_text()[-2000:] for n in waiting}
+
+
+def stop(procs: dict[str, tuple[subprocess.Popen[bytes], str]]) -> None:
+    for proc, _ in procs.values():
+        proc.terminate()
+    for proc, _ in procs.values():
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def answers_200(url: str) -> bool:
@@ -120,7 +156,7 @@ def test_every_workload_of_the_overlay_runs(
     job = next(d for d in docs if d["kind"] == "Job")
     env = {**pod_env(job, config), **common}
     env.pop("KAFKA_SASL_MECHANISM")
-    topics = start(job, env, tmp_path / "topics.log")
+    topics = start(args(job), env, tmp_path / "topics.log")
     assert topics.wait(timeout=60) == 0, (tmp_path / "topics.log").read_text()
 
     procs: dict[str, tuple[subprocess.Popen[bytes], str]] = {}
@@ -135,23 +171,11 @@ def test_every_workload_of_the_overlay_runs(
             env["PAYSTREAM_DATA_DIR"] = str(data)
             env.pop("KAFKA_SASL_MECHANISM")
             path = container["readinessProbe"]["httpGet"]["path"]
-            procs[name] = (start(doc, env, data / "out.log"), f"http://127.0.0.1:{port}{path}")
+            procs[name] = (
+                start(args(doc), env, data / "out.log"),
+                f"http://127.0.0.1:{port}{path}",
+            )
         assert set(procs) == set(PORT_SETTINGS)
-        waiting = dict(procs)
-        deadline = time.monotonic() + 90
-        while waiting and time.monotonic() < deadline:
-            for name, (proc, url) in list(waiting.items()):
-                assert proc.poll() is None, (name, (tmp_path / name / "out.log").read_text())
-                if answers_200(url):
-                    del waiting[name]
-            time.sleep(0.2)
-        logs = {n: (tmp_path / n / "out.log").read_text()[-2000:] for n in waiting}
-        assert not waiting, logs
+        wait_ready(procs, tmp_path)
     finally:
-        for proc, _ in procs.values():
-            proc.terminate()
-        for proc, _ in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
