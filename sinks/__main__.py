@@ -1,7 +1,7 @@
 """``paystream sinks [crm|helpdesk|metrics ...]``: run the selected sinks (default: all).
 
 Each sink runs in its own thread until SIGINT/SIGTERM; the process serves Prometheus
-``/metrics`` on PAYSTREAM_SINKS_METRICS_PORT (0: off).
+``/metrics``, ``/healthz`` and ``/readyz`` on PAYSTREAM_SINKS_METRICS_PORT (0: off).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from types import FrameType
 from typing import Any
 
 import structlog
-from prometheus_client import start_http_server
 
 from paystream.command_help import command_parser
 from paystream.listen import ensure_free
@@ -22,6 +21,7 @@ from paystream.metrics import PaystreamMetrics
 from paystream.runtime.lag import export_lag
 from paystream.settings import load_settings
 from sinks.app import create_crm_sink, create_helpdesk_sink
+from sinks.health import SinkHealth, serve
 from sinks.metrics_sink import create_metrics_sink
 from sinks.service import SinkService
 from sinks.settings import SinkSettings
@@ -43,7 +43,9 @@ def build_services(
     return services
 
 
-def run_services(services: list[SinkService], stop: threading.Event) -> int:
+def run_services(
+    services: list[SinkService], stop: threading.Event, health: SinkHealth | None = None
+) -> int:
     """Run each service in a thread; when one fails, stop the others. 0 when all ended well."""
     failed: list[str] = []
     log = structlog.get_logger("sinks")
@@ -64,14 +66,18 @@ def run_services(services: list[SinkService], stop: threading.Event) -> int:
     ]
     for t in threads:
         t.start()
+    if health is not None:
+        health.watch(threads, stop)
     while any(t.is_alive() for t in threads):
         for t in threads:
             t.join(0.5)
     return 1 if failed else 0
 
 
-def serve_metrics(settings: SinkSettings, metrics: PaystreamMetrics) -> Any:
-    """Start the Prometheus listener on its host setting (loopback by default); None when off."""
+def serve_metrics(
+    settings: SinkSettings, metrics: PaystreamMetrics, health: SinkHealth | None = None
+) -> Any:
+    """Serve /metrics, /healthz, /readyz on the metrics host (loopback default); None: off."""
     if not settings.paystream_sinks_metrics_port:
         return None
     ensure_free(
@@ -79,12 +85,12 @@ def serve_metrics(settings: SinkSettings, metrics: PaystreamMetrics) -> Any:
         settings.paystream_sinks_metrics_port,
         "PAYSTREAM_SINKS_METRICS_PORT",
     )
-    server, _ = start_http_server(
+    return serve(
+        settings.paystream_sinks_metrics_host,
         settings.paystream_sinks_metrics_port,
-        addr=settings.paystream_sinks_metrics_host,
-        registry=metrics.registry,
+        metrics.registry,
+        health or SinkHealth(),
     )
-    return server
 
 
 def main(argv: list[str]) -> int:
@@ -101,7 +107,8 @@ def main(argv: list[str]) -> int:
     settings.bootstrap_servers  # noqa: B018 (raises SettingsError naming the variable when unset)
     configure_logging("sinks", settings.paystream_log_level)
     metrics = PaystreamMetrics()
-    serve_metrics(settings, metrics)  # first: a port in use stops it before any consumer
+    health = SinkHealth()
+    serve_metrics(settings, metrics, health)  # first: a port in use stops it before any consumer
     services = build_services(names, settings, metrics)
     if not services:
         print("paystream sinks: nothing to run", file=sys.stderr)
@@ -122,7 +129,7 @@ def main(argv: list[str]) -> int:
         threading.Thread(
             target=export_lag, args=(settings, metrics, stop, interval), name="lag", daemon=True
         ).start()
-    return run_services(services, stop)
+    return run_services(services, stop, health)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""The sinks' Prometheus listener binds its host setting: loopback unless told otherwise."""
+"""The sinks' listener (/metrics, /healthz, /readyz) binds its host setting: loopback by default."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 
 import pytest
@@ -25,6 +26,11 @@ def test_the_metrics_listener_binds_its_host_setting(values: dict[str, str], bou
         assert server.server_address[:2] == (bound, port)
         with urllib.request.urlopen(f"http://{bound}:{port}/metrics", timeout=5) as response:
             assert b"# HELP" in response.read()
+        with urllib.request.urlopen(f"http://{bound}:{port}/healthz", timeout=5) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.HTTPError) as not_ready:  # no sink thread watched
+            urllib.request.urlopen(f"http://{bound}:{port}/readyz", timeout=5)
+        assert not_ready.value.code == 503
     finally:
         server.shutdown()
         server.server_close()

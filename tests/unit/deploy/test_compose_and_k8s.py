@@ -145,7 +145,7 @@ def test_k8s_manifests_parse_and_run_each_process_from_the_one_image() -> None:
             refs = {r.get("configMapRef", {}).get("name") for r in container.get("envFrom", [])}
             assert "paystream-config" in refs
     assert commands == PAYSTREAM_SERVICES
-    assert {d["kind"] for d in docs} >= {"Namespace", "ConfigMap", "Service"}
+    assert {d["kind"] for d in docs} >= {"ConfigMap", "Service", "NetworkPolicy"}
 
 
 def test_k8s_scrape_annotations_match_container_ports() -> None:
