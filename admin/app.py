@@ -14,7 +14,7 @@ from aiohttp import web
 from admin import handlers
 from admin.kafka import QueueFeed, QueueWriter, SessionFeed, wall_ms
 from admin.queue import ExceptionQueue, Row
-from admin.security import LoginThrottle, Sessions
+from admin.security import Sessions, login_throttle
 from admin.settings import AdminSettings
 from paystream.metrics import PaystreamMetrics
 
@@ -85,7 +85,7 @@ def create_app(
         metrics=metrics,
         feed=feed_,
         sessions=Sessions(token, max_age_s),
-        throttle=LoginThrottle(per_client=settings.paystream_admin_login_attempts_per_minute),
+        throttle=login_throttle(settings.paystream_admin_login_attempts_per_minute),
         writer=writer_,
         session_feed=SessionFeed(settings, max_age_s * 1000),
     )

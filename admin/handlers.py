@@ -24,7 +24,6 @@ from admin.queue import (
 from admin.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
-    LoginThrottle,
     Sessions,
     token_matches,
 )
@@ -33,6 +32,7 @@ from admin.settings import AdminSettings
 from admin.view import NOTICES, page_view, parse_filter, parse_page, query
 from paystream.metrics import PaystreamMetrics
 from paystream.proxies import client_address, forwarded_https
+from paystream.throttle import FailureThrottle
 
 log = structlog.get_logger("paystream.admin")
 
@@ -54,7 +54,7 @@ class AdminState:
     metrics: PaystreamMetrics
     feed: QueueFeed
     sessions: Sessions
-    throttle: LoginThrottle
+    throttle: FailureThrottle
     writer: QueueWriter | None
     session_feed: SessionFeed
 
@@ -161,7 +161,7 @@ def _signed_in(request: web.Request, offered: str, response: web.HTTPSeeOther) -
     state = request.app[STATE]
     client = _client(request)
     now = time.monotonic()
-    if not state.throttle.allowed(client, now):
+    if state.throttle.retry_after(client, now):
         log.warning("login_throttled")
         raise web.HTTPTooManyRequests()
     if not token_matches(offered, state.sessions.token):

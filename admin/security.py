@@ -16,8 +16,9 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from paystream.throttle import FailureThrottle, Policy
 
 SESSION_COOKIE = "paystream_admin"
 CSRF_FIELD = "csrf_token"
@@ -79,43 +80,11 @@ class Sessions:
         return hmac.compare_digest(submitted.encode(), self.csrf_token(nonce).encode())
 
 
-@dataclass
-class LoginThrottle:
-    """Failed logins allowed per client within a sliding window.
+def login_throttle(per_minute: int) -> FailureThrottle:
+    """Failed sign-ins allowed per client: ``per_minute`` at once, then ``per_minute`` a minute.
 
-    Per client only: a limit on everybody together would let anyone lock the founder out
-    (50 failures a minute from anywhere did). The client is the address a trusted proxy
-    reports (``paystream.proxies.client_address``). Hand-written because the limit is on
-    *failures* (a success does not count), which a leaky bucket for calls does not model.
+    Per client only (``paystream.throttle``, the same buckets as the customer APIs'): a limit
+    on everybody together would let anyone lock the founder out. The client is the address
+    a trusted proxy reports (``paystream.proxies.client_address``).
     """
-
-    per_client: int = 5
-    window_s: float = 60.0
-    max_clients: int = 10_000
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-
-    def _trim(self, q: deque[float], now: float) -> None:
-        while q and now - q[0] >= self.window_s:
-            q.popleft()
-
-    def allowed(self, client: str, now: float) -> bool:
-        """False while the client failed too often recently."""
-        q = self._failures.get(client)
-        if q is None:
-            return True
-        self._trim(q, now)
-        if not q:
-            del self._failures[client]
-            return True
-        return len(q) < self.per_client
-
-    def failed(self, client: str, now: float) -> None:
-        self._failures.setdefault(client, deque()).append(now)
-        if len(self._failures) > self.max_clients:  # bounded memory under a spray of addresses
-            oldest = min(self._failures, key=lambda c: self._failures[c][-1])
-            del self._failures[oldest]
-
-    def retry_after(self, client: str, now: float) -> int:
-        q = self._failures.get(client)
-        first = q[0] if q else now
-        return max(1, int(self.window_s - (now - first)) + 1)
+    return FailureThrottle(Policy(burst=per_minute, per_s=per_minute / 60))

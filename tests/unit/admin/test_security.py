@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admin.security import LoginThrottle, Sessions, token_matches
+from admin.security import Sessions, login_throttle, token_matches
 
 TOKEN = "a-long-admin-token-0123456789"
 
@@ -63,36 +63,32 @@ def test_token_matches_is_equality(a: str, b: str) -> None:
 
 
 def test_login_throttle_is_per_client_only() -> None:
-    t = LoginThrottle(per_client=3, window_s=60)
+    t = login_throttle(3)  # 3 at once, then one every 20 s
     for i in range(3):
-        assert t.allowed("1.1.1.1", i)
+        assert t.retry_after("1.1.1.1", i) == 0
         t.failed("1.1.1.1", i)
-    assert not t.allowed("1.1.1.1", 10)
-    assert t.allowed("2.2.2.2", 10)  # another client is not punished
-    assert t.retry_after("1.1.1.1", 10) == 51
-    assert t.allowed("1.1.1.1", 60.5)  # the window slid past the first failure
+    assert 0 < t.retry_after("1.1.1.1", 10) <= 20  # one attempt refills every 20 s
+    assert t.retry_after("2.2.2.2", 10) == 0  # another client is not punished
+    assert t.retry_after("1.1.1.1", 22.5) == 0
     for i in range(200):  # a spray from many addresses locks out none but themselves
-        t.failed(f"10.0.{i // 250}.{i % 250}", 61)
-    assert t.allowed("7.7.7.7", 62)
-    assert t.allowed("1.1.1.1", 62)
-
-
-def test_login_throttle_memory_is_bounded() -> None:
-    t = LoginThrottle(per_client=1, window_s=60, max_clients=50)
-    for i in range(500):
-        t.failed(f"c{i}", float(i))
-    assert len(t._failures) <= 50
-    assert not t.allowed("c499", 500)  # the newest are kept
+        for _ in range(3):
+            t.failed(f"10.0.0.{i}", 61)
+    assert t.retry_after("10.0.0.7", 62) > 0
+    assert t.retry_after("7.7.7.7", 62) == 0
+    assert t.retry_after("1.1.1.1", 62) == 0
 
 
 @given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 300)), max_size=60))
 def test_a_client_is_refused_only_for_its_own_failures(
     failures: list[tuple[str, float]],
 ) -> None:
-    t = LoginThrottle(per_client=3, window_s=60)
+    """Whatever the others did, a client is throttled exactly as if it were alone."""
+    together = login_throttle(3)
     for client, at in sorted(failures, key=lambda f: f[1]):
-        t.failed(client, at)
-    now = 301.0
+        together.failed(client, at)
     for client in "abcd":
-        recent = [at for c, at in failures if c == client and now - at < 60]
-        assert t.allowed(client, now) == (len(recent) < 3)
+        alone = login_throttle(3)
+        for c, at in sorted(failures, key=lambda f: f[1]):
+            if c == client:
+                alone.failed(c, at)
+        assert together.retry_after(client, 301.0) == alone.retry_after(client, 301.0)
