@@ -12,9 +12,9 @@ import structlog
 from aiohttp import web
 
 from admin import handlers
-from admin.kafka import QueueFeed, QueueWriter, wall_ms
+from admin.kafka import QueueFeed, QueueWriter, SessionFeed, wall_ms
 from admin.queue import ExceptionQueue, Row
-from admin.security import LoginThrottle, Sessions
+from admin.security import Sessions, login_throttle
 from admin.settings import AdminSettings
 from paystream.metrics import PaystreamMetrics
 
@@ -31,6 +31,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+#: a year, the usual minimum for preload lists; no includeSubDomains (other hosts are not ours)
+HSTS = "max-age=31536000"
 
 
 @web.middleware
@@ -42,7 +44,9 @@ async def security_headers(
     except web.HTTPException as exc:
         if exc.status in (401, 403, 404, 405, 429) or exc.status >= 500:
             response = handlers.error_page(request, exc.status)
-        else:
+        else:  # a redirect: aiohttp answers it as it is
+            if handlers.over_https(request):
+                exc.headers.setdefault("Strict-Transport-Security", HSTS)
             raise
     except asyncio.CancelledError:
         raise
@@ -51,6 +55,8 @@ async def security_headers(
         response = handlers.error_page(request, 500)
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if handlers.over_https(request):  # a browser ignores it over http: sent over https only
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     return response
 
 
@@ -73,13 +79,15 @@ def create_app(
     feed_ = feed or QueueFeed(settings, ExceptionQueue(), on_resolved=on_resolved)
     metrics.exceptions_open.set_function(feed_.open_count)
     token = settings.paystream_admin_token.get_secret_value()
+    max_age_s = int(settings.paystream_admin_session_hours * 3600)
     app[handlers.STATE] = handlers.AdminState(
         settings=settings,
         metrics=metrics,
         feed=feed_,
-        sessions=Sessions(token, int(settings.paystream_admin_session_hours * 3600)),
-        throttle=LoginThrottle(per_client=settings.paystream_admin_login_attempts_per_minute),
+        sessions=Sessions(token, max_age_s),
+        throttle=login_throttle(settings.paystream_admin_login_attempts_per_minute),
         writer=writer_,
+        session_feed=SessionFeed(settings, max_age_s * 1000),
     )
 
     async def run_feed(app: web.Application) -> AsyncIterator[None]:
@@ -90,7 +98,9 @@ def create_app(
         if state.feed.on_resolved is None:
             state.feed.on_resolved = on_resolved
         state.feed.start()
+        state.session_feed.start()
         yield
+        state.session_feed.stop()
         state.feed.stop()
         await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
 
@@ -105,6 +115,7 @@ def create_app(
     app.router.add_get("/login", handlers.login_form)
     app.router.add_post("/login", handlers.login)
     app.router.add_post("/logout", handlers.logout)
+    app.router.add_post("/logout-everywhere", handlers.logout_everywhere)
     app.router.add_get("/", handlers.queue_page)
     app.router.add_post("/retry", handlers.retry)
     app.router.add_post("/retry-all", handlers.retry_all)

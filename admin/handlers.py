@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from admin.errors import QueueUnavailable
-from admin.kafka import QueueFeed, QueueWriter, wall_ms
+from admin.kafka import QueueFeed, QueueWriter, SessionFeed, wall_ms
 from admin.queue import (
     VISIBLE,
     clean_reason,
@@ -24,14 +24,15 @@ from admin.queue import (
 from admin.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
-    LoginThrottle,
     Sessions,
-    cookie_secure,
     token_matches,
 )
+from admin.sessions import EVERYWHERE, Ended, session_id
 from admin.settings import AdminSettings
 from admin.view import NOTICES, page_view, parse_filter, parse_page, query
 from paystream.metrics import PaystreamMetrics
+from paystream.proxies import client_address, forwarded_https
+from paystream.throttle import FailureThrottle
 
 log = structlog.get_logger("paystream.admin")
 
@@ -53,8 +54,9 @@ class AdminState:
     metrics: PaystreamMetrics
     feed: QueueFeed
     sessions: Sessions
-    throttle: LoginThrottle
+    throttle: FailureThrottle
     writer: QueueWriter | None
+    session_feed: SessionFeed
 
 
 STATE = web.AppKey("admin_state", AdminState)
@@ -71,13 +73,39 @@ def error_page(request: web.Request, status: int) -> web.Response:
     return response
 
 
-def _now_s() -> int:
-    return int(time.time())
+def _now_s() -> float:
+    return time.time()
+
+
+def over_https(request: web.Request) -> bool:
+    """The browser's connection was https (ours, or a trusted proxy's): Secure, HSTS."""
+    return forwarded_https(
+        request.scheme,
+        request.remote,
+        request.headers.get("X-Forwarded-Proto"),
+        request.app[STATE].settings.trusted_proxies,
+    )
+
+
+def _client(request: web.Request) -> str:
+    """Who the sign-in throttle counts a failure against (what a trusted proxy reports)."""
+    return client_address(
+        request.remote,
+        request.headers.get("X-Forwarded-For"),
+        request.app[STATE].settings.trusted_proxies,
+    )
 
 
 def _session(request: web.Request) -> str | None:
+    """The nonce of the request's session: genuine, not expired, not signed out."""
     state = request.app[STATE]
-    return state.sessions.nonce(request.cookies.get(SESSION_COOKIE), _now_s())
+    found = state.sessions.read(request.cookies.get(SESSION_COOKIE), _now_s())
+    if found is None:
+        return None
+    if not state.session_feed.loaded.is_set():
+        raise web.HTTPServiceUnavailable()  # which sessions ended is not known yet
+    nonce, issued_ms = found
+    return None if state.session_feed.is_ended(nonce, issued_ms) else nonce
 
 
 def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, value: str) -> None:
@@ -87,11 +115,7 @@ def _set_cookie(request: web.Request, response: web.StreamResponse, name: str, v
         value,
         httponly=True,
         samesite="Strict",
-        secure=cookie_secure(
-            request.scheme,
-            request.headers.get("X-Forwarded-Proto"),
-            state.settings.paystream_admin_trust_forwarded_proto,
-        ),
+        secure=over_https(request),
         path="/",
         max_age=int(state.settings.paystream_admin_session_hours * 3600),
     )
@@ -135,9 +159,9 @@ def _signed_in(request: web.Request, offered: str, response: web.HTTPSeeOther) -
     """``response`` with a new session cookie when ``offered`` is the admin token; throttled
     per client, a wrong token is counted and sent back to the form."""
     state = request.app[STATE]
-    client = request.remote or "?"
+    client = _client(request)
     now = time.monotonic()
-    if not state.throttle.allowed(client, now):
+    if state.throttle.retry_after(client, now):
         log.warning("login_throttled")
         raise web.HTTPTooManyRequests()
     if not token_matches(offered, state.sessions.token):
@@ -161,7 +185,28 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """Ends this session on every replica (a copied cookie stops working too)."""
+    nonce = _checked_form(request, await request.post())
+    return await _end(request, session_id(nonce), "signed_out")
+
+
+async def logout_everywhere(request: web.Request) -> web.StreamResponse:
+    """Ends every session issued until now, on every replica."""
     _checked_form(request, await request.post())
+    return await _end(request, EVERYWHERE, "signed_out_everywhere")
+
+
+async def _end(request: web.Request, session: str, event: str) -> web.StreamResponse:
+    state = request.app[STATE]
+    ended = Ended(session, wall_ms())
+    writer = state.writer
+    assert writer is not None  # set when the app started
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, writer.end_session, ended)
+    except QueueUnavailable:
+        raise web.HTTPServiceUnavailable() from None
+    state.session_feed.add([ended])
+    log.info(event)
     response = web.HTTPSeeOther("/login")
     response.del_cookie(SESSION_COOKIE, path="/")
     raise response
@@ -293,7 +338,8 @@ async def healthz(_request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    loaded = request.app[STATE].feed.loaded.is_set()
+    state = request.app[STATE]
+    loaded = state.feed.loaded.is_set() and state.session_feed.loaded.is_set()
     return web.json_response({"ready": loaded}, status=200 if loaded else 503)
 
 

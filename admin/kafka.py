@@ -33,9 +33,17 @@ from admin.queue import (
     intervention_result,
     resolved_decision,
 )
+from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
 from paystream.settings import CommonSettings
 from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
-from schemas.codec import DEAD_LETTER, EXCEPTION_STATUS, SINK_RESULT, SchemaError, default_codec
+from schemas.codec import (
+    ADMIN_SESSION,
+    DEAD_LETTER,
+    EXCEPTION_STATUS,
+    SINK_RESULT,
+    SchemaError,
+    default_codec,
+)
 
 log = structlog.get_logger("paystream.admin")
 
@@ -91,7 +99,7 @@ class QueueFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         t = settings.topics
-        self.topics = (t.sink_dlq, t.sink_results, t.admin_exceptions)
+        self.topics: tuple[str, ...] = (t.sink_dlq, t.sink_results, t.admin_exceptions)
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -129,18 +137,21 @@ class QueueFeed:
                     last_seen = now
                     self.apply(messages)
                 if not self.loaded.is_set() and self._caught_up(consumer, ends, now - last_seen):
-                    with self.lock:
-                        unrecorded = self.queue.resolved_unrecorded()
-                    self.loaded.set()
-                    self.log.info("exception_queue_loaded", rows=self.open_count())
-                    if unrecorded and self.on_resolved is not None:
-                        self.on_resolved(unrecorded)
+                    self._now_loaded()
         except KafkaException as exc:
             self.error = str(exc.args[0]) if exc.args else type(exc).__name__
             self.log.warning("queue_feed_failed", error=self.error)
         finally:
             consumer.close()
             self._ended.set()
+
+    def _now_loaded(self) -> None:
+        with self.lock:
+            unrecorded = self.queue.resolved_unrecorded()
+        self.loaded.set()
+        self.log.info("exception_queue_loaded", rows=self.open_count())
+        if unrecorded and self.on_resolved is not None:
+            self.on_resolved(unrecorded)
 
     # ---------------------------------------------------------------- reading
     def _assign(self, consumer: Consumer) -> list[TopicPartition]:
@@ -225,6 +236,50 @@ class QueueFeed:
     def open_count(self) -> int:
         with self.lock:
             return self.queue.open_count
+
+
+class SessionFeed(QueueFeed):
+    """Keeps a ``SessionTable`` up to date from ``admin.sessions``: read like the queue
+    (from the beginning, no group), so every replica refuses the same ended sessions."""
+
+    def __init__(self, settings: CommonSettings, max_age_ms: int, *, idle_s: float = 2.0) -> None:
+        super().__init__(settings, idle_s=idle_s)
+        self.topics = (settings.topics.admin_sessions,)
+        self.table = SessionTable()
+        self.max_age_ms = max_age_ms
+
+    def _now_loaded(self) -> None:
+        self.loaded.set()
+        self.log.info("admin_sessions_loaded", ended=len(self.table.ended))
+
+    def apply(self, messages: Iterable[Any]) -> None:
+        codec = default_codec()
+        ended: list[Ended] = []
+        for msg in messages:
+            if msg.error() is not None or not msg.value():
+                continue
+            self.records_read += 1
+            try:
+                ended.append(ended_of(codec.decode_as(ADMIN_SESSION, msg.value())))
+            except (SchemaError, KeyError, TypeError, ValueError) as exc:
+                self.log.warning(
+                    "message_skipped",
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    error=type(exc).__name__,
+                )
+        self.add(ended)
+
+    def add(self, ended: Sequence[Ended]) -> None:
+        """Fold ended sessions in (the feed's records, or this replica's own sign-outs)."""
+        if ended:
+            with self.lock:
+                self.table = prune(fold(self.table, ended), wall_ms(), self.max_age_ms)
+
+    def is_ended(self, nonce: str, issued_ms: int) -> bool:
+        with self.lock:
+            return is_ended(self.table, nonce, issued_ms)
 
 
 class QueueWriter:
@@ -330,6 +385,12 @@ class QueueWriter:
         decisions = [d for d in (resolved_decision(r, at_ms) for r in rows) if d is not None]
         if decisions and not all(self._decisions(decisions)):
             log.warning("resolved_status_not_written", missing=len(decisions))
+
+    def end_session(self, ended: Ended) -> None:
+        """Record a sign-out in ``admin.sessions``; QueueUnavailable when not acknowledged."""
+        record = self.codec.encode(ADMIN_SESSION, ended_record(ended))
+        if not all(self._send([(self.topics.admin_sessions, ended.session, record)])):
+            raise QueueUnavailable("Kafka did not acknowledge the sign-out; the session lives on")
 
     def close(self) -> None:
         self.producer.flush(10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from paystream.proxies import Network, parse_trusted_proxies
 from paystream.settings import CommonSettings, refuse, short_secret_problem
 
 
@@ -15,8 +16,12 @@ class AdminSettings(CommonSettings):
     paystream_admin_token: SecretStr
     paystream_admin_host: str = "127.0.0.1"
     paystream_admin_port: int = Field(default=8081, ge=0, le=65_535)
-    #: believe ``X-Forwarded-Proto`` (set it only behind a proxy that overwrites the header)
-    paystream_admin_trust_forwarded_proto: bool = False
+    #: CIDRs of the proxies (ingress, load balancer) whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` are believed: the sign-in throttle's client, Secure and HSTS
+    paystream_trusted_proxies: str = ""
+    #: replaced by PAYSTREAM_TRUSTED_PROXIES: refused when set, so no deploy loses its
+    #: Secure cookies silently
+    paystream_admin_trust_forwarded_proto: str = ""
     paystream_admin_page_size: int = Field(default=50, ge=1, le=1000)
     #: how long a login lasts
     paystream_admin_session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
@@ -35,6 +40,26 @@ class AdminSettings(CommonSettings):
         token = self.paystream_admin_token.get_secret_value()
         refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_ADMIN_TOKEN": [token]}))
         return self
+
+    @field_validator("paystream_trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
+    @field_validator("paystream_admin_trust_forwarded_proto")
+    @classmethod
+    def _replaced(cls, value: str) -> str:
+        if value.strip().lower() not in ("", "false", "no", "0"):
+            raise ValueError(
+                "replaced by PAYSTREAM_TRUSTED_PROXIES (the CIDRs of the proxies whose "
+                "X-Forwarded-For and X-Forwarded-Proto are believed)"
+            )
+        return value
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.paystream_trusted_proxies)
 
     @property
     def consumer_group(self) -> str:

@@ -30,6 +30,7 @@ HELPDESK_COMMAND = "helpdesk_command"
 SINK_RESULT = "sink_result"
 DEAD_LETTER = "dead_letter"
 EXCEPTION_STATUS = "exception_status"
+ADMIN_SESSION = "admin_session"
 
 
 class SchemaError(Exception):

@@ -68,6 +68,11 @@ class Topics:
         return self.prefix + "admin.exceptions"
 
     @property
+    def admin_sessions(self) -> str:
+        """Admin sign-outs: one record per ended session, one per "sign out everywhere"."""
+        return self.prefix + "admin.sessions"
+
+    @property
     def worker_app_id(self) -> str:
         """Faust app id (also the worker's consumer group and changelog prefix)."""
         return self.prefix + "worker"
@@ -93,6 +98,8 @@ class Topics:
             TopicSpec(self.sink_dlq, n, keep),
             # One record per row, the latest decision wins: compacted, never expires.
             TopicSpec(self.admin_exceptions, n, compact),
+            # One record per ended session (keyed by it): compacted, read whole by every admin.
+            TopicSpec(self.admin_sessions, 1, compact),
             TopicSpec(f"{self.worker_app_id}-__assignor-__leader", 1, compact),
         ]
         specs += [TopicSpec(self.changelog(t), n, compact) for t in WORKER_TABLES]

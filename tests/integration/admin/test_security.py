@@ -104,19 +104,17 @@ async def test_login_sets_a_strict_httponly_cookie_and_the_page_needs_it(
 
 
 @pytest.mark.parametrize(
-    ("trust", "forwarded", "secure"),
-    [(True, "https", True), (False, "https", False), (True, None, False)],
+    ("proxies", "forwarded", "secure"),
+    [("127.0.0.1", "https", True), ("", "https", False), ("127.0.0.0/8", None, False)],
 )
-async def test_secure_cookie_behind_a_trusted_https_proxy(
+async def test_secure_cookie_and_hsts_behind_a_trusted_https_proxy(
     aiohttp_client: Client,
     pipeline_settings: CommonSettings,
-    trust: bool,
+    proxies: str,
     forwarded: str | None,
     secure: bool,
 ) -> None:
-    client = await started(
-        aiohttp_client, pipeline_settings, paystream_admin_trust_forwarded_proto=trust
-    )
+    client = await started(aiohttp_client, pipeline_settings, paystream_trusted_proxies=proxies)
     headers = {"X-Forwarded-Proto": forwarded} if forwarded else {}
     form = await client.get("/login", headers=headers)
     nonce = form.cookies["paystream_admin_login"].value
@@ -130,6 +128,9 @@ async def test_secure_cookie_behind_a_trusted_https_proxy(
     for answer, name in ((form, "paystream_admin_login="), (response, "paystream_admin=")):
         (cookie,) = [c for c in answer.headers.getall("Set-Cookie") if name in c]
         assert ("Secure" in cookie) is secure
+        # HSTS over https only (a browser ignores it over http anyway), redirects included
+        hsts = answer.headers.getall("Strict-Transport-Security", [])
+        assert hsts == (["max-age=31536000"] if secure else [])
 
 
 async def test_wrong_tokens_are_throttled_and_a_login_without_csrf_is_refused(

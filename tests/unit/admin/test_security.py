@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from admin.security import LoginThrottle, Sessions, cookie_secure, token_matches
+from admin.security import Sessions, login_throttle, token_matches
 
 TOKEN = "a-long-admin-token-0123456789"
 
@@ -62,33 +62,33 @@ def test_token_matches_is_equality(a: str, b: str) -> None:
     assert token_matches(a, b) == (a == b)
 
 
-def test_login_throttle_per_client_and_overall() -> None:
-    t = LoginThrottle(per_client=3, overall=5, window_s=60)
+def test_login_throttle_is_per_client_only() -> None:
+    t = login_throttle(3)  # 3 at once, then one every 20 s
     for i in range(3):
-        assert t.allowed("1.1.1.1", i)
+        assert t.retry_after("1.1.1.1", i) == 0
         t.failed("1.1.1.1", i)
-    assert not t.allowed("1.1.1.1", 10)
-    assert t.allowed("2.2.2.2", 10)  # another client is not punished
-    assert t.retry_after("1.1.1.1", 10) == 51
-    assert t.allowed("1.1.1.1", 60.5)  # the window slid past the first failure
-    t.failed("2.2.2.2", 61)
-    t.failed("3.3.3.3", 61)
-    t.failed("4.4.4.4", 61)
-    t.failed("5.5.5.5", 61)
-    t.failed("6.6.6.6", 61)
-    assert not t.allowed("7.7.7.7", 62)  # a spray from many addresses hits the overall cap
+    assert 0 < t.retry_after("1.1.1.1", 10) <= 20  # one attempt refills every 20 s
+    assert t.retry_after("2.2.2.2", 10) == 0  # another client is not punished
+    assert t.retry_after("1.1.1.1", 22.5) == 0
+    for i in range(200):  # a spray from many addresses locks out none but themselves
+        for _ in range(3):
+            t.failed(f"10.0.0.{i}", 61)
+    assert t.retry_after("10.0.0.7", 62) > 0
+    assert t.retry_after("7.7.7.7", 62) == 0
+    assert t.retry_after("1.1.1.1", 62) == 0
 
 
-@pytest.mark.parametrize(
-    ("scheme", "forwarded", "trust", "secure"),
-    [
-        ("https", None, False, True),
-        ("http", None, False, False),
-        ("http", "https", False, False),  # not configured: the header is ignored
-        ("http", "https", True, True),
-        ("http", "https, http", True, True),
-        ("http", "http", True, False),
-    ],
-)
-def test_secure_cookie(scheme: str, forwarded: str | None, trust: bool, secure: bool) -> None:
-    assert cookie_secure(scheme, forwarded, trust) is secure
+@given(st.lists(st.tuples(st.sampled_from("abc"), st.floats(0, 300)), max_size=60))
+def test_a_client_is_refused_only_for_its_own_failures(
+    failures: list[tuple[str, float]],
+) -> None:
+    """Whatever the others did, a client is throttled exactly as if it were alone."""
+    together = login_throttle(3)
+    for client, at in sorted(failures, key=lambda f: f[1]):
+        together.failed(client, at)
+    for client in "abcd":
+        alone = login_throttle(3)
+        for c, at in sorted(failures, key=lambda f: f[1]):
+            if c == client:
+                alone.failed(c, at)
+        assert together.retry_after(client, 301.0) == alone.retry_after(client, 301.0)
