@@ -368,9 +368,11 @@ def pipeline_findings(settings: DoctorSettings) -> list[Finding]:
             )
         )
     except (KafkaException, PaystreamError) as exc:
+        # a PaystreamError's text names the setting (no secret); Kafka's only by its class
+        why = str(exc) if isinstance(exc, PaystreamError) else type(exc).__name__
         findings.append(
             checks.unreachable(
-                "pipeline.topics", "the broker", type(exc).__name__, "check KAFKA_BOOTSTRAP_SERVERS"
+                "pipeline.topics", "the broker", why, "check KAFKA_BOOTSTRAP_SERVERS"
             )
         )
     findings.append(_store_finding(settings))
