@@ -184,18 +184,25 @@ COMMANDS: dict[str, Command] = {
         beside=True,
     ),
     "doctor": Command(
-        "paystream.doctor",
+        "paystream.commands.doctor",
         "check Stripe, the CRM, the helpdesk and the pipeline; a line per check",
         "The first hour of triage as one command: checks the Stripe webhook endpoints and "
         "deliveries, the CRM and helpdesk credentials, the topics, the metrics store and the "
         "environment rules, a line per check with the fix.",
         (
             "STRIPE_API_KEY",
+            "STRIPE_API_BASE",
+            "PAYSTREAM_PUBLIC_URL",
+            "PAYSTREAM_WORKER_URL",
+            "PAYSTREAM_API_TOKEN",
+            "HUBSPOT_API_BASE",
             "HUBSPOT_ACCESS_TOKEN",
             "ZENDESK_API_BASE",
+            "ZENDESK_EMAIL",
             "ZENDESK_API_TOKEN",
             *KAFKA,
             "CLICKHOUSE_URL",
+            "PROMETHEUS_URL",
         ),
         failed="a check found a problem",
         beside=True,

@@ -1,0 +1,75 @@
+"""``paystream doctor``: the first hour of triage as one command.
+
+Checks the Stripe webhook endpoints, recent deliveries and the last payment events (with
+what the worker did with each), the HubSpot token and properties, the Zendesk agent, the
+topics, the metrics store, consumer lag, the environment rules and, with
+``PROMETHEUS_URL``, the alert rules and scrape targets. One line per check, ``ok`` or the
+problem with its fix; ``--json`` for machines; exit 1 on any problem. Nothing secret is
+printed.
+
+This package is a command, one floor above ``paystream``'s ground (settings, runtime,
+vocabulary): its shell (``paystream.commands.doctor.shell``) reads the APIs with the stages' own
+definitions (``sinks.crm_setup``'s properties, ``ingest.envelope``'s event key), which no
+ground-floor module may import. The checks (``paystream.commands.doctor.checks``) are pure and
+import nothing of a stage. Nothing imports this package but the command table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from paystream.commands.doctor.checks import Finding
+from paystream.errors import SettingsError
+
+WIDTH = 30
+
+
+def render(findings: Sequence[Finding], header: str) -> str:
+    """The terminal report: one line per check, its fix and details indented below."""
+    lines = [header, ""]
+    for f in findings:
+        lines.append(f"{'ok' if f.ok else 'PROBLEM':<8} {f.check:<{WIDTH}} {f.message}")
+        if f.fix:
+            lines.append(f"{'':<9}{'':<{WIDTH}} fix: {f.fix}")
+        lines.extend(f"{'':<9}{'':<{WIDTH}}   {d}" for d in f.details)
+    problems = sum(1 for f in findings if not f.ok)
+    lines += ["", f"{problems} problem(s)" if problems else "no problem found"]
+    return "\n".join(lines)
+
+
+def as_json(findings: Sequence[Finding]) -> str:
+    return json.dumps(
+        {"ok": all(f.ok for f in findings), "findings": [asdict(f) for f in findings]}, indent=2
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="paystream doctor", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    from paystream.commands.doctor.shell import DoctorSettings, collect
+    from paystream.runtime.running_stack import load_beside_running_stack
+
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
+    try:
+        settings = load_beside_running_stack(DoctorSettings)
+    except SettingsError as exc:
+        # The rule a process would refuse to start on: the one finding that can be made.
+        findings = [
+            Finding(
+                "pipeline.environment",
+                False,
+                str(exc),
+                "correct that variable; every process refuses to start until then",
+            )
+        ]
+        print(as_json(findings) if args.json else render(findings, "paystream doctor"))
+        return 1
+    findings = collect(settings)
+    header = f"paystream doctor  ({settings.stripe_mode} mode, topics {settings.topic_prefix}*)"
+    print(as_json(findings) if args.json else render(findings, header))
+    return 0 if all(f.ok for f in findings) else 1

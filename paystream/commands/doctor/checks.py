@@ -1,0 +1,475 @@
+"""The checks of ``paystream doctor``: plain data in (what an API answered), findings out.
+
+Pure (no I/O, no settings), so each check is a table of cases in the tests. Every check
+returns ``Finding`` values: ``ok`` with what was seen, or the problem with its fix. A
+finding never carries a secret, an email or a raw customer id: only ids of Stripe events
+and endpoints, URLs the operator configured, counts and names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+#: where ingest takes Stripe's webhooks (``ingest.app``)
+WEBHOOK_PATH = "/webhooks/stripe"
+#: API versions whose event shapes the lifecycle reads: from the oldest fixture version on,
+#: up to (not including) 2025-03-31.basil, which moved ``invoice.subscription`` under
+#: ``invoice.parent`` (https://docs.stripe.com/changelog/basil)
+OLDEST_READ_API_VERSION = "2020-03-02"
+FIRST_UNREAD_API_VERSION = "2025-03-31"
+#: host names of throw-away deployments and tunnels that must not receive live events
+STALE_HOST_MARKS = ("preview", "staging", "ngrok", "trycloudflare", "localhost", ".local")
+#: the HubSpot scopes the CRM sink and ``crm-setup`` use (SPEC §6)
+HUBSPOT_SCOPES = (
+    "crm.objects.contacts.read",
+    "crm.objects.contacts.write",
+    "crm.schemas.contacts.read",
+)
+#: Zendesk roles that can create tickets through the API ("Users" API: end users cannot)
+TICKET_ROLES = ("agent", "admin")
+#: outcomes of one event as the pipeline handled it
+APPLIED, DUPLICATE, STALE, NEVER_SEEN, UNKNOWN = (
+    "applied",
+    "duplicate",
+    "stale",
+    "never seen",
+    "unknown",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the report: ``ok`` with what was seen, or a problem and its fix."""
+
+    check: str
+    ok: bool
+    message: str
+    fix: str = ""
+    #: further lines (the events listed, the endpoints found)
+    details: tuple[str, ...] = field(default_factory=tuple)
+
+
+def ok(check: str, message: str, details: Iterable[str] = ()) -> Finding:
+    return Finding(check, True, message, details=tuple(details))
+
+
+def problem(check: str, message: str, fix: str, details: Iterable[str] = ()) -> Finding:
+    return Finding(check, False, message, fix, tuple(details))
+
+
+def unreachable(check: str, what: str, why: str, fix: str) -> Finding:
+    """A source that could not be read: a problem naming it (the other checks still run)."""
+    return problem(check, f"{what} not reachable ({why})", fix)
+
+
+# ------------------------------------------------------------------------------ Stripe
+
+
+def expected_webhook_url(public_url: str) -> str:
+    return public_url.rstrip("/") + WEBHOOK_PATH
+
+
+def is_stale_url(url: str) -> bool:
+    """A URL no live endpoint should point at: loopback, private, preview or tunnel hosts."""
+    host = (urlsplit(url).hostname or "").lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return any(mark in host for mark in STALE_HOST_MARKS)
+    return address.is_loopback or address.is_private
+
+
+def _name(endpoint: Mapping[str, Any]) -> str:
+    return f"{endpoint.get('id')} {endpoint.get('url')}"
+
+
+def webhook_endpoint_findings(
+    endpoints: Sequence[Mapping[str, Any]],
+    public_url: str | None,
+    *,
+    livemode: bool,
+    handled: Sequence[str],
+    event_api_version: str | None = None,
+) -> list[Finding]:
+    """The endpoint paystream needs: one, enabled, at the public URL, every handled type,
+    an API version the pipeline reads; disabled, duplicate and stale endpoints named."""
+    check = "stripe.endpoint"
+    if not public_url:
+        return [
+            problem(
+                check,
+                "PAYSTREAM_PUBLIC_URL is not set: the endpoint cannot be checked",
+                "set PAYSTREAM_PUBLIC_URL to the address Stripe reaches ingest at",
+            )
+        ]
+    wanted = expected_webhook_url(public_url)
+    ours = [e for e in endpoints if str(e.get("url", "")).rstrip("/") == wanted]
+    enabled = [e for e in ours if e.get("status") == "enabled"]
+    findings = [_endpoint_presence(check, wanted, ours, enabled)]
+    if len(enabled) == 1:
+        findings += [
+            _enabled_events(enabled[0], handled),
+            _api_version(enabled[0], event_api_version),
+        ]
+    findings += _other_endpoints(endpoints, wanted, livemode)
+    return findings
+
+
+def _endpoint_presence(
+    check: str,
+    wanted: str,
+    ours: Sequence[Mapping[str, Any]],
+    enabled: Sequence[Mapping[str, Any]],
+) -> Finding:
+    disabled = [e for e in ours if e.get("status") != "enabled"]
+    if len(enabled) > 1:
+        return problem(
+            check,
+            f"{len(enabled)} enabled endpoints point at {wanted}: "
+            "Stripe delivers every event to each",
+            "keep one and delete the others (Dashboard > Developers > Webhooks); rotate "
+            "STRIPE_WEBHOOK_SECRETS to the one kept",
+            [_name(e) for e in enabled],
+        )
+    if not enabled:
+        return problem(
+            check,
+            f"no enabled webhook endpoint points at {wanted}"
+            + (f" ({len(disabled)} disabled)" if disabled else ""),
+            "re-enable it after fixing why deliveries failed, then `paystream reconcile`"
+            if disabled
+            else f"add an endpoint for {wanted} (Dashboard > Developers > Webhooks) with "
+            "the events the README lists",
+            [_name(e) for e in disabled],
+        )
+    return ok(check, f"{enabled[0].get('id')} enabled at {wanted}")
+
+
+def _enabled_events(endpoint: Mapping[str, Any], handled: Sequence[str]) -> Finding:
+    check = "stripe.endpoint.events"
+    events = [str(e) for e in endpoint.get("enabled_events") or []]
+    if "*" in events:
+        return ok(check, "all events enabled (*)")
+    missing = [t for t in handled if t not in events]
+    if missing:
+        return problem(
+            check,
+            f"{len(missing)} handled event types not enabled: {', '.join(missing)}",
+            f"add them to endpoint {endpoint.get('id')} (Dashboard > Developers > Webhooks > "
+            "Update details), then `paystream reconcile --since 30d` for what was missed",
+        )
+    return ok(check, f"all {len(handled)} handled event types enabled")
+
+
+def reads_api_version(version: str) -> bool:
+    day = version[:10]
+    return OLDEST_READ_API_VERSION <= day < FIRST_UNREAD_API_VERSION
+
+
+def _api_version(endpoint: Mapping[str, Any], event_api_version: str | None) -> Finding:
+    check = "stripe.endpoint.api_version"
+    version = endpoint.get("api_version") or event_api_version
+    source = "endpoint" if endpoint.get("api_version") else "account default, seen on events"
+    if not version:
+        return ok(check, "the account's default version (no recent event to read it from)")
+    if reads_api_version(str(version)):
+        return ok(check, f"{version} ({source})")
+    return problem(
+        check,
+        f"events are rendered as {version} ({source}); the pipeline reads "
+        f"{OLDEST_READ_API_VERSION} up to before {FIRST_UNREAD_API_VERSION}",
+        "create the endpoint with an api_version the pipeline reads (Stripe CLI: "
+        "`stripe webhook_endpoints create --api-version ...`), move the secret, delete the old",
+    )
+
+
+def _other_endpoints(
+    endpoints: Sequence[Mapping[str, Any]], wanted: str, livemode: bool
+) -> list[Finding]:
+    others = [e for e in endpoints if str(e.get("url", "")).rstrip("/") != wanted]
+    stale = [e for e in others if e.get("status") == "enabled" and is_stale_url(str(e["url"]))]
+    findings = []
+    if stale and livemode:
+        findings.append(
+            problem(
+                "stripe.endpoint.stale",
+                f"{len(stale)} enabled live endpoint(s) point at a local, preview or tunnel URL",
+                "delete them (Dashboard > Developers > Webhooks): live events and customer "
+                "data go there",
+                [_name(e) for e in stale],
+            )
+        )
+    disabled = [e for e in others if e.get("status") != "enabled"]
+    rest = [e for e in others if e not in stale and e not in disabled]
+    if disabled or rest or (stale and not livemode):
+        findings.append(
+            ok(
+                "stripe.endpoint.others",
+                f"{len(others)} other endpoint(s): {len(disabled)} disabled",
+                [f"{_name(e)} ({e.get('status')})" for e in others],
+            )
+        )
+    return findings
+
+
+def _age(seconds: float) -> str:
+    """A ``--since`` value that covers ``seconds`` (rounded up to hours, then days)."""
+    hours = max(1, int(-(-seconds // 3600)))
+    return f"{hours}h" if hours < 48 else f"{-(-hours // 24)}d"
+
+
+def failed_delivery_findings(events: Sequence[Mapping[str, Any]], now: float) -> Finding:
+    """Events of the last days that Stripe did not deliver (``delivery_success=false``)."""
+    check = "stripe.deliveries"
+    if not events:
+        return ok(check, "no failed delivery in the last 3 days")
+    by_type = Counter(str(e.get("type")) for e in events)
+    newest = max(events, key=lambda e: int(e.get("created") or 0))
+    oldest = min(int(e.get("created") or now) for e in events)
+    counts = ", ".join(f"{t} {n}" for t, n in by_type.most_common())
+    return problem(
+        check,
+        f"{len(events)} event(s) not delivered in the last 3 days ({counts}); newest "
+        f"{newest.get('id')} {newest.get('type')}",
+        f"fix the endpoint (see stripe.endpoint), then `paystream reconcile --since "
+        f"{_age(now - oldest)}`",
+    )
+
+
+def event_outcome(processed: bool | None, deliveries: int, effects: int) -> str:
+    """What paystream did with one event: from the worker's dedup table (``processed``,
+    None when the worker could not say) and the metrics store's rows of it."""
+    if processed is None:
+        return UNKNOWN
+    if not processed:
+        return NEVER_SEEN
+    if deliveries > 1:
+        return DUPLICATE
+    return APPLIED if effects else STALE
+
+
+def recent_event_findings(
+    events: Sequence[Mapping[str, Any]], outcomes: Mapping[str, str], now: float
+) -> Finding:
+    """The last payment events, each with what the pipeline did with it."""
+    check = "stripe.recent_events"
+    lines = [
+        f"{e.get('id')} {e.get('type')} {_age(now - int(e.get('created') or now))} ago: "
+        f"{outcomes.get(str(e.get('id')), UNKNOWN)}"
+        for e in events
+    ]
+    counts = Counter(outcomes.get(str(e.get("id")), UNKNOWN) for e in events)
+    summary = ", ".join(f"{o} {n}" for o, n in sorted(counts.items()))
+    missing = [e for e in events if outcomes.get(str(e.get("id"))) == NEVER_SEEN]
+    if missing:
+        oldest = min(int(e.get("created") or now) for e in missing)
+        return problem(
+            check,
+            f"last {len(events)} events: {summary}",
+            f"`paystream reconcile --since {_age(now - oldest)}` publishes the ones never seen",
+            lines,
+        )
+    if counts.get(UNKNOWN):
+        return problem(
+            check,
+            f"last {len(events)} events: {summary}",
+            "set PAYSTREAM_WORKER_URL and PAYSTREAM_API_TOKEN so the worker can be asked",
+            lines,
+        )
+    return ok(check, f"last {len(events)} events: {summary or 'none listed'}", lines)
+
+
+# ------------------------------------------------------------------------- CRM, helpdesk
+
+
+def hubspot_token_finding(status: int, body: Any) -> Finding:
+    """The private app's token introspection answer: works, not expired, the sink's scopes."""
+    check = "hubspot.token"
+    data = body if isinstance(body, dict) else {}
+    if status == 401:
+        expired = data.get("category") == "EXPIRED_AUTHENTICATION"
+        return problem(
+            check,
+            "HUBSPOT_ACCESS_TOKEN has expired"
+            if expired
+            else "HUBSPOT_ACCESS_TOKEN is revoked or not a token of this account",
+            "HubSpot > Settings > Integrations > Private apps > the paystream app > rotate "
+            "the token, then set HUBSPOT_ACCESS_TOKEN on the sinks",
+        )
+    if status != 200:
+        return problem(check, f"HubSpot answered {status}", "retry later; check status.hubspot.com")
+    scopes = {str(s) for s in data.get("scopes") or []}
+    missing = [s for s in HUBSPOT_SCOPES if s not in scopes]
+    if missing:
+        return problem(
+            check,
+            f"the token lacks scopes {', '.join(missing)}",
+            "add them to the private app (Scopes tab), then use its new token",
+        )
+    return ok(check, f"works for account {data.get('hubId')} with the sink's scopes")
+
+
+def hubspot_property_findings(
+    wanted: Sequence[Mapping[str, Any]],
+    held: Mapping[str, Mapping[str, Any] | None],
+    differences: Mapping[str, Sequence[str]],
+) -> Finding:
+    """Every custom property exists as ``crm-setup`` makes it (``differences``: its
+    ``property_differences`` per property that exists)."""
+    check = "hubspot.properties"
+    missing = [str(p["name"]) for p in wanted if held.get(str(p["name"])) is None]
+    differ = [d for p in wanted for d in differences.get(str(p["name"]), ())]
+    if missing or differ:
+        details = [f"missing: {name}" for name in missing] + list(differ)
+        return problem(
+            check,
+            f"{len(missing)} missing, {len(differ)} differing from what the sink writes",
+            "`paystream crm-setup` creates the missing ones and names what to change by hand",
+            details,
+        )
+    return ok(check, f"all {len(wanted)} custom contact properties as crm-setup makes them")
+
+
+def zendesk_user_finding(status: int, body: Any) -> Finding:
+    """``GET /api/v2/users/me``: the credentials work for an active agent."""
+    check = "zendesk.credentials"
+    if status == 401:
+        return problem(
+            check,
+            "Zendesk refused the credentials: the API token is expired, revoked or not "
+            "ZENDESK_EMAIL's",
+            "Zendesk Admin Center > Apps and integrations > Zendesk API: make a token, set "
+            "ZENDESK_API_TOKEN (and ZENDESK_EMAIL to its agent)",
+        )
+    if status != 200:
+        return problem(check, f"Zendesk answered {status}", "check ZENDESK_API_BASE")
+    user = body.get("user") if isinstance(body, dict) else None
+    user = user if isinstance(user, dict) else {}
+    role, active = str(user.get("role") or ""), bool(user.get("active"))
+    if user.get("id") is None or role not in TICKET_ROLES or not active:
+        return problem(
+            check,
+            f"the credentials authenticate an {'active' if active else 'inactive'} "
+            f"{role or 'anonymous'} user, who cannot create tickets",
+            "use an active agent's email and API token",
+        )
+    return ok(check, f"an active {role} can create tickets")
+
+
+# ------------------------------------------------------------------------------ pipeline
+
+
+@dataclass(frozen=True)
+class TopicState:
+    """What the broker says about one topic."""
+
+    partitions: int
+    replication: int
+    config: Mapping[str, str]
+
+
+def topic_findings(
+    specs: Sequence[Any], found: Mapping[str, TopicState], replication: int
+) -> Finding:
+    """Every topic exists with its partitions, replication and cleanup/retention config
+    (``specs``: ``schemas.topics.TopicSpec`` values)."""
+    check = "pipeline.topics"
+    issues = []
+    for spec in specs:
+        state = found.get(spec.name)
+        if state is None:
+            issues.append(f"{spec.name}: missing")
+            continue
+        if state.partitions != spec.partitions:
+            issues.append(f"{spec.name}: {state.partitions} partitions, needs {spec.partitions}")
+        if state.replication < replication:
+            issues.append(f"{spec.name}: replication {state.replication}, needs {replication}")
+        for key in ("cleanup.policy", "retention.ms"):
+            want, have = spec.config.get(key), state.config.get(key)
+            if want is not None and have is not None and want != have:
+                issues.append(f"{spec.name}: {key}={have}, needs {want}")
+    if issues:
+        return problem(
+            check,
+            f"{len(issues)} topic problem(s)",
+            "`paystream topics` creates missing topics; change partitions or config with the "
+            "cluster's tools (kafka-configs.sh), never by deleting a topic with data",
+            issues,
+        )
+    return ok(check, f"all {len(specs)} topics as `paystream topics` makes them")
+
+
+def lag_finding(lag: Mapping[str, Mapping[str, int]] | None, prefix: str) -> Finding:
+    check = "pipeline.lag"
+    if lag is None:
+        return problem(check, "the broker did not answer", "check KAFKA_BOOTSTRAP_SERVERS")
+    worker = prefix + "worker"
+    if worker not in lag:
+        return problem(
+            check,
+            "the worker's consumer group has committed nothing",
+            "start `paystream worker` (or check its log: it commits once it has processed)",
+        )
+    lines = [
+        f"{group.removeprefix(prefix)}: {sum(topics.values())}"
+        for group, topics in sorted(lag.items())
+    ]
+    return ok(check, ", ".join(lines))
+
+
+def prometheus_rules_finding(status: int, body: Any) -> Finding:
+    """``/api/v1/rules``: paystream's rule groups are loaded and every rule is healthy."""
+    check = "alerting.rules"
+    if status != 200 or not isinstance(body, dict):
+        return problem(check, f"Prometheus answered {status}", "check PROMETHEUS_URL")
+    groups = (body.get("data") or {}).get("groups") or []
+    ours = [g for g in groups if "paystream" in str(g.get("name", "")).lower()]
+    rules = [r for g in ours for r in g.get("rules") or []]
+    broken = [r for r in rules if r.get("health") not in ("ok", "unknown")]
+    if not rules:
+        return problem(
+            check,
+            "no paystream rule group loaded",
+            "add deploy/prometheus/alerts.yml to rule_files and reload Prometheus",
+        )
+    if broken:
+        return problem(
+            check,
+            f"{len(broken)} of {len(rules)} rules unhealthy",
+            "read each rule's lastError; `promtool check rules deploy/prometheus/alerts.yml`",
+            [f"{r.get('name')}: {r.get('lastError', '')}" for r in broken],
+        )
+    return ok(check, f"{len(rules)} rules in {len(ours)} groups loaded and healthy")
+
+
+def prometheus_targets_finding(status: int, body: Any, jobs: Sequence[str]) -> Finding:
+    """``/api/v1/targets``: each paystream process is scraped and up."""
+    check = "alerting.targets"
+    if status != 200 or not isinstance(body, dict):
+        return problem(check, f"Prometheus answered {status}", "check PROMETHEUS_URL")
+    active = (body.get("data") or {}).get("activeTargets") or []
+    up_jobs = {
+        str((t.get("labels") or {}).get("job") or t.get("scrapePool"))
+        for t in active
+        if t.get("health") == "up"
+    }
+    missing = [j for j in jobs if j not in up_jobs]
+    if missing:
+        down = [
+            f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}".strip()
+            for t in active
+            if str((t.get("labels") or {}).get("job")) in missing
+        ]
+        return problem(
+            check,
+            f"not scraped or down: {', '.join(missing)}",
+            "add a scrape job per process (deploy/prometheus/prometheus.yml) and check "
+            "each process's /metrics from Prometheus's network",
+            down,
+        )
+    return ok(check, f"all {len(jobs)} processes scraped and up")

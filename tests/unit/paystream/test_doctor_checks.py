@@ -1,0 +1,246 @@
+"""The pure checks of ``paystream doctor``: what an API answered → ok or a problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paystream.commands.doctor import checks
+from paystream.commands.doctor.checks import TopicState
+from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
+from schemas.topics import Topics
+
+PUBLIC = "https://pay.example.com"
+URL = PUBLIC + "/webhooks/stripe"
+NOW = 1_800_000_000
+
+
+def endpoint(url: str = URL, events: tuple[str, ...] = ("*",), **extra: Any) -> dict[str, Any]:
+    return {
+        "id": f"we_{abs(hash((url, events))) % 1000}",
+        "url": url,
+        "enabled_events": list(events),
+        "status": "enabled",
+        "api_version": None,
+        **extra,
+    }
+
+
+def by_check(findings: list[checks.Finding]) -> dict[str, bool]:
+    return {f.check: f.ok for f in findings}
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "livemode", "expect"),
+    [
+        ([endpoint()], True, {"stripe.endpoint": True, "stripe.endpoint.events": True}),
+        ([], True, {"stripe.endpoint": False}),
+        ([endpoint(status="disabled")], True, {"stripe.endpoint": False}),
+        ([endpoint(), endpoint(events=("invoice.paid",))], True, {"stripe.endpoint": False}),
+        ([endpoint(events=("invoice.paid",))], False, {"stripe.endpoint.events": False}),
+        ([endpoint(events=HANDLED_STRIPE_EVENT_TYPES)], False, {"stripe.endpoint.events": True}),
+        ([endpoint(api_version="2025-03-31.basil")], True, {"stripe.endpoint.api_version": False}),
+        ([endpoint(api_version="2024-06-20")], True, {"stripe.endpoint.api_version": True}),
+        (
+            [endpoint(), endpoint("https://app-git-x-preview.vercel.app/webhooks/stripe")],
+            True,
+            {"stripe.endpoint": True, "stripe.endpoint.stale": False},
+        ),
+        (
+            [endpoint(), endpoint("http://localhost:8080/webhooks/stripe")],
+            False,
+            {"stripe.endpoint": True, "stripe.endpoint.others": True},
+        ),
+        (
+            [endpoint(), endpoint("https://old.example.com/hook", status="disabled")],
+            True,
+            {"stripe.endpoint.others": True},
+        ),
+    ],
+    ids=[
+        "one-good",
+        "none",
+        "disabled",
+        "duplicate",
+        "missing-types",
+        "listed-types",
+        "basil",
+        "2024",
+        "preview-live",
+        "localhost-test",
+        "disabled-other",
+    ],
+)
+def test_webhook_endpoints(
+    endpoints: list[dict[str, Any]], livemode: bool, expect: dict[str, bool]
+) -> None:
+    found = by_check(
+        checks.webhook_endpoint_findings(
+            endpoints, PUBLIC, livemode=livemode, handled=HANDLED_STRIPE_EVENT_TYPES
+        )
+    )
+    assert {k: found.get(k) for k in expect} == expect
+
+
+def test_no_public_url_is_a_problem() -> None:
+    (finding,) = checks.webhook_endpoint_findings(
+        [endpoint()], None, livemode=False, handled=HANDLED_STRIPE_EVENT_TYPES
+    )
+    assert not finding.ok and "PAYSTREAM_PUBLIC_URL" in finding.message
+
+
+def test_account_default_version_is_read_from_events() -> None:
+    found = checks.webhook_endpoint_findings(
+        [endpoint()],
+        PUBLIC,
+        livemode=False,
+        handled=("invoice.paid",),
+        event_api_version="2026-01-28.clover",
+    )
+    assert by_check(found)["stripe.endpoint.api_version"] is False
+
+
+@pytest.mark.parametrize(
+    ("url", "stale"),
+    [
+        ("http://127.0.0.1:8080/webhooks/stripe", True),
+        ("http://10.0.0.4/webhooks/stripe", True),
+        ("https://abc.ngrok-free.app/webhooks/stripe", True),
+        ("https://pr-12.preview.example.com/webhooks/stripe", True),
+        ("https://pay.example.com/webhooks/stripe", False),
+        ("https://34.120.0.1/webhooks/stripe", False),
+    ],
+)
+def test_stale_urls(url: str, stale: bool) -> None:
+    assert checks.is_stale_url(url) is stale
+
+
+def test_failed_deliveries_name_types_and_the_reconcile_command() -> None:
+    events = [
+        {"id": "evt_1", "type": "invoice.paid", "created": NOW - 7200},
+        {"id": "evt_2", "type": "invoice.paid", "created": NOW - 3600},
+        {"id": "evt_3", "type": "charge.refunded", "created": NOW - 60},
+    ]
+    finding = checks.failed_delivery_findings(events, NOW)
+    assert not finding.ok
+    assert "invoice.paid 2" in finding.message and "evt_3" in finding.message
+    assert "paystream reconcile --since 2h" in finding.fix
+    assert checks.failed_delivery_findings([], NOW).ok
+
+
+@pytest.mark.parametrize(
+    ("processed", "deliveries", "effects", "outcome"),
+    [
+        (None, 1, 1, checks.UNKNOWN),
+        (False, 0, 0, checks.NEVER_SEEN),
+        (True, 1, 2, checks.APPLIED),
+        (True, 3, 1, checks.DUPLICATE),
+        (True, 1, 0, checks.STALE),
+    ],
+)
+def test_event_outcome(processed: bool | None, deliveries: int, effects: int, outcome: str) -> None:
+    assert checks.event_outcome(processed, deliveries, effects) == outcome
+
+
+def test_recent_events_never_seen_is_a_problem_with_its_fix() -> None:
+    events = [{"id": "evt_a", "type": "invoice.paid", "created": NOW - 4000}]
+    finding = checks.recent_event_findings(events, {"evt_a": checks.NEVER_SEEN}, NOW)
+    assert not finding.ok and "reconcile --since 2h" in finding.fix
+    assert finding.details == ("evt_a invoice.paid 2h ago: never seen",)
+    assert checks.recent_event_findings(events, {"evt_a": checks.APPLIED}, NOW).ok
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "ok", "word"),
+    [
+        (200, {"hubId": 1, "scopes": list(checks.HUBSPOT_SCOPES)}, True, "works"),
+        (200, {"hubId": 1, "scopes": ["crm.objects.contacts.read"]}, False, "lacks"),
+        (401, {"category": "EXPIRED_AUTHENTICATION"}, False, "expired"),
+        (401, {"category": "INVALID_AUTHENTICATION"}, False, "revoked"),
+        (503, None, False, "503"),
+    ],
+)
+def test_hubspot_token(status: int, body: Any, ok: bool, word: str) -> None:
+    finding = checks.hubspot_token_finding(status, body)
+    assert finding.ok is ok and word in finding.message
+
+
+@pytest.mark.parametrize(
+    ("status", "user", "ok"),
+    [
+        (200, {"id": 1, "role": "agent", "active": True}, True),
+        (200, {"id": 1, "role": "admin", "active": True}, True),
+        (200, {"id": 1, "role": "end-user", "active": True}, False),
+        (200, {"id": 1, "role": "agent", "active": False}, False),
+        (200, {"id": None, "role": "end-user", "active": False}, False),
+        (401, None, False),
+    ],
+)
+def test_zendesk_user(status: int, user: Any, ok: bool) -> None:
+    assert checks.zendesk_user_finding(status, {"user": user}).ok is ok
+
+
+def test_topics_missing_partitions_and_policy() -> None:
+    specs = Topics("p.test.", 4).specs()
+    good = {s.name: TopicState(s.partitions, 1, dict(s.config)) for s in specs}
+    assert checks.topic_findings(specs, good, 1).ok
+    broken = dict(good)
+    del broken[specs[0].name]
+    broken[specs[1].name] = TopicState(2, 1, {})
+    broken[specs[7].name] = TopicState(4, 1, {"cleanup.policy": "delete"})
+    finding = checks.topic_findings(specs, broken, 1)
+    assert not finding.ok and len(finding.details) == 3
+
+
+def test_lag_needs_the_worker_group() -> None:
+    assert not checks.lag_finding(None, "p.").ok
+    assert not checks.lag_finding({"p.sinks.crm": {"p.sink.crm": 0}}, "p.").ok
+    assert checks.lag_finding({"p.worker": {"p.stripe.events": 3}}, "p.").ok
+
+
+def rules(*health: str) -> dict[str, Any]:
+    return {
+        "data": {
+            "groups": [
+                {
+                    "name": "paystream",
+                    "rules": [
+                        {"name": f"r{i}", "health": h, "lastError": "bad"}
+                        for i, h in enumerate(health)
+                    ],
+                }
+            ]
+        }
+    }
+
+
+def test_prometheus_rules_and_targets() -> None:
+    assert checks.prometheus_rules_finding(200, rules("ok", "ok")).ok
+    assert not checks.prometheus_rules_finding(200, rules("ok", "err")).ok
+    assert not checks.prometheus_rules_finding(200, {"data": {"groups": []}}).ok
+    targets = {
+        "data": {
+            "activeTargets": [
+                {"labels": {"job": "a"}, "health": "up"},
+                {"labels": {"job": "b"}, "health": "down"},
+            ]
+        }
+    }
+    assert checks.prometheus_targets_finding(200, targets, ["a"]).ok
+    assert not checks.prometheus_targets_finding(200, targets, ["a", "b"]).ok
+
+
+@given(st.lists(st.sampled_from(HANDLED_STRIPE_EVENT_TYPES), unique=True))
+def test_events_pass_exactly_when_every_handled_type_is_enabled(enabled: list[str]) -> None:
+    found = by_check(
+        checks.webhook_endpoint_findings(
+            [endpoint(events=tuple(enabled))],
+            PUBLIC,
+            livemode=False,
+            handled=HANDLED_STRIPE_EVENT_TYPES,
+        )
+    )
+    assert found["stripe.endpoint.events"] is (len(enabled) == len(HANDLED_STRIPE_EVENT_TYPES))
