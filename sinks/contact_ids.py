@@ -75,3 +75,22 @@ def after_write(
         email = upsert.email or (before.email if before else None)
         out[upsert.customer_id] = Remembered(contact_id, upsert.changed_at_ms, email)
     return out
+
+
+def written_ids(
+    upsert_answer: Mapping[str, Any], links: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Customer id → contact id, from a ``batch/upsert`` answer and the links sent by id."""
+    out: dict[str, str] = {}
+    for result in upsert_answer.get("results") or []:
+        if not isinstance(result, dict):
+            continue
+        props = result.get("properties") or {}
+        customer, contact = props.get("stripe_customer_id"), result.get("id")
+        if customer and contact:
+            out[str(customer)] = str(contact)
+    for link in links:
+        customer = (link.get("properties") or {}).get("stripe_customer_id")
+        if customer:
+            out[str(customer)] = str(link["id"])
+    return out
