@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sinks import mapping
+from paystream.vocabulary import LINKED_EXISTING_CONTACT
+from sinks import contact_ids, mapping
 from sinks.errors import PermanentSinkError
 from sinks.hubspot import HubSpotClient
 from sinks.outcomes import COALESCED, STALE
@@ -35,9 +36,16 @@ class CrmAdapter:
     schema = "crm_command"
 
     def __init__(
-        self, client: HubSpotClient | None, stale_guard: bool = True, batch_limit: int = 100
+        self,
+        client: HubSpotClient | None,
+        stale_guard: bool = True,
+        batch_limit: int = 100,
+        memory: dict[str, contact_ids.Remembered] | None = None,
     ) -> None:
         self.client = client
+        #: contact ids by customer (None: off, every batch reads first). In-process only
+        #: for now: not yet durable nor shared by replicas (issue 29, item 1).
+        self.memory = memory
         self.stale_guard = stale_guard
         self.batch_limit = batch_limit
 
@@ -65,10 +73,45 @@ class CrmAdapter:
         bad = [u for u in upserts if not is_safe_id(u.customer_id)]
         if bad:
             raise PermanentSinkError(INVALID_COMMAND, "customer id is not a printable ASCII id")
+        reasons: dict[str, str] = {}
+        if self.memory is not None:
+            upserts, reasons = self._send_known(self.client, upserts)
+        if upserts:
+            reasons.update(self._send_read_first(self.client, upserts))
+        return {
+            i: reasons[u.customer_id]
+            for u in call.payload
+            if u.customer_id in reasons
+            for i in u.covers
+        }
+
+    def _send_known(
+        self, client: HubSpotClient, upserts: tuple[mapping.CrmUpsert, ...]
+    ) -> tuple[tuple[mapping.CrmUpsert, ...], dict[str, str]]:
+        """Update remembered contacts by id (one request); return the rest and the reasons."""
+        memory = self.memory if self.memory is not None else {}
+        split = contact_ids.split_known(upserts, memory, self.stale_guard)
+        reasons = dict.fromkeys(split.stale, STALE)
+        rest = list(split.unknown)
+        if split.updates and client.update_known(split.updates) is None:
+            for customer in split.updated:
+                memory.pop(customer, None)
+            rest = list(upserts)
+            reasons = {}
+        elif split.updates:
+            by_id = {u.customer_id: u for u in upserts}
+            done = [(by_id[c], memory[c].contact_id) for c in split.updated]
+            memory.update(contact_ids.after_write(memory, done))
+        return tuple(rest), reasons
+
+    def _send_read_first(
+        self, client: HubSpotClient, upserts: tuple[mapping.CrmUpsert, ...]
+    ) -> dict[str, str]:
+        """Today's path: read by id, read by email, then upsert and link."""
         by_customer = {
             c.customer_id: c
             for c in mapping.held_contacts(
-                self.client.batch_read(
+                client.batch_read(
                     mapping.ID_PROPERTY,
                     [u.customer_id for u in upserts],
                     mapping.READ_PROPERTIES,
@@ -81,7 +124,7 @@ class CrmAdapter:
             {
                 c.email: c
                 for c in mapping.held_contacts(
-                    self.client.batch_read("email", emails, mapping.READ_PROPERTIES)
+                    client.batch_read("email", emails, mapping.READ_PROPERTIES)
                 )
                 if c.email
             }
@@ -96,13 +139,22 @@ class CrmAdapter:
             raise PermanentSinkError(
                 reason, "the email belongs to another Stripe customer's contact in the CRM"
             )
-        if plan.upserts:
-            self.client.batch_upsert(plan.upserts)
+        written = client.batch_upsert(plan.upserts) if plan.upserts else {}
         if plan.links:
-            self.client.batch_update(plan.links)
-        return {
-            i: plan.reasons[u.customer_id]
-            for u in upserts
-            if u.customer_id in plan.reasons
-            for i in u.covers
-        }
+            client.batch_update(plan.links)
+        self._remember(upserts, written, plan)
+        return plan.reasons
+
+    def _remember(
+        self,
+        upserts: Sequence[mapping.CrmUpsert],
+        written: Mapping[str, object],
+        plan: mapping.CrmPlan,
+    ) -> None:
+        if self.memory is None:
+            return
+        ids = contact_ids.written_ids(written, plan.links)
+        by_id = {u.customer_id: u for u in upserts}
+        kept = {None, LINKED_EXISTING_CONTACT}  # a flagged email is not remembered
+        done = [(by_id[c], ids[c]) for c in by_id if c in ids and plan.reasons.get(c) in kept]
+        self.memory.update(contact_ids.after_write(self.memory, done))

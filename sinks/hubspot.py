@@ -121,6 +121,17 @@ class HubSpotClient:
         answer = self._post(UPDATE_PATH, {"inputs": list(inputs)})
         return self._written(answer, "HubSpot batch update")
 
+    def update_known(self, inputs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+        """``batch/update`` by remembered contact ids; ``None`` when HubSpot has one no more.
+
+        A 404 (a merged or deleted contact) tells the caller to forget the ids and take the
+        path by reads instead.
+        """
+        answer = self._post(UPDATE_PATH, {"inputs": list(inputs)})
+        if answer.status == 404:
+            return None
+        return self._written(answer, "HubSpot batch update")
+
     @staticmethod
     def _written(answer: HttpAnswer, what: str) -> dict[str, Any]:
         if is_conflict(answer.status, answer.body):
