@@ -16,12 +16,12 @@ import nothing of a stage. Nothing imports this package but the command table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict
 
+from paystream.command_help import command_parser
 from paystream.commands.doctor.checks import Finding
 from paystream.errors import SettingsError
 
@@ -48,7 +48,7 @@ def as_json(findings: Sequence[Finding]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="paystream doctor", description=__doc__.splitlines()[0])
+    parser = command_parser("doctor")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     from paystream.commands.doctor.shell import DoctorSettings, collect
