@@ -9,9 +9,13 @@ SYS_STAMP := $(VENV)/.system-packages
 NODE_PACKAGES := clients/typescript/node_modules/.installed examples/nextjs/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install lock node-tools run test lint format unit integration e2e bench clean
+.PHONY: install test-tools lock node-tools run test lint format unit integration e2e bench clean
 
-install: $(STAMP) $(SYS_STAMP) $(NODE_PACKAGES)
+# What running needs: the virtual environment (the embedded broker and store come with it).
+install: $(STAMP)
+
+# What only testing needs: promtool, wrk, Chromium, Node and the npm packages.
+test-tools: $(SYS_STAMP) $(NODE_PACKAGES)
 
 # Reproducible: every package at the version and hash requirements-dev.lock pins (the runtime
 # pins of requirements.lock, which the image uses, plus the dev extra), then paystream itself.
@@ -85,16 +89,16 @@ format: install
 
 # Two pytest-xdist workers, a test module per unit of work (tests/conftest.py); the slowest
 # tests are listed at the end, so a test that grows shows up in every CI log.
-test: install lint
+test: install test-tools lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --durations=20
 
 unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
-integration: install
+integration: install test-tools
 	$(BIN)/python -m pytest -q tests/integration tests/e2e
 
-bench: install
+bench: install test-tools
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/worker.py
 
