@@ -171,6 +171,7 @@ COMMANDS: dict[str, Command] = {
             "PAYSTREAM_TOPIC_PREFIX",
             "PAYSTREAM_TOPIC_PARTITIONS",
             "PAYSTREAM_REPLICATION_FACTOR",
+            "PAYSTREAM_DLQ_RETENTION",
         ),
         beside=True,
     ),

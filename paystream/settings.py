@@ -12,10 +12,10 @@ import re
 import ssl
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paystream.errors import SettingsError
@@ -40,6 +40,28 @@ YES = "yes"
 MIN_SECRET_CHARS = 32
 #: Kafka security protocols that send records (and SASL passwords) in the clear.
 PLAINTEXT_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT")
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+
+
+def parse_duration(value: object) -> float:
+    """``"24h"``, ``"30d"``, ``"90s"``, ``"500ms"`` or a number of seconds → seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 24h, 30m or 90s")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError("expected a duration such as 24h, 30m or 90s")
+        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def is_https_or_loopback(url: str) -> bool:
@@ -230,6 +252,9 @@ class CommonSettings(BaseSettings):
     paystream_allow_preview_writes: str = ""
     #: ``yes`` lets production use a Kafka connection without TLS (a private network only)
     paystream_kafka_allow_plaintext: str = ""
+    #: how long a dead letter stays in ``sink.dlq`` (its ``retention.ms``; ``paystream
+    #: topics`` creates it so, ``paystream doctor`` reports an existing topic that differs)
+    paystream_dlq_retention: Duration = 30 * 86400.0
 
     @model_validator(mode="after")
     def _environment_rules(self) -> CommonSettings:
@@ -271,7 +296,10 @@ class CommonSettings(BaseSettings):
     @property
     def topics(self) -> Topics:
         return Topics(
-            self.topic_prefix, self.paystream_topic_partitions, self.paystream_replication_factor
+            self.topic_prefix,
+            self.paystream_topic_partitions,
+            self.paystream_replication_factor,
+            dlq_retention_ms=int(self.paystream_dlq_retention * 1000),
         )
 
     @property

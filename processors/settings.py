@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from typing import Annotated
-
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from paystream.errors import SettingsError
-from paystream.settings import CommonSettings, refuse, short_secret_problem
+from paystream.settings import (
+    CommonSettings,
+    Duration,
+    parse_duration,
+    refuse,
+    short_secret_problem,
+)
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
-
-
-def parse_duration(value: object) -> float:
-    """``"24h"``, ``"30d"``, ``"90s"``, ``"500ms"`` or a number of seconds → seconds."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 24h, 30m or 90s")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if match is None:
-            raise ValueError("expected a duration such as 24h, 30m or 90s")
-        seconds = float(match.group(1)) * _UNITS[match.group(2) or "s"]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+__all__ = ["Duration", "WorkerSettings", "parse_duration"]
 
 
 class WorkerSettings(CommonSettings):

@@ -33,6 +33,8 @@ class Topics:
     prefix: str
     partitions: int = 4
     replication: int = 1
+    #: ``retention.ms`` of ``sink.dlq`` (``PAYSTREAM_DLQ_RETENTION``, default 30 days)
+    dlq_retention_ms: int = 30 * DAY_MS
 
     @property
     def stripe_events(self) -> str:
@@ -82,7 +84,7 @@ class Topics:
 
     def specs(self) -> list[TopicSpec]:
         week = {"cleanup.policy": "delete", "retention.ms": str(7 * DAY_MS)}
-        keep = {"cleanup.policy": "delete", "retention.ms": "-1"}
+        dlq = {"cleanup.policy": "delete", "retention.ms": str(self.dlq_retention_ms)}
         compact = {"cleanup.policy": "compact"}
         # ingest accepts bodies up to 1 MiB; the envelope around one must still fit.
         events = {**week, "max.message.bytes": str(2 * 1024 * 1024)}
@@ -94,8 +96,9 @@ class Topics:
             TopicSpec(self.sink_crm, n, week),
             TopicSpec(self.sink_helpdesk, n, week),
             TopicSpec(self.sink_results, n, week),
-            # The exception queue of record: nothing in it expires by itself.
-            TopicSpec(self.sink_dlq, n, keep),
+            # The exception queue of record: a dead letter expires after PAYSTREAM_DLQ_RETENTION
+            # (its decision in admin.exceptions outlives it; docs/operations.md).
+            TopicSpec(self.sink_dlq, n, dlq),
             # One record per row, the latest decision wins: compacted, never expires.
             TopicSpec(self.admin_exceptions, n, compact),
             # One record per ended session (keyed by it): compacted, read whole by every admin.

@@ -26,6 +26,7 @@ from admin.queue import (
     row_status,
     stripe_customer_url,
 )
+from paystream.vocabulary import DELIVERED
 
 
 def dead(
@@ -331,3 +332,16 @@ def test_the_page_shows_exactly_the_open_and_retrying_rows(items: list[tuple[str
     }
     assert shown == expected
     assert q.open_count == len(expected)
+
+
+@pytest.mark.parametrize("status", [RETRYING, DISMISSED, RESOLVED])
+def test_a_decision_whose_dead_letter_expired_shows_no_row(status: str) -> None:
+    # sink.dlq expires (PAYSTREAM_DLQ_RETENTION); compacted admin.exceptions keeps the decision.
+    q = ExceptionQueue()
+    assert q.add_decision(decision(status)) is None
+    q.add_result({"outcome": DELIVERED, "idempotency_key": "crm:cus_A:evt_1", "acked_at_ms": 9})
+    assert (q.visible(), q.row("crm:cus_A:evt_1"), q.open_count) == ((), None, 0)
+    assert q.resolved_unrecorded() == []
+    q.add_dead_letter(dead())  # the same dead letter, if it is still there, gets its decision
+    row = q.row("crm:cus_A:evt_1")
+    assert row is not None and row.decision_status == status
