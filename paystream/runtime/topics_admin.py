@@ -73,3 +73,43 @@ def _ensure(
                 continue
             raise
     return created
+
+
+#: topic settings ``paystream topics`` compares on a topic that already exists
+CHECKED_CONFIG = ("cleanup.policy", "retention.ms")
+
+
+def config_differences(
+    specs: Iterable[TopicSpec], configs: Mapping[str, Mapping[str, str]]
+) -> list[str]:
+    """``name: key=have, needs want`` for each checked setting an existing topic has otherwise
+    (a topic or setting the broker did not report is not compared)."""
+    found: list[str] = []
+    for spec in specs:
+        have_all = configs.get(spec.name, {})
+        for key in CHECKED_CONFIG:
+            want, have = spec.config.get(key), have_all.get(key)
+            if want is not None and have is not None and want != have:
+                found.append(f"{spec.name}: {key}={have}, needs {want}")
+    return found
+
+
+def topic_configs(
+    client: Mapping[str, Any], names: Iterable[str], timeout: float = 15.0
+) -> dict[str, dict[str, str]]:
+    """The broker's config of each named topic (empty if it does not answer)."""
+    from confluent_kafka.admin import ConfigResource  # type: ignore[attr-defined]
+
+    resources = [ConfigResource("topic", n) for n in names]
+    if not resources:
+        return {}
+    configs: dict[str, dict[str, str]] = {}
+    with admin_client(client) as admin:
+        futures = admin.describe_configs(resources, request_timeout=timeout)
+        for resource, future in futures.items():
+            try:
+                entries = future.result(timeout=timeout)
+            except KafkaException:
+                continue
+            configs[resource.name] = {k: str(v.value) for k, v in entries.items()}
+    return configs

@@ -11,8 +11,8 @@ from confluent_kafka.admin import AdminClient
 
 from paystream.errors import BrokerStartError, TopicMismatchError
 from paystream.runtime.broker import EmbeddedBroker, broker_reachable
-from paystream.runtime.topics_admin import ensure_topics
-from schemas.topics import Topics, TopicSpec
+from paystream.runtime.topics_admin import config_differences, ensure_topics, topic_configs
+from schemas.topics import DAY_MS, Topics, TopicSpec
 
 
 def test_topics_are_created_with_their_partitions_and_idempotently(kafka_bootstrap: str) -> None:
@@ -30,6 +30,19 @@ def test_a_partition_mismatch_is_refused(kafka_bootstrap: str) -> None:
     ensure_topics(kafka_bootstrap, [TopicSpec(name, 2)])
     with pytest.raises(TopicMismatchError, match="has 2 partitions, expected 4"):
         ensure_topics(kafka_bootstrap, [TopicSpec(name, 4)])
+
+
+def test_sink_dlq_gets_its_retention_and_an_older_one_is_reported(kafka_bootstrap: str) -> None:
+    new = Topics(f"dl{uuid.uuid4().hex[:8]}.", partitions=1, dlq_retention_ms=2 * DAY_MS)
+    (dlq,) = [s for s in new.specs() if s.name == new.sink_dlq]
+    ensure_topics(kafka_bootstrap, [dlq])
+    configs = topic_configs({"bootstrap.servers": kafka_bootstrap}, [dlq.name])
+    assert configs[dlq.name]["retention.ms"] == str(2 * DAY_MS)
+    assert config_differences([dlq], configs) == []
+    wider = Topics(new.prefix, partitions=1, dlq_retention_ms=30 * DAY_MS)
+    assert config_differences(wider.specs(), configs) == [
+        f"{dlq.name}: retention.ms={2 * DAY_MS}, needs {30 * DAY_MS}"
+    ]
 
 
 def test_a_broker_that_cannot_listen_fails_with_a_clear_error(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from paystream.runtime.topics_admin import config_differences
 from paystream.settings import CommonSettings, load_settings
 from schemas.topics import DAY_MS, Topics
 from tests.unit.settings_env import clean_environment, refusal
@@ -48,3 +49,19 @@ def test_a_bad_value_is_refused_in_one_line_naming_the_variable(
 ) -> None:
     message = refusal(monkeypatch, {"PAYSTREAM_DLQ_RETENTION": text})
     assert message.startswith("invalid setting PAYSTREAM_DLQ_RETENTION:"), message
+
+
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        ({"retention.ms": "-1"}, ["p.sink.dlq: retention.ms=-1, needs 2592000000"]),
+        ({"retention.ms": "2592000000", "cleanup.policy": "delete"}, []),
+        ({"cleanup.policy": "compact"}, ["p.sink.dlq: cleanup.policy=compact, needs delete"]),
+        ({}, []),  # a broker that does not report configs: nothing compared
+    ],
+)
+def test_an_existing_topic_whose_retention_differs_is_reported(
+    reported: dict[str, str], expected: list[str]
+) -> None:
+    topics = Topics("p.")
+    assert config_differences(topics.specs(), {topics.sink_dlq: reported}) == expected
