@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +17,9 @@ import orjson
 
 from ingest.errors import MalformedEvent, ModeMismatch
 from paystream import vocabulary
+from paystream.stripe_objects import stripe_customer_id, stripe_event_key, stripe_token
 from schemas.codec import APP_EVENT, STRIPE_EVENT
 
-#: Stripe ids, types and API versions: printable ASCII, no spaces (also safe as Kafka keys).
-_TOKEN = re.compile(r"[\x21-\x7e]{1,255}")
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 _LONG_MAX = 2**63 - 1
 
@@ -43,10 +42,6 @@ class Outgoing:
     record: dict[str, Any]
 
 
-def _token(value: object) -> str | None:
-    return value if isinstance(value, str) and _TOKEN.fullmatch(value) else None
-
-
 def _unix(value: object) -> int | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _LONG_MAX:
         return value
@@ -61,20 +56,6 @@ def _load_object(text: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MalformedEvent("not a JSON object")
     return data
-
-
-def stripe_customer_id(obj: Mapping[str, Any]) -> str | None:
-    """The customer an event's ``data.object`` belongs to, if it names one.
-
-    A customer object is its own customer; other objects carry ``customer`` as an id or,
-    when expanded, as an object with an ``id``.
-    """
-    if obj.get("object") == "customer":
-        return _token(obj.get("id"))
-    customer = obj.get("customer")
-    if isinstance(customer, Mapping):
-        customer = customer.get("id")
-    return _token(customer)
 
 
 def parse_stripe_event(
@@ -93,8 +74,8 @@ def parse_stripe_event(
     event = _load_object(text)
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
-    event_id = _token(event.get("id"))
-    event_type = _token(event.get("type"))
+    event_id = stripe_token(event.get("id"))
+    event_type = stripe_token(event.get("type"))
     created = _unix(event.get("created"))
     livemode = event.get("livemode")
     api_version = event.get("api_version")
@@ -105,7 +86,7 @@ def parse_stripe_event(
         or created is None
         or not isinstance(obj, dict)
         or not isinstance(livemode, bool)
-        or (api_version is not None and _token(api_version) is None)
+        or (api_version is not None and stripe_token(api_version) is None)
     ):
         raise MalformedEvent("not a Stripe event")
     if livemode is not live:
@@ -124,7 +105,12 @@ def parse_stripe_event(
         "raw": text,
     }
     return Outgoing(
-        STRIPE_EVENT, customer_id or event_id, event_id, event_type, customer_id, record
+        STRIPE_EVENT,
+        stripe_event_key(customer_id, event_id),
+        event_id,
+        event_type,
+        customer_id,
+        record,
     )
 
 
@@ -139,10 +125,10 @@ def parse_app_event(
     """Check a verified first-party event body and build its ``app.events`` record;
     ``signed_at`` is the signature's ``t``, which bounds ``created``."""
     event = _load_object(text)
-    event_id = _token(event.get("id"))
-    event_type = _token(event.get("type"))
+    event_id = stripe_token(event.get("id"))
+    event_type = stripe_token(event.get("type"))
     created = _unix(event.get("created"))
-    customer_id = _token(event.get("stripe_customer_id"))
+    customer_id = stripe_token(event.get("stripe_customer_id"))
     user_id = event.get("user_id")
     if (
         event_id is None
@@ -151,7 +137,7 @@ def parse_app_event(
         or not app_created_in_window(created, signed_at)
         or customer_id is None
         or not customer_id.startswith("cus_")
-        or (user_id is not None and _token(user_id) is None)
+        or (user_id is not None and stripe_token(user_id) is None)
         or (event_type == "customer.linked" and user_id is None)
     ):
         raise MalformedEvent("not a paystream app event")

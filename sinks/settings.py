@@ -5,26 +5,21 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator
 
+from paystream.destinations import DestinationSettings
 from paystream.errors import SettingsError
-from paystream.runtime.store import DDL_DIR, MetricsStoreSettings
-from paystream.settings import is_https_or_loopback, production_problem, refuse
+from paystream.runtime.store import DDL_DIR
 from sinks.hubspot import PLAN_LIMITS_PER_10S
 from sinks.retry import DEFAULT_RETRY, RetryPolicy
 
 HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
 
 
-class SinkSettings(MetricsStoreSettings):
-    """The CRM and helpdesk endpoints, credentials, write switch, rate limits and retries;
-    the metrics sink's store (``MetricsStoreSettings``), batching and retention."""
+class SinkSettings(DestinationSettings):
+    """The destinations (``DestinationSettings``: endpoints, credentials, write switch, the
+    store's URL) and how the sinks reach them: rate limits, retries, batching, retention."""
 
-    hubspot_api_base: str = Field(default="https://api.hubapi.com", pattern=r"^https?://\S+$")
-    hubspot_access_token: SecretStr | None = None
-    zendesk_api_base: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    zendesk_email: str | None = None
-    zendesk_api_token: SecretStr | None = None
     #: Prometheus ``/metrics`` of the sinks process; 0 turns it off.
     paystream_sinks_metrics_port: int = Field(default=8082, ge=0, le=65535)
     #: its listen address; loopback unless told otherwise (deploy/ sets 0.0.0.0)
@@ -92,17 +87,6 @@ class SinkSettings(MetricsStoreSettings):
             backoff_max_s=self.paystream_metrics_retry_max_s,
         )
 
-    @field_validator("hubspot_api_base", "zendesk_api_base")
-    @classmethod
-    def _https_outside_development(cls, value: str | None, info: ValidationInfo) -> str | None:
-        # The bearer token and the customers' data travel in every request: outside
-        # development only https, or a loopback address (the bytes never leave the host:
-        # a local egress proxy that does TLS, or the stand-ins of a drill).
-        env = info.data.get("paystream_env", "development")
-        if value and env != "development" and not is_https_or_loopback(value):
-            raise ValueError(f"must be an https:// URL when PAYSTREAM_ENV={env}")
-        return value
-
     @field_validator("paystream_hubspot_time_zone")
     @classmethod
     def _known_time_zone(cls, value: str) -> str:
@@ -118,24 +102,6 @@ class SinkSettings(MetricsStoreSettings):
         if self.paystream_hubspot_rate_limit is not None:
             return self.paystream_hubspot_rate_limit
         return PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan]
-
-    @model_validator(mode="after")
-    def _production_urls(self) -> SinkSettings:
-        # the store's password and every metrics row travel in the ClickHouse URL's requests
-        url = self.clickhouse_url.get_secret_value() if self.clickhouse_url else None
-        refuse(
-            production_problem(
-                env=self.paystream_env,
-                kafka_protocol=self.kafka_security_protocol,
-                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
-                urls={"CLICKHOUSE_URL": url},
-            )
-        )
-        return self
-
-    @property
-    def writes_enabled(self) -> bool:
-        return self.paystream_sink_writes == "enabled"
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

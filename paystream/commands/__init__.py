@@ -1,8 +1,7 @@
-"""The commands floor: operator commands that look across the stages (``doctor``,
-``crm-repair``, ``forget``).
+"""Operator commands that look across the stages (``doctor``, ``crm-repair``, ``forget``).
 
-``paystream/`` is two floors. The ground floor (settings, logging, metrics, runtime, the
-vocabulary) is what every stage imports and imports no stage. The commands above it may
-read a stage's public entry points, and nothing on the ground floor or in a stage imports
-them. ``tests/unit/paystream/test_floors.py`` checks both arrows.
+They live in ``paystream/``, the shared layer below the stages, so they follow its rule:
+they import no stage. What they share with a stage (the CRM's contact properties, the
+destinations' settings, how a Stripe event is keyed) lives in this layer too, and no
+stage imports a command. ``tests/unit/paystream/test_floors.py`` checks both.
 """

@@ -16,15 +16,15 @@ from typing import Any
 import httpx
 from pydantic import Field, SecretStr
 
-from ingest.envelope import stripe_customer_id
 from paystream.commands.doctor import checks
 from paystream.commands.doctor.checks import Finding, TopicState
+from paystream.crm_properties import contact_properties, property_differences
+from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.runtime.store import MetricsStoreUnavailable, QueryRejected
 from paystream.status import Status, StatusSettings, open_reader, read_lag
+from paystream.stripe_objects import stripe_customer_id, stripe_event_key
 from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
-from sinks.crm_setup import contact_properties, property_differences
-from sinks.settings import SinkSettings
 
 #: Stripe's List endpoints: at most 100 per page (https://docs.stripe.com/api/pagination)
 PAGE = 100
@@ -35,7 +35,7 @@ PROMETHEUS_JOBS = ("paystream-ingest", "paystream-worker", "paystream-sinks", "p
 _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,100}$")
 
 
-class DoctorSettings(SinkSettings, StatusSettings):
+class DoctorSettings(DestinationSettings, StatusSettings):
     """What ``paystream doctor`` reads: every API the pipeline talks to."""
 
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
@@ -210,7 +210,7 @@ def _worker_processed(
     try:
         for event in events:
             obj = (event.get("data") or {}).get("object") or {}
-            key = stripe_customer_id(obj) or str(event["id"])
+            key = stripe_event_key(stripe_customer_id(obj), str(event["id"]))
             status, body = api.call("GET", f"/events/{event['id']}", params={"key": key})
             answers[str(event["id"])] = (
                 bool(body.get("processed")) if status == 200 and isinstance(body, dict) else None

@@ -15,9 +15,9 @@ from ingest.envelope import (
     correlation_id,
     parse_app_event,
     parse_stripe_event,
-    stripe_customer_id,
 )
 from ingest.errors import MalformedEvent, ModeMismatch
+from paystream.stripe_objects import stripe_customer_id
 from schemas.codec import default_codec
 from tests.conftest import FIXTURES
 

@@ -1,5 +1,6 @@
-"""The two floors of ``paystream/``: the ground floor imports no stage, no stage imports a
-command. Read from the source (``ast``), so a lazy import inside a function counts too."""
+"""``paystream/`` is the shared layer below the stages: nothing in it imports a stage, and no
+stage imports one of its commands. Read from the source (``ast``), so a lazy import inside a
+function counts too."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 STAGES = ("ingest", "processors", "sinks", "admin")
-#: the commands floor: modules that may read the stages (and that no stage may import)
+#: the commands (no stage may import them)
 COMMANDS = (
     "paystream.commands",
     "paystream.devstack",
@@ -21,6 +22,10 @@ COMMANDS = (
     "paystream.cli",
     "paystream.__main__",
 )
+#: the one known arrow up, named so no other can join it: ``status`` counts the open
+#: exceptions with the admin's own fold (``admin.kafka.read_queue``) until that fold moves
+#: down to this layer
+KNOWN_UPWARD = {"paystream.status": ["admin.errors", "admin.kafka"]}
 
 
 def _module(path: Path) -> str:
@@ -47,14 +52,14 @@ def _sources(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
-GROUND = [p for p in _sources("paystream") if not _within(_module(p), COMMANDS)]
+SHARED = _sources("paystream")
 STAGE_SOURCES = [p for stage in STAGES for p in _sources(stage)]
 
 
-@pytest.mark.parametrize("path", GROUND, ids=lambda p: str(p.relative_to(ROOT)))
-def test_the_ground_floor_imports_no_stage(path: Path) -> None:
+@pytest.mark.parametrize("path", SHARED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_shared_layer_imports_no_stage(path: Path) -> None:
     upward = sorted(name for name in _imports(path) if _within(name, STAGES))
-    assert upward == [], f"{_module(path)} imports {upward}"
+    assert upward == KNOWN_UPWARD.get(_module(path), []), f"{_module(path)} imports {upward}"
 
 
 @pytest.mark.parametrize("path", STAGE_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))

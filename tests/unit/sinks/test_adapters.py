@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from paystream.crm_properties import contact_properties
 from paystream.devstack.commands import crm_command, helpdesk_command
+from paystream.vocabulary import BILLING_STATES
 from sinks.crm import CrmAdapter
-from sinks.crm_setup import BILLING_STATES, contact_properties
 from sinks.helpdesk import HelpdeskAdapter
 
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paystream.crm_properties import contact_properties, property_differences
 from paystream.devstack.commands import crm_command
 from sinks import mapping
-from sinks.crm_setup import contact_properties, property_differences
 from sinks.hubspot import is_conflict
 from sinks.mapping import HeldContact
 from sinks.retry import (
