@@ -34,6 +34,19 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile("paystream")
 
+
+def fuzz_settings(max_examples: int) -> hypothesis_settings:
+    """Hypothesis settings of a fuzz test against a real app through function-scoped
+    fixtures (one app for all examples, so that health check is off), no example database
+    (each run explores afresh; a failure prints its example)."""
+    return hypothesis_settings(
+        max_examples=max_examples,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+
+
 #: PAYSTREAM_ENV is required by every process (paystream.settings); the tests are a
 #: development environment unless a test says otherwise. In-process settings read it from
 #: here; ``broker_env`` passes it to subprocesses (``tests.unit.settings_env`` keeps it).

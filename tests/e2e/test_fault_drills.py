@@ -83,12 +83,14 @@ def expected_outcome(events: list[dict[str, Any]]) -> Expected:
     return Expected({c: (r.state, r.email) for c, r in records.items()}, tickets)
 
 
-def drill_events(tag: str, seed: int) -> tuple[list[dict[str, Any]], list[bytes]]:
-    """50 customers' storylines; deliveries: each event 1-3 times, shuffled."""
+def drill_events(
+    tag: str, seed: int, customers: int = CUSTOMERS
+) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """``customers`` customers' storylines; deliveries: each event 1-3 times, shuffled."""
     rng = random.Random(seed)
     start = int(time.time()) - 3600  # recent: the onboarding-stuck timer stays quiet
     events: list[dict[str, Any]] = []
-    for n in range(CUSTOMERS):
+    for n in range(customers):
         customer = f"cus_{tag}{n:03d}"
         events += storyline(customer, start + n, email=f"{customer}@example.com")
     deliveries = [

@@ -19,8 +19,6 @@ passed on the old runner too (its 10 s back-off ends before it matters here).
 from __future__ import annotations
 
 import itertools
-import json
-import random
 import signal
 import time
 import urllib.request
@@ -31,9 +29,8 @@ from typing import Any
 import pytest
 
 from paystream.runtime.broker import free_port
-from paystream.storyline import storyline
 from tests.e2e.conftest import Service, http_ok
-from tests.e2e.test_fault_drills import Stack, StripeSender, stack_requests
+from tests.e2e.test_fault_drills import Stack, StripeSender, drill_events, stack_requests
 
 CUSTOMERS = 40
 PARTITIONS = 4
@@ -97,22 +94,6 @@ class AlternatingSender(StripeSender):
         return super()._post(body)
 
 
-def scale_events(seed: int) -> tuple[list[dict[str, Any]], list[bytes]]:
-    rng = random.Random(seed)
-    start = int(time.time()) - 3600
-    events: list[dict[str, Any]] = []
-    for n in range(CUSTOMERS):
-        customer = f"cus_scl{n:03d}"
-        events += storyline(customer, start + n, email=f"{customer}@example.com")
-    deliveries = [
-        json.dumps(e, separators=(",", ":")).encode()
-        for e in events
-        for _ in range(rng.randint(1, 3))
-    ]
-    rng.shuffle(deliveries)
-    return events, deliveries
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack]:
     running = ScaleStack(tmp_path_factory.mktemp("scale"))
@@ -126,7 +107,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaleStack]:
 
 
 def test_replicas_join_and_die_while_events_flow(stack: ScaleStack) -> None:
-    events, deliveries = scale_events(seed=28)
+    events, deliveries = drill_events("scl", seed=28, customers=CUSTOMERS)
     sender = AlternatingSender(stack.url("ingest1"), stack.secret, deliveries, rate=40)
     sender.urls = (
         f"{stack.url('ingest1')}/webhooks/stripe",

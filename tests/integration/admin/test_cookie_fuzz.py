@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn, composite
 
 from admin.security import Sessions
 from paystream.settings import CommonSettings
+from tests.conftest import fuzz_settings
 from tests.integration.admin.conftest import ADMIN_TOKEN
 from tests.integration.admin.test_security import Client, csrf_of, login, started
 
@@ -82,12 +83,7 @@ async def status_with(admin: Admin, cookie: str) -> int:
     return int(resp.status)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_settings(60)
 @given(data=st.data())
 async def test_a_hostile_cookie_signs_nobody_in_and_changes_nothing(
     admin: Admin, data: st.DataObject

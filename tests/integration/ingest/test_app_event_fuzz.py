@@ -9,11 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.settings import IngestSettings
 from paystream.signing import sign_header
+from tests.conftest import fuzz_settings
 from tests.integration.ingest.conftest import APP_SECRET, ClientFactory
 from tests.kafka_helpers import consume
 
@@ -58,12 +59,7 @@ async def post(client: Any, created: object) -> int:
     return int(resp.status)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_settings(60)
 @given(offset=offsets, odd=st.none() | odd_created)
 async def test_created_decides_and_only_taken_events_are_published(
     app_client: Any, ingest_settings: IngestSettings, offset: int, odd: object

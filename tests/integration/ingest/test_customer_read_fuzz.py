@@ -8,10 +8,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from ingest.settings import IngestSettings
+from tests.conftest import fuzz_settings
 from tests.integration.ingest.conftest import ClientFactory, ingest_settings_for
 from tests.integration.ingest.test_fuzz import header_text, tokens
 from tests.kafka_helpers import consume
@@ -54,12 +55,7 @@ async def read_client(ingest_client: ClientFactory, ingest_settings: IngestSetti
     return await ingest_client(settings)
 
 
-@settings(
-    max_examples=80,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_settings(80)
 @given(customer_id=customer_ids, authorization=authorizations)
 async def test_any_customer_read_gets_4xx_or_503(
     read_client: Any, customer_id: str, authorization: str | None

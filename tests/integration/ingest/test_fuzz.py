@@ -8,13 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.strategies import DrawFn, composite
 
 from ingest.handlers import ERROR_BODIES
 from ingest.settings import IngestSettings
 from paystream.signing import sign_header
+from tests.conftest import fuzz_settings
 from tests.ingest_strategies import signature_headers
 from tests.integration.ingest.conftest import SECRET, ClientFactory, encode, ingest_settings_for
 
@@ -71,12 +72,7 @@ bodies = st.one_of(
 )
 
 
-@settings(
-    max_examples=500,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@fuzz_settings(500)
 @given(
     body=bodies,
     signing=st.sampled_from(["valid", "none", "garbage", "grammar", "stale", "other_secret"]),
