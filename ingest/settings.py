@@ -7,7 +7,13 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from paystream.settings import CommonSettings, production_problem, refuse, short_secret_problem
+from paystream.settings import (
+    CommonSettings,
+    plain_http_problem,
+    refuse,
+    secret_values,
+    short_secret_problem,
+)
 
 MIB = 1024 * 1024
 
@@ -73,18 +79,13 @@ class IngestSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _secrets_long_enough(self) -> IngestSettings:
-        token = self.paystream_api_token
-        tokens = [token.get_secret_value()] if token is not None else []
-        secrets = {"PAYSTREAM_APP_SECRETS": self.app_secrets, "PAYSTREAM_API_TOKEN": tokens}
+        secrets = {
+            "PAYSTREAM_APP_SECRETS": self.app_secrets,
+            "PAYSTREAM_API_TOKEN": secret_values(self.paystream_api_token),
+        }
         refuse(short_secret_problem(self.paystream_env, secrets))
-        refuse(
-            production_problem(
-                env=self.paystream_env,
-                kafka_protocol=self.kafka_security_protocol,
-                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
-                urls={"PAYSTREAM_WORKER_URL": self.paystream_worker_url},
-            )
-        )
+        urls = {"PAYSTREAM_WORKER_URL": self.paystream_worker_url}
+        refuse(plain_http_problem(self.paystream_env, urls))
         return self
 
     @property
@@ -118,18 +119,11 @@ class ReconcileSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _production_rules(self) -> ReconcileSettings:
-        token = self.paystream_api_token
-        tokens = [token.get_secret_value()] if token is not None else []
-        refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_API_TOKEN": tokens}))
-        refuse(
-            production_problem(
-                env=self.paystream_env,
-                kafka_protocol=self.kafka_security_protocol,
-                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
-                urls={
-                    "STRIPE_API_BASE": self.stripe_api_base,
-                    "PAYSTREAM_WORKER_URL": self.paystream_worker_url,
-                },
-            )
-        )
+        tokens = {"PAYSTREAM_API_TOKEN": secret_values(self.paystream_api_token)}
+        refuse(short_secret_problem(self.paystream_env, tokens))
+        urls = {
+            "STRIPE_API_BASE": self.stripe_api_base,
+            "PAYSTREAM_WORKER_URL": self.paystream_worker_url,
+        }
+        refuse(plain_http_problem(self.paystream_env, urls))
         return self

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from paystream.runtime.store import MetricsStoreSettings
-from paystream.settings import is_https_or_loopback, production_problem, refuse
+from paystream.settings import is_https_or_loopback, plain_http_problem, refuse
 
 
 class DestinationSettings(MetricsStoreSettings):
@@ -37,14 +37,7 @@ class DestinationSettings(MetricsStoreSettings):
     def _production_urls(self) -> DestinationSettings:
         # the store's password and every metrics row travel in the ClickHouse URL's requests
         url = self.clickhouse_url.get_secret_value() if self.clickhouse_url else None
-        refuse(
-            production_problem(
-                env=self.paystream_env,
-                kafka_protocol=self.kafka_security_protocol,
-                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
-                urls={"CLICKHOUSE_URL": url},
-            )
-        )
+        refuse(plain_http_problem(self.paystream_env, {"CLICKHOUSE_URL": url}))
         return self
 
     @property

@@ -78,28 +78,35 @@ def is_https_or_loopback(url: str) -> bool:
         return False
 
 
-def production_problem(
-    *,
-    env: Environment,
-    kafka_protocol: SecurityProtocol,
-    allow_plaintext: str,
-    urls: Mapping[str, str | None] | None = None,
+def plaintext_kafka_problem(
+    env: Environment, kafka_protocol: SecurityProtocol, allow_plaintext: str
 ) -> tuple[str, str] | None:
-    """What production refuses (pure): a Kafka connection without TLS unless
-    ``PAYSTREAM_KAFKA_ALLOW_PLAINTEXT=yes``, and any ``http://`` URL (API base, worker URL)
-    that is not loopback. ``urls`` maps each URL's variable to its value."""
-    if env != "production":
-        return None
-    if kafka_protocol in PLAINTEXT_PROTOCOLS and allow_plaintext != YES:
+    """What production refuses of Kafka (pure): a connection without TLS, unless
+    ``PAYSTREAM_KAFKA_ALLOW_PLAINTEXT=yes``. Every process checks it (``CommonSettings``)."""
+    if env == "production" and kafka_protocol in PLAINTEXT_PROTOCOLS and allow_plaintext != YES:
         return (
             "KAFKA_SECURITY_PROTOCOL",
             f"{kafka_protocol} (no TLS) is refused when PAYSTREAM_ENV=production: use SSL or "
             "SASL_SSL, or set PAYSTREAM_KAFKA_ALLOW_PLAINTEXT=yes for a private network",
         )
-    for variable, url in (urls or {}).items():
+    return None
+
+
+def plain_http_problem(env: Environment, urls: Mapping[str, str | None]) -> tuple[str, str] | None:
+    """What production refuses of URLs (pure): any ``http://`` URL (API base, worker URL)
+    that is not loopback. ``urls`` maps each URL's variable to its value; each process
+    passes the URLs it reads."""
+    if env != "production":
+        return None
+    for variable, url in urls.items():
         if url and not is_https_or_loopback(url):
             return variable, "must be an https:// URL (or loopback) when PAYSTREAM_ENV=production"
     return None
+
+
+def secret_values(secret: SecretStr | None) -> list[str]:
+    """An optional secret setting's value as ``short_secret_problem`` takes it ([] unset)."""
+    return [secret.get_secret_value()] if secret is not None else []
 
 
 def short_secret_problem(
@@ -279,10 +286,10 @@ class CommonSettings(BaseSettings):
         )
         refuse(
             problem
-            or production_problem(
-                env=self.paystream_env,
-                kafka_protocol=self.kafka_security_protocol,
-                allow_plaintext=self.paystream_kafka_allow_plaintext.strip().lower(),
+            or plaintext_kafka_problem(
+                self.paystream_env,
+                self.kafka_security_protocol,
+                self.paystream_kafka_allow_plaintext.strip().lower(),
             )
         )
         return self

@@ -10,6 +10,7 @@ from paystream.settings import (
     Duration,
     parse_duration,
     refuse,
+    secret_values,
     short_secret_problem,
 )
 
@@ -40,9 +41,8 @@ class WorkerSettings(CommonSettings):
 
     @model_validator(mode="after")
     def _secrets_long_enough(self) -> WorkerSettings:
-        token = self.paystream_api_token
-        tokens = [token.get_secret_value()] if token is not None else []
-        refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_API_TOKEN": tokens}))
+        tokens = {"PAYSTREAM_API_TOKEN": secret_values(self.paystream_api_token)}
+        refuse(short_secret_problem(self.paystream_env, tokens))
         return self
 
     @property
