@@ -3,6 +3,11 @@
 ``/healthz`` answers 200 while the process serves at all (liveness); ``/readyz`` answers 200
 while every sink thread runs and no stop was asked (readiness), 503 otherwise. The answer is a
 pure function of the path and that state (:func:`answer`); the server is a thin shell.
+
+Hand-written on the standard library's ``http.server`` because prometheus_client's
+``start_http_server`` serves its registry and nothing else, and the sinks process runs
+threads, not an event loop an aiohttp app could share; ``generate_latest`` still renders
+the metrics.
 """
 
 from __future__ import annotations
