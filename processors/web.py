@@ -1,5 +1,5 @@
 """The worker's web port: GET /customers/{id} and /events/{id}?key= (routed to the key's
-owner), /metrics, /readyz.
+owner), GET /customers (this worker's own partitions, paged), /metrics, /readyz.
 
 ``/customers/{id}`` checks the bearer token on whichever worker the request lands on, then
 Faust's router forwards it (headers included) to the worker that owns the customer's
@@ -20,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from paystream.throttle import FailureThrottle, bearer_attempt
 from processors.lifecycle import CustomerRecord
+from processors.listing import customer_page, listing_query
 from processors.parts import WorkerParts
 
 
@@ -112,6 +113,7 @@ def register(parts: WorkerParts) -> None:
             return self.json(body, status=200 if ready else 503)
 
     register_readiness(parts)
+    register_listing(parts, token, throttle)
 
     @app.page("/healthz")
     class HealthView(View):
@@ -135,3 +137,29 @@ def register_readiness(parts: WorkerParts) -> None:
             port=parts.settings.paystream_worker_port,
             partitions=sorted({tp.partition for tp in app.consumer.assignment()}),
         )
+
+
+def register_listing(parts: WorkerParts, token: str | None, throttle: FailureThrottle) -> None:
+    """``GET /customers?after=&limit=``: the records of this worker's partitions, in id order
+    (``processors.listing``), for ``paystream crm-repair``; the same bearer token and throttle
+    as ``/customers/{id}``. Not routed: each worker answers for the partitions it names."""
+    app = parts.app
+    source = parts.settings.topics.stripe_events
+
+    @app.page("/customers")
+    class CustomerListView(View):
+        async def get(self, request: Request) -> Response:
+            if token is None:
+                return self.json({"error": "not_found"}, status=404)
+            if (answer := refused(self, request, token, throttle)) is not None:
+                return answer
+            wanted = listing_query(dict(request.query))
+            if wanted is None:
+                return self.json({"error": "bad_paging"}, status=400)
+            if not parts.state["ready"] or app.rebalancing:
+                return self.json({"error": "unavailable"}, status=503)
+            partitions = [tp.partition for tp in app.consumer.assignment() if tp.topic == source]
+            page = customer_page(
+                parts.customers.data.items(), dict(parts.writer.records), wanted, partitions
+            )
+            return self.json(page)

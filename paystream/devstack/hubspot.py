@@ -172,6 +172,21 @@ class HubSpotStandin(Standin):
         with self.lock:
             return str(self._new_contact({k: str(v) for k, v in properties.items()})["id"])
 
+    def edit_contact(self, hs_id: str, **properties: str) -> None:
+        """A person's edit in HubSpot's UI: the properties change, nothing else is checked
+        (``crm-repair`` must find what it did)."""
+        with self.lock:
+            self._write(self.contacts[hs_id], {k: str(v) for k, v in properties.items()})
+
+    def delete_contact(self, hs_id: str) -> None:
+        """A person deletes a contact ("Archive a contact", contacts guide: an archived
+        contact is in no search and no batch read any more)."""
+        with self.lock:
+            contact = self.contacts.pop(hs_id)
+            for key, holder in list(self._unique.items()):
+                if holder == contact["id"]:
+                    del self._unique[key]
+
     def inject_read_answer(self, answer: dict[str, Any], count: int = 1) -> None:
         """Answer the next ``count`` batch reads with ``answer`` (a read that misses what a
         concurrent writer just created)."""
