@@ -89,7 +89,7 @@ class Client:
         self._last = 0.0
         self.waits: list[float] = []
 
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         for attempt in range(1, self.attempts + 1):
             wait = self._last + self.gap_s - time.monotonic()
             if wait > 0:
@@ -99,7 +99,7 @@ class Client:
                 response = self.http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
                 raise RepairError(f"{self.name} did not answer ({type(exc).__name__})") from None
-            if response.status_code == 200:
+            if response.status_code in ok:
                 return response.json()
             if response.status_code != 429 and response.status_code < 500:
                 raise RepairError(f"{self.name} answered {response.status_code} to {path}")
@@ -176,7 +176,9 @@ def email_holders(hubspot: Client, emails: Sequence[str]) -> dict[str, Contact]:
             "inputs": [{"id": e} for e in emails[start : start + READ_BATCH]],
             "properties": PROPERTIES,
         }
-        for found in hubspot.call("POST", READ_PATH, json=body).get("results") or []:
+        # 207: some emails have no contact ("Batch read contacts", multi-status errors)
+        answer = hubspot.call("POST", READ_PATH, ok=(200, 207), json=body)
+        for found in answer.get("results") or []:
             contact = contact_of(found)
             if contact.email:
                 held[contact.email.lower()] = contact
