@@ -24,7 +24,7 @@ from typing import Any
 from paystream.command_help import command_parser
 from paystream.commands.crm_repair.checks import Findings, Record, compare, emails_to_look_up
 
-WIDE = 28
+WIDE = 22
 
 
 def when(ms: int | None) -> str:
@@ -44,22 +44,22 @@ def render(findings: Findings, header: str) -> str:
     lines.append(f"drifted contacts ({len(findings.drifts)})")
     if findings.drifts:
         lines.append(
-            f"  {'customer':<22} {'contact':<10} {'field':<25} {'CRM value':<{WIDE}} "
+            f"  {'customer':<19} {'contact':<8} {'field':<24} {'CRM value':<{WIDE}} "
             f"{'canonical value':<{WIDE}} since"
         )
     for d in findings.drifts:
         note = "  (by hand: the CRM's date is later)" if d.by_hand else ""
         lines.append(
-            f"  {d.customer_id:<22} {d.contact_id:<10} {d.field:<25} {_cell(d.crm_value):<{WIDE}} "
+            f"  {d.customer_id:<19} {d.contact_id:<8} {d.field:<24} {_cell(d.crm_value):<{WIDE}} "
             f"{_cell(d.canonical_value):<{WIDE}} {when(d.since_ms)}{note}"
         )
     lines += ["", f"duplicates ({len(findings.duplicates)}): a person merges them in HubSpot"]
     for dup in findings.duplicates:
         kind = dup.kind.replace("_", " ")
-        lines.append(f"  {dup.customer_id:<22} contacts {', '.join(dup.contact_ids):<20} {kind}")
+        lines.append(f"  {dup.customer_id:<19} contacts {', '.join(dup.contact_ids):<20} {kind}")
     lines += ["", f"customers the CRM never got ({len(findings.missing)})"]
     for m in findings.missing:
-        lines.append(f"  {m.customer_id:<22} {m.billing_state:<20} since {when(m.since_ms)}")
+        lines.append(f"  {m.customer_id:<19} {m.billing_state:<20} since {when(m.since_ms)}")
     if findings.unknown:
         lines += [
             "",
@@ -90,7 +90,10 @@ def summary(findings: Findings, applied: dict[str, int] | None) -> str:
     if applied is None:
         if findings.clean and not findings.duplicates:
             return "nothing to repair"
-        return f"{counts}: `paystream crm-repair --apply` corrects them (dry run: nothing sent)"
+        return (
+            f"{counts}: `paystream crm-repair --apply` corrects them and puts each duplicate "
+            "in the exception queue (dry run: nothing sent)"
+        )
     text = (
         f"{counts}: sent {applied['corrections']} correction(s) through sink.crm, opened "
         f"{applied['duplicates']} exception-queue row(s) (duplicate_contact)"
