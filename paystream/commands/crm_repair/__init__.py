@@ -22,7 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from paystream.command_help import command_parser
-from paystream.commands.crm_repair.checks import Findings, Record, compare, emails_to_look_up
+from paystream.commands.crm_repair.checks import (
+    Findings,
+    Record,
+    compare,
+    emails_to_look_up,
+    set_apart_queued,
+)
 
 WIDE = 22
 
@@ -57,6 +63,11 @@ def render(findings: Findings, header: str) -> str:
     for dup in findings.duplicates:
         kind = dup.kind.replace("_", " ")
         lines.append(f"  {dup.customer_id:<19} contacts {', '.join(dup.contact_ids):<20} {kind}")
+    if findings.queued:
+        lines.append(
+            f"  and {len(findings.queued)} already in the exception queue, waiting for the merge: "
+            + ", ".join(d.customer_id for d in findings.queued)
+        )
     lines += ["", f"customers the CRM never got ({len(findings.missing)})"]
     for m in findings.missing:
         lines.append(f"  {m.customer_id:<19} {m.billing_state:<20} since {when(m.since_ms)}")
@@ -76,6 +87,7 @@ def as_json(findings: Findings, applied: dict[str, int] | None) -> str:
         "duplicates": [asdict(d) for d in findings.duplicates],
         "missing": [asdict(m) for m in findings.missing],
         "unknown_contacts": list(findings.unknown),
+        "queued_duplicates": [asdict(d) for d in findings.queued],
         "applied": applied,
     }
     return json.dumps(body, indent=2)
@@ -88,8 +100,12 @@ def summary(findings: Findings, applied: dict[str, int] | None) -> str:
         f"{len(findings.duplicates)} duplicate(s), {len(findings.missing)} customer(s) missing"
     )
     if applied is None:
-        if findings.clean and not findings.duplicates:
-            return "nothing to repair"
+        if findings.clean:
+            return "nothing to repair" + (
+                f" ({len(findings.queued)} duplicate(s) wait in the exception queue)"
+                if findings.queued
+                else ""
+            )
         return (
             f"{counts}: `paystream crm-repair --apply` corrects them and puts each duplicate "
             "in the exception queue (dry run: nothing sent)"
@@ -104,7 +120,7 @@ def summary(findings: Findings, applied: dict[str, int] | None) -> str:
 
 
 def findings_now(settings: Any) -> tuple[Findings, dict[str, Record]]:
-    from paystream.commands.crm_repair import shell
+    from paystream.commands.crm_repair import plan, shell
 
     records = shell.read_records(settings)
     hubspot = shell.hubspot_client(settings)
@@ -113,7 +129,10 @@ def findings_now(settings: Any) -> tuple[Findings, dict[str, Record]]:
         holders = shell.email_holders(hubspot, emails_to_look_up(contacts, records))
     finally:
         hubspot.close()
-    return compare(contacts, records, holders), records
+    findings = compare(contacts, records, holders)
+    if findings.duplicates:
+        findings = set_apart_queued(findings, shell.open_rows(settings), plan.duplicate_key)
+    return findings, records
 
 
 def repair(settings: Any, findings: Findings, records: dict[str, Record]) -> dict[str, int]:

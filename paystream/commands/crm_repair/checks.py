@@ -24,8 +24,8 @@ state changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 BILLING_STATE = "billing_state"
@@ -102,6 +102,8 @@ class Findings:
     missing: tuple[Missing, ...] = ()
     #: contact ids whose customer id the worker does not know
     unknown: tuple[str, ...] = field(default=())
+    #: duplicates whose exception-queue row is still open: they wait for a person's merge
+    queued: tuple[Duplicate, ...] = ()
 
     @property
     def correctable(self) -> tuple[str, ...]:
@@ -111,9 +113,19 @@ class Findings:
 
     @property
     def clean(self) -> bool:
-        """Nothing the command can correct, nor a date a person must fix (duplicates are a
-        person's merge, listed apart)."""
-        return not self.drifts and not self.missing
+        """Nothing to correct, no date a person must fix, no duplicate outside the queue."""
+        return not self.drifts and not self.missing and not self.duplicates
+
+
+def set_apart_queued(
+    findings: Findings, open_rows: Iterable[str], key: Callable[[str], str]
+) -> Findings:
+    """Move the duplicates whose row (``key(customer id)``) is open in the exception queue
+    to ``queued``: ``--apply`` opened it, a person has not merged them yet."""
+    rows = set(open_rows)
+    waiting = tuple(d for d in findings.duplicates if key(d.customer_id) in rows)
+    new = tuple(d for d in findings.duplicates if d not in waiting)
+    return replace(findings, duplicates=new, queued=findings.queued + waiting)
 
 
 def parse_crm_datetime(value: str | None) -> int | None:

@@ -278,6 +278,18 @@ def apply(settings: CrmRepairSettings, messages: Sequence[plan.Message]) -> int:
     return sum(acked)
 
 
+def open_rows(settings: CrmRepairSettings) -> set[str]:
+    """The row ids open (or being retried) in the exception queue, read whole from Kafka."""
+    from paystream.exception_queue.feed import read_queue
+    from paystream.runtime.topic_feed import FeedNotLoaded
+
+    try:
+        queue = read_queue(settings, timeout=30)
+    except FeedNotLoaded as exc:
+        raise RepairError(f"the exception queue could not be read ({exc})") from None
+    return {row.row_id for row in queue.visible()}
+
+
 def encoder() -> Callable[[str, Mapping[str, Any]], bytes]:
     from schemas.codec import default_codec
 

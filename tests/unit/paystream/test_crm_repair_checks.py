@@ -20,6 +20,7 @@ from paystream.commands.crm_repair.checks import (
     emails_to_look_up,
     iso8601_ms,
     parse_crm_datetime,
+    set_apart_queued,
 )
 from paystream.vocabulary import BILLING_STATES
 
@@ -118,7 +119,15 @@ def test_two_contacts_with_one_customer_id_are_a_duplicate_not_a_drift() -> None
     first, second = written(RECORD, "99"), written(RECORD, "1000", billing_state="canceled")
     found = compare([second, first], {"cus_1": RECORD})
     assert found.duplicates == (Duplicate("cus_1", SAME_CUSTOMER_ID, ("99", "1000")),)
-    assert (found.drifts, found.correctable, found.clean) == ((), (), True)
+    assert (found.drifts, found.correctable, found.clean) == ((), (), False)
+
+
+def test_a_duplicate_whose_row_is_open_waits_for_the_merge() -> None:
+    found = compare([written(RECORD, "99"), written(RECORD, "1000")], {"cus_1": RECORD})
+    waiting = set_apart_queued(found, {"row:cus_1"}, lambda c: f"row:{c}")
+    assert (waiting.duplicates, waiting.queued, waiting.clean) == ((), found.duplicates, True)
+    elsewhere = set_apart_queued(found, {"row:cus_2"}, lambda c: f"row:{c}")
+    assert (elsewhere.duplicates, elsewhere.queued) == (found.duplicates, ())
 
 
 def test_a_second_contact_holding_the_customers_email_is_a_duplicate() -> None:

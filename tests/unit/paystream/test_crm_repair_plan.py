@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from admin.queue import ExceptionQueue, dead_letter_of
+from paystream.exception_queue.fold import ExceptionQueue, dead_letter_of
 from paystream.commands.crm_repair import plan
 from paystream.commands.crm_repair.checks import (
     EMAIL_HELD_BY_SECOND_CONTACT,
