@@ -9,7 +9,7 @@ written to its table (the writer's overlay) is listed with its newest value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,18 +39,23 @@ def listing_query(query: Mapping[str, str]) -> ListingQuery | None:
 
 
 def customer_page(
-    stored: Iterable[tuple[bytes, bytes]],
+    stored: Iterable[bytes],
+    read: Callable[[bytes], bytes | None],
     overlay: Mapping[str, CustomerRecord],
     wanted: ListingQuery,
     partitions: Iterable[int],
 ) -> dict[str, Any]:
-    """The page after ``wanted.after``: public records, the worker's partitions, the cursor."""
-    ids = {key.decode(): raw for key, raw in stored}
-    later = sorted(i for i in {*ids, *overlay} if i > wanted.after)
+    """The page after ``wanted.after``: public records, the worker's partitions, the cursor.
+
+    ``stored``: the table's keys; ``read``: a key's value (only the page's are read)."""
+    later = sorted(i for i in {k.decode() for k in stored} | set(overlay) if i > wanted.after)
     page = later[: wanted.limit]
-    records = [
-        (overlay[i] if i in overlay else CustomerRecord.from_json(ids[i])).public() for i in page
-    ]
+    records = []
+    for customer in page:
+        raw = read(customer.encode()) if customer not in overlay else None
+        record = overlay.get(customer) or (CustomerRecord.from_json(raw) if raw else None)
+        if record is not None:  # gone between the listing and the read (a rebalance)
+            records.append(record.public())
     more = len(later) > wanted.limit
     return {
         "customers": records,

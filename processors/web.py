@@ -159,7 +159,8 @@ def register_listing(parts: WorkerParts, token: str | None, throttle: FailureThr
             if not parts.state["ready"] or app.rebalancing:
                 return self.json({"error": "unavailable"}, status=503)
             partitions = [tp.partition for tp in app.consumer.assignment() if tp.topic == source]
+            table = parts.customers.data
             page = customer_page(
-                parts.customers.data.items(), dict(parts.writer.records), wanted, partitions
+                table.keys(), table.get, dict(parts.writer.records), wanted, partitions
             )
             return self.json(page)

@@ -25,7 +25,8 @@ and any injected fault (see ``paystream.devstack._http_standin``). The unkind pa
   ``time_zone``, on the stand-in's clock), with ``X-HubSpot-RateLimit-*`` headers.
 * **Search** (``POST /crm/v3/objects/contacts/search``, "Search" guide; see
   ``add_search_and_token_info``): at most 200 per page, paged with ``after``, its own
-  per-second limit (429 ``SECONDLY``), and no paging past 10,000 results (400).
+  per-second limit (429 ``SECONDLY``), no paging past 10,000 results (400), and at most
+  five filter groups of ten filters, twenty-five in all (400; the 2024 changelog).
 * **Token introspection** of a private app (``access-token-info``) names its scopes;
   ``token_expired = True`` makes every call a 401 ``EXPIRED_AUTHENTICATION``.
 
@@ -533,6 +534,9 @@ SEARCH_PATH = "/crm/v3/objects/contacts/search"
 SEARCH_MAX_LIMIT = 200
 SEARCH_MAX_RESULTS = 10_000
 SEARCH_PER_SECOND = 5
+SEARCH_MAX_GROUPS = 5
+SEARCH_MAX_GROUP_FILTERS = 10
+SEARCH_MAX_FILTERS = 25
 #: "Private apps" (https://developers.hubspot.com/docs/api/private-apps, "Show private app
 #: access token information"): POST {"tokenKey": token} → userId, hubId, appId, scopes
 TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"  # noqa: S105 - a path
@@ -580,6 +584,17 @@ def _search_body_problem(body: Any) -> str | None:
     after = str(body.get("after") or "0")
     if not after.isdigit():
         return "after must be a paging cursor from a previous answer"
+    groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        return "filterGroups must be a list of objects"
+    counts = [len(g.get("filters") or []) for g in groups]
+    # "Expanded filtering capabilities" (changelog, https://developers.hubspot.com/changelog/
+    # breaking-change-expanded-filtering-capabilities-and-error-messaging-in-hubspots-search-api):
+    # at most five filter groups, ten filters in one group, twenty-five in all
+    if len(groups) > SEARCH_MAX_GROUPS or any(n > SEARCH_MAX_GROUP_FILTERS for n in counts):
+        return f"at most {SEARCH_MAX_GROUPS} filterGroups of {SEARCH_MAX_GROUP_FILTERS} filters"
+    if sum(counts) > SEARCH_MAX_FILTERS:
+        return f"at most {SEARCH_MAX_FILTERS} filters in one search"
     return None
 
 

@@ -54,7 +54,7 @@ def render(findings: Findings, header: str) -> str:
             f"{'canonical value':<{WIDE}} since"
         )
     for d in findings.drifts:
-        note = "  (by hand: the CRM's date is later)" if d.by_hand else ""
+        note = "  (by hand: clear this contact's date in HubSpot)" if d.by_hand else ""
         lines.append(
             f"  {d.customer_id:<19} {d.contact_id:<8} {d.field:<24} {_cell(d.crm_value):<{WIDE}} "
             f"{_cell(d.canonical_value):<{WIDE}} {when(d.since_ms)}{note}"
@@ -115,7 +115,10 @@ def summary(findings: Findings, applied: dict[str, int] | None) -> str:
         f"{applied['duplicates']} exception-queue row(s) (duplicate_contact)"
     )
     if by_hand:
-        text += f"; {by_hand} field(s) by hand (the CRM's date is later than the record's)"
+        text += (
+            f"; {by_hand} field(s) not sent: the CRM's billing_state_changed_at is later than "
+            "the record's, which the CRM sink never overwrites; clear it in HubSpot, run again"
+        )
     return text
 
 

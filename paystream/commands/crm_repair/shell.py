@@ -103,6 +103,9 @@ class Client:
                 return response.json()
             if response.status_code != 429 and response.status_code < 500:
                 raise RepairError(f"{self.name} answered {response.status_code} to {path}")
+            if response.status_code == 429 and _policy(response) == "DAILY":
+                # "API usage guidelines": nothing succeeds before the account's midnight
+                raise RepairError(f"{self.name}'s daily request limit is spent; run after midnight")
             if attempt < self.attempts:
                 delay = retry_delay(response.headers.get("Retry-After"), attempt)
                 self.waits.append(delay)
@@ -111,6 +114,14 @@ class Client:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _policy(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("policyName") or "") if isinstance(body, dict) else ""
 
 
 def retry_delay(retry_after: str | None, attempt: int) -> float:
