@@ -140,6 +140,11 @@ class HubSpotStandin(Standin):
         #: the search API's own limit, requests per second (answered with a 429)
         self.search_rate_limit = SEARCH_PER_SECOND
         self._searches: deque[float] = deque()
+        #: seconds a write takes to reach the search index (0: at once). The search reads an
+        #: index that lags behind the records: a contact searched right after a write is
+        #: not found, or found as it was (HubSpot/hubspot-api-php#59, "Search API delay
+        #: after insert"); batch reads answer from the records themselves.
+        self.search_lag_s = 0.0
         self.reset_state()
         self.route("POST", "/crm/v3/objects/contacts/batch/upsert", self.batch_upsert)
         self.route("POST", "/crm/v3/objects/contacts/batch/update", self.batch_update)
@@ -160,6 +165,8 @@ class HubSpotStandin(Standin):
         self._unique: dict[tuple[str, str], str] = {}
         #: every property write, in order: (customer id or contact id, properties)
         self.writes: list[tuple[str, dict[str, str]]] = []
+        #: contact id → (stand-in time, properties after the write), oldest first
+        self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
 
     def state(self) -> Any:
         return {"contacts": list(self.contacts.values()), "properties": sorted(self.properties)}
@@ -242,6 +249,21 @@ class HubSpotStandin(Standin):
                     self._unique[(name, value)] = contact["id"]
         held.update(stored)
         contact["updatedAt"] = _iso(self.now_s())
+        history = self._history.setdefault(contact["id"], [])
+        history.append((self.now_s(), {**contact, "properties": dict(held)}))
+        del history[:-8]  # a few versions are enough for any lag a test sets
+
+    def indexed(self) -> list[dict[str, Any]]:
+        """The contacts as the search index holds them: as of ``search_lag_s`` ago."""
+        if self.search_lag_s <= 0:
+            return list(self.contacts.values())
+        horizon = self.now_s() - self.search_lag_s
+        found = []
+        for hs_id in self.contacts:
+            seen = [c for t, c in self._history.get(hs_id, []) if t <= horizon]
+            if seen:
+                found.append(seen[-1])
+        return found
 
     def _conflict(
         self,
@@ -655,7 +677,7 @@ def add_search_and_token_info(standin: HubSpotStandin) -> None:
         limited = searched()
         if limited is not None:
             return limited
-        return _search_answer(standin.contacts.values(), body)
+        return _search_answer(standin.indexed(), body)
 
     async def token_info(_request: web.Request, body: Any) -> web.Response:
         token = body.get("tokenKey") if isinstance(body, dict) else None

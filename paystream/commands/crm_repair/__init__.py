@@ -128,7 +128,8 @@ def findings_now(settings: Any) -> tuple[Findings, dict[str, Record]]:
     records = shell.read_records(settings)
     hubspot = shell.hubspot_client(settings)
     try:
-        contacts = shell.search_contacts(hubspot)
+        searched = shell.search_contacts(hubspot)
+        contacts = shell.confirmed(hubspot, searched, compare(searched, records))
         holders = shell.email_holders(hubspot, emails_to_look_up(contacts, records))
     finally:
         hubspot.close()

@@ -6,7 +6,10 @@
   since one query stops at 10,000 results, the next query starts after the last id seen.
   The search has its own per-second limit: requests are paced under it, and a 429 (which
   carries no ``Retry-After``: "API usage guidelines") is retried after a growing wait.
-* Contacts holding some customers' emails: ``batch/read`` by ``email``, 100 per request.
+* What a finding names is read again with ``batch/read`` (100 per request), which answers
+  from the records, not the search index (that lags behind writes): drifted contacts by id,
+  missing customers by ``stripe_customer_id``, and the contacts holding some customers'
+  emails by ``email``.
 * The worker's records: ``GET /customers`` of every worker (``PAYSTREAM_WORKER_URL``, comma
   separated), each answering for its own partitions; all partitions must be answered for.
 * ``--apply``: the plan's records produced to ``sink.crm``, ``sink.dlq`` and
@@ -27,7 +30,7 @@ from pydantic import Field, SecretStr
 
 from paystream.backoff import jittered_delay
 from paystream.commands.crm_repair import plan
-from paystream.commands.crm_repair.checks import Contact, Record, parse_crm_datetime
+from paystream.commands.crm_repair.checks import Contact, Findings, Record, parse_crm_datetime
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
@@ -178,22 +181,42 @@ def search_contacts(hubspot: Client) -> list[Contact]:
             after_id, after, in_query = int(found[-1].contact_id), None, 0
 
 
-def email_holders(hubspot: Client, emails: Sequence[str]) -> dict[str, Contact]:
-    """The contacts holding these emails (leads included), by lower-cased email."""
-    held: dict[str, Contact] = {}
-    for start in range(0, len(emails), READ_BATCH):
-        body = {
-            "idProperty": "email",
-            "inputs": [{"id": e} for e in emails[start : start + READ_BATCH]],
+def read_by(hubspot: Client, id_property: str, ids: Sequence[str]) -> list[Contact]:
+    """The contacts these ids name (``batch/read``, 100 per request): from the records
+    themselves, not the search index. ``hs_object_id`` reads by contact id."""
+    found: list[Contact] = []
+    for start in range(0, len(ids), READ_BATCH):
+        body: dict[str, Any] = {
+            "inputs": [{"id": i} for i in ids[start : start + READ_BATCH]],
             "properties": PROPERTIES,
         }
-        # 207: some emails have no contact ("Batch read contacts", multi-status errors)
+        if id_property != "hs_object_id":
+            body["idProperty"] = id_property
+        # 207: some ids name no contact ("Batch read contacts", multi-status errors)
         answer = hubspot.call("POST", READ_PATH, ok=(200, 207), json=body)
-        for found in answer.get("results") or []:
-            contact = contact_of(found)
-            if contact.email:
-                held[contact.email.lower()] = contact
-    return held
+        found += [contact_of(c) for c in answer.get("results") or []]
+    return found
+
+
+def email_holders(hubspot: Client, emails: Sequence[str]) -> dict[str, Contact]:
+    """The contacts holding these emails (leads included), by lower-cased email."""
+    return {c.email.lower(): c for c in read_by(hubspot, "email", emails) if c.email}
+
+
+def confirmed(hubspot: Client, contacts: Sequence[Contact], findings: Findings) -> list[Contact]:
+    """``contacts`` with what a finding names read again from the records: the search index
+    lags behind writes (a correction just written can still be searched as it was, a contact
+    just created not at all), so each drifted contact is re-read by id and each missing
+    customer looked up by ``stripe_customer_id``."""
+    suspects = sorted({d.contact_id for d in findings.drifts})
+    fresh = read_by(hubspot, "hs_object_id", suspects) if suspects else []
+    missing = [m.customer_id for m in findings.missing]
+    found = read_by(hubspot, "stripe_customer_id", missing) if missing else []
+    by_id = {c.contact_id: c for c in contacts}
+    for gone in set(suspects) - {c.contact_id for c in fresh}:
+        by_id.pop(gone, None)  # deleted since the search
+    by_id.update((c.contact_id, c) for c in [*fresh, *found])
+    return sorted(by_id.values(), key=lambda c: (len(c.contact_id), c.contact_id))
 
 
 # ------------------------------------------------------------------------------- worker

@@ -6,8 +6,8 @@ email and user id, one's change date (earlier), one contact is deleted (a custom
 never got), and one customer's email moves to a new lead while their own contact gets
 another address (a duplicate). The dry run names exactly these; ``--apply`` sends the
 corrections through sink.crm and a duplicate_contact dead letter; once the sink has written,
-a second run finds nothing (the duplicate waits in the exception queue for a person's
-merge).
+a second run finds nothing, though the search index still lags behind those writes (the
+duplicate waits in the exception queue for a person's merge).
 """
 
 from __future__ import annotations
@@ -152,6 +152,7 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
     hubspot.delete_contact(c["id"])
     hubspot.edit_contact(e["id"], email="e.personal@example.com")
     lead = hubspot.seed_contact(email=email("cus_rpE"), firstname="Lead")
+    hubspot.advance(100)  # the stand-in's clock: the edits are 100 s old from here on
 
     code, found = run(capsys)
     assert code == 1
@@ -191,6 +192,11 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
         )
 
     wait_for(corrected, "the sink to write the corrections")
+    # the search index lags 50 s behind: it still holds the edits, and not C's new contact
+    hubspot.search_lag_s = 50
+    indexed = {c["id"]: c["properties"] for c in hubspot.indexed()}
+    assert indexed[a["id"]]["billing_state"] == "canceled"
+    assert not any(p.get("stripe_customer_id") == "cus_rpC" for p in indexed.values())
     code, again = run(capsys)
     assert (code, again["drifts"], again["missing"], again["duplicates"]) == (0, [], [], [])
     assert again["clean"] is True
