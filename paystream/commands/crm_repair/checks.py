@@ -163,40 +163,25 @@ def _since(record: Record, contact: Contact) -> int | None:
 
 
 def field_drifts(record: Record, contact: Contact, email_is_free: bool) -> list[Drift]:
-    """The fields in which ``contact`` differs from ``record`` (one contact, one record)."""
+    """The fields in which ``contact`` differs from ``record`` (one contact, one record), in
+    the order of ``FIELDS``. ``email_is_free``: no other contact holds the record's email."""
     held_ms = parse_crm_datetime(contact.changed_at)
     canonical_ms = record.changed_at_ms
     ahead = held_ms is not None and canonical_ms is not None and held_ms > canonical_ms
-    pairs = [
-        (BILLING_STATE, contact.billing_state, record.billing_state, True),
-        (
-            CHANGED_AT,
-            contact.changed_at,
-            iso8601_ms(canonical_ms) if canonical_ms else None,
-            held_ms != canonical_ms,
-        ),
-        (USER_ID, contact.user_id, record.user_id, record.user_id is not None),
-        (
-            EMAIL,
-            contact.email,
-            record.email,
-            email_is_free and record.email is not None,
-        ),
-    ]
     since = _since(record, contact)
+
+    def drift(name: str, crm: str | None, canonical: str | None) -> Drift:
+        return Drift(record.customer_id, contact.contact_id, name, crm, canonical, since, ahead)
+
     found = []
-    for name, crm, canonical, compared in pairs:
-        differs = (
-            _lower(crm) != _lower(canonical)
-            if name == EMAIL
-            else (held_ms != canonical_ms if name == CHANGED_AT else (crm or None) != canonical)
-        )
-        if compared and differs:
-            drift = Drift(
-                record.customer_id, contact.contact_id, name, crm, canonical, since, ahead
-            )
-            found.append(drift)
-    found.sort(key=lambda d: FIELDS.index(d.field))
+    if (contact.billing_state or None) != record.billing_state:
+        found.append(drift(BILLING_STATE, contact.billing_state, record.billing_state))
+    if canonical_ms is not None and held_ms != canonical_ms:
+        found.append(drift(CHANGED_AT, contact.changed_at, iso8601_ms(canonical_ms)))
+    if email_is_free and record.email and _lower(contact.email) != _lower(record.email):
+        found.append(drift(EMAIL, contact.email, record.email))
+    if record.user_id and (contact.user_id or None) != record.user_id:
+        found.append(drift(USER_ID, contact.user_id, record.user_id))
     return found
 
 

@@ -20,6 +20,7 @@ Secrets go only into request headers; an error names its class or status, never 
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -78,6 +79,7 @@ class Client:
         token: str,
         settings: CrmRepairSettings,
         name: str,
+        token_hint: str,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.http = httpx.Client(
@@ -86,6 +88,8 @@ class Client:
             timeout=settings.paystream_crm_repair_timeout_s,
         )
         self.name = name
+        #: which setting holds the token, named when it is refused
+        self.token_hint = token_hint
         self.attempts = settings.paystream_crm_repair_attempts
         self.sleep = sleep
         self.gap_s = 0.0
@@ -102,10 +106,16 @@ class Client:
                 response = self.http.request(method, path, **kwargs)
             except httpx.HTTPError as exc:
                 raise RepairError(f"{self.name} did not answer ({type(exc).__name__})") from None
-            if response.status_code in ok:
-                return response.json()
-            if response.status_code != 429 and response.status_code < 500:
-                raise RepairError(f"{self.name} answered {response.status_code} to {path}")
+            status = response.status_code
+            if status in ok:
+                try:
+                    return response.json()
+                except ValueError:
+                    raise RepairError(f"{self.name} answered {path} with no JSON") from None
+            if status in (401, 403):
+                raise RepairError(f"{self.name} refused the token ({status}): {self.token_hint}")
+            if status != 429 and status < 500:
+                raise RepairError(f"{self.name} answered {status} to {path}")
             if response.status_code == 429 and _policy(response) == "DAILY":
                 # "API usage guidelines": nothing succeeds before the account's midnight
                 raise RepairError(f"{self.name}'s daily request limit is spent; run after midnight")
@@ -131,7 +141,7 @@ def retry_delay(retry_after: str | None, attempt: int) -> float:
     """``Retry-After`` when given (seconds), else 1, 2, 4 ... s with jitter, at most 30 s."""
     if retry_after and retry_after.strip().isdigit():
         return min(60.0, float(retry_after))
-    return jittered_delay(attempt, 1.0, 30.0, 0.5)
+    return jittered_delay(attempt, 1.0, 30.0, random.random())
 
 
 # ------------------------------------------------------------------------------ HubSpot
@@ -253,7 +263,7 @@ def read_records(settings: CrmRepairSettings) -> dict[str, Record]:
     records: dict[str, Record] = {}
     partitions: set[int] = set()
     for url in [u.strip() for u in settings.paystream_worker_url.split(",") if u.strip()]:
-        worker = Client(url, token, settings, "the worker")
+        worker = Client(url, token, settings, "the worker", "check PAYSTREAM_API_TOKEN")
         try:
             for page in worker_pages(worker):
                 partitions.update(int(p) for p in page.get("partitions") or [])
@@ -274,7 +284,13 @@ def hubspot_client(settings: CrmRepairSettings) -> Client:
     token = settings.hubspot_access_token
     if token is None or not token.get_secret_value():
         raise RepairError("set HUBSPOT_ACCESS_TOKEN (a private app with contacts read)")
-    client = Client(settings.hubspot_api_base, token.get_secret_value(), settings, "HubSpot")
+    client = Client(
+        settings.hubspot_api_base,
+        token.get_secret_value(),
+        settings,
+        "HubSpot",
+        "HUBSPOT_ACCESS_TOKEN expired or lacks crm.objects.contacts.read",
+    )
     client.gap_s = 1.0 / settings.paystream_crm_search_per_second
     return client
 

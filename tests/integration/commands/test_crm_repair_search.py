@@ -4,7 +4,8 @@ search's own per-second 429s (which carry no Retry-After)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -12,6 +13,7 @@ from paystream.commands.crm_repair.shell import (
     SEARCH_PATH,
     Client,
     CrmRepairSettings,
+    RepairError,
     hubspot_client,
     search_contacts,
 )
@@ -64,3 +66,26 @@ def test_the_search_limit_is_waited_out(hubspot: HubSpotStandin) -> None:
     assert sorted(c.customer_id or "" for c in contacts) == [f"cus_{i:05d}" for i in range(1_000)]
     limited = [r for r in hubspot.requests_to(SEARCH_PATH) if r.status == 429]
     assert limited and reader.waits and len(reader.waits) == len(limited)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "said"),
+    [
+        (lambda s: setattr(s, "token_expired", True), "refused the token (401): HUBSPOT_"),
+        (HubSpotStandin.exhaust_daily_limit, "daily request limit is spent"),
+    ],
+    ids=["expired token", "daily limit"],
+)
+def test_a_refusal_that_waiting_cannot_cure_stops_at_once(
+    hubspot: HubSpotStandin, spoil: Callable[[HubSpotStandin], None], said: str
+) -> None:
+    hubspot.seed_contact(stripe_customer_id="cus_1")
+    spoil(hubspot)
+    reader = client(hubspot, 50)
+    try:
+        with pytest.raises(RepairError, match=re.escape(said)) as raised:
+            search_contacts(reader)
+    finally:
+        reader.close()
+    assert len(hubspot.requests_to(SEARCH_PATH)) == 1 and reader.waits == []
+    assert hubspot.token not in str(raised.value)
