@@ -8,7 +8,8 @@ customer id included). ``compare`` decides, per customer:
 * **missing**: the worker holds a billing state and no contact carries the customer id;
 * **duplicate**: two contacts carry the customer id (possible only when the property is not
   unique: made by hand, not by ``crm-setup``), or the customer's email is held by a second
-  contact — an upsert cannot correct either, a person merges them;
+  contact (a lead, or — for a customer without a contact — another Stripe customer's
+  contact) — an upsert cannot correct either, a person merges them;
 * **drift**: the one contact differs in ``billing_state``, ``billing_state_changed_at``,
   ``email`` or ``paystream_user_id`` (email and user id only when the record knows them).
   A contact whose ``billing_state_changed_at`` is later than the record's is *by hand*: the
@@ -28,15 +29,20 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from paystream.vocabulary import EMAIL_HELD_BY_OTHER_CUSTOMER
+
 BILLING_STATE = "billing_state"
 CHANGED_AT = "billing_state_changed_at"
 EMAIL = "email"
 USER_ID = "paystream_user_id"
 #: the fields compared, in the order of the report
 FIELDS = (BILLING_STATE, CHANGED_AT, EMAIL, USER_ID)
-#: a duplicate's kinds
+#: a duplicate's kinds: two contacts with the customer's id; the customer's email held by a
+#: second contact; and, for a customer without a contact, its email held by another Stripe
+#: customer's contact (the CRM sink refuses to write it, with the vocabulary's reason code)
 SAME_CUSTOMER_ID = "same_customer_id"
 EMAIL_HELD_BY_SECOND_CONTACT = "email_held_by_second_contact"
+DUPLICATE_KINDS = (SAME_CUSTOMER_ID, EMAIL_HELD_BY_SECOND_CONTACT, EMAIL_HELD_BY_OTHER_CUSTOMER)
 
 
 @dataclass(frozen=True)
@@ -216,16 +222,22 @@ def compare(
         if record.billing_state is None:
             continue  # never sent to the CRM: no state yet
         held = grouped.get(customer_id, [])
+        wanted = _lower(record.email)
+        holder = holders.get(wanted) if wanted else None
         if not held:
-            missing.append(Missing(customer_id, record.billing_state, record.changed_at_ms))
+            if holder is not None and holder.customer_id not in (None, customer_id):
+                # the sink would refuse it (email_held_by_other_customer): a person decides
+                duplicates.append(
+                    Duplicate(customer_id, EMAIL_HELD_BY_OTHER_CUSTOMER, (holder.contact_id,))
+                )
+            else:
+                missing.append(Missing(customer_id, record.billing_state, record.changed_at_ms))
             continue
         if len(held) > 1:
             ids = tuple(c.contact_id for c in held)
             duplicates.append(Duplicate(customer_id, SAME_CUSTOMER_ID, ids))
             continue
         contact = held[0]
-        wanted = _lower(record.email)
-        holder = holders.get(wanted) if wanted else None
         taken = holder is not None and holder.contact_id != contact.contact_id
         if taken and holder is not None and _lower(contact.email) != wanted:
             duplicates.append(

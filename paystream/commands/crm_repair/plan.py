@@ -21,13 +21,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paystream.commands.crm_repair.checks import (
-    SAME_CUSTOMER_ID,
-    Duplicate,
-    Findings,
-    Record,
-)
-from paystream.vocabulary import DUPLICATE_CONTACT, REPAIRED
+from paystream.commands.crm_repair.checks import SAME_CUSTOMER_ID, Duplicate, Findings, Record
+from paystream.vocabulary import DUPLICATE_CONTACT, EMAIL_HELD_BY_OTHER_CUSTOMER, REPAIRED
 
 SINK = "crm"
 #: the cause of a record that has a state but no cause event (never: the worker sets both)
@@ -85,6 +80,11 @@ def duplicate_text(duplicate: Duplicate) -> str:
     rest = ", ".join(others)
     if duplicate.kind == SAME_CUSTOMER_ID:
         what = f"contacts {own} and {rest} carry the same Stripe customer id"
+    elif duplicate.kind == EMAIL_HELD_BY_OTHER_CUSTOMER:
+        return (
+            f"contact {own}, another Stripe customer's, holds this customer's email: merge the "
+            "two customers in Stripe or give one another email, then retry this row"
+        )
     else:
         what = f"contact {rest} holds the email of this customer's contact {own}"
     return f"{what}: merge them in HubSpot (Contacts > Actions > Merge), then retry this row"

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from paystream.commands.crm_repair.checks import (
+    EMAIL_HELD_BY_OTHER_CUSTOMER,
     EMAIL_HELD_BY_SECOND_CONTACT,
     SAME_CUSTOMER_ID,
     Contact,
@@ -149,6 +150,18 @@ def test_another_customers_contact_holding_the_email_is_found_without_a_read() -
         ("cus_1", EMAIL_HELD_BY_SECOND_CONTACT)
     ]
     assert [(d.customer_id, d.field) for d in found.drifts] == [("cus_2", "email")]
+
+
+def test_a_missing_customer_whose_email_another_customer_holds_is_for_a_person() -> None:
+    """The sink would refuse to write it (email_held_by_other_customer): not re-sent."""
+    other = Record("cus_2", "active", MS, "b@example.com")
+    theirs = written(other, "102", email="a@example.com")
+    found = compare([theirs], {"cus_1": RECORD, "cus_2": other})
+    assert found.duplicates == (Duplicate("cus_1", EMAIL_HELD_BY_OTHER_CUSTOMER, ("102",)),)
+    assert found.missing == () and "cus_1" not in found.correctable
+    # a lead holding it is linked by the sink: still missing, re-sent
+    lead = Contact("103", email="a@example.com")
+    assert compare([], {"cus_1": RECORD}, {"a@example.com": lead}).missing[0].customer_id == "cus_1"
 
 
 def test_a_contact_of_an_unknown_customer_is_listed_and_left_alone() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from paystream.exception_queue.fold import ExceptionQueue, dead_letter_of
 from paystream.commands.crm_repair import plan
 from paystream.commands.crm_repair.checks import (
+    EMAIL_HELD_BY_OTHER_CUSTOMER,
     EMAIL_HELD_BY_SECOND_CONTACT,
     SAME_CUSTOMER_ID,
     Duplicate,
@@ -16,6 +16,7 @@ from paystream.commands.crm_repair.checks import (
     Record,
     compare,
 )
+from paystream.exception_queue.fold import ExceptionQueue, dead_letter_of
 from paystream.vocabulary import DUPLICATE_CONTACT, REPAIRED
 from processors.commands import crm_key
 from schemas.codec import default_codec
@@ -70,8 +71,9 @@ def test_each_correctable_customer_is_one_command_and_one_intervention(
     [
         Duplicate("cus_A", SAME_CUSTOMER_ID, ("101", "102")),
         Duplicate("cus_A", EMAIL_HELD_BY_SECOND_CONTACT, ("101", "202")),
+        Duplicate("cus_A", EMAIL_HELD_BY_OTHER_CUSTOMER, ("101",)),
     ],
-    ids=["same customer id", "email held"],
+    ids=["same customer id", "email held", "email of another customer"],
 )
 def test_a_duplicate_is_an_open_exception_row_the_admin_can_retry(duplicate: Duplicate) -> None:
     codec = default_codec()
