@@ -47,7 +47,8 @@ def _cell(value: str | None) -> str:
 def render(findings: Findings, header: str) -> str:
     """The terminal report: one table per kind, then what to do."""
     lines = [header, ""]
-    lines.append(f"drifted contacts ({len(findings.drifts)})")
+    contacts = len({d.contact_id for d in findings.drifts})
+    lines.append(f"drifted contacts ({contacts}; {len(findings.drifts)} field(s))")
     if findings.drifts:
         lines.append(
             f"  {'customer':<19} {'contact':<8} {'field':<24} {'CRM value':<{WIDE}} "
