@@ -31,6 +31,10 @@ from paystream.commands.crm_repair.checks import (
 )
 
 WIDE = 22
+DRY_RUN_SINKS = (
+    "note: PAYSTREAM_SINK_WRITES is dry-run here; sinks run with it build the corrections "
+    "and never send them (PAYSTREAM_SINK_WRITES=enabled on the sinks writes them)"
+)
 
 
 def when(ms: int | None) -> str:
@@ -100,13 +104,13 @@ def summary(findings: Findings, applied: dict[str, int] | None) -> str:
         f"{len({d.contact_id for d in findings.drifts})} contact(s) drifted, "
         f"{len(findings.duplicates)} duplicate(s), {len(findings.missing)} customer(s) missing"
     )
+    if findings.clean:
+        return "nothing to repair" + (
+            f" ({len(findings.queued)} duplicate(s) wait in the exception queue)"
+            if findings.queued
+            else ""
+        )
     if applied is None:
-        if findings.clean:
-            return "nothing to repair" + (
-                f" ({len(findings.queued)} duplicate(s) wait in the exception queue)"
-                if findings.queued
-                else ""
-            )
         return (
             f"{counts}: `paystream crm-repair --apply` corrects them and puts each duplicate "
             "in the exception queue (dry run: nothing sent)"
@@ -173,5 +177,7 @@ def main(argv: Sequence[str]) -> int:
         print(as_json(findings, applied))
     else:
         print(render(findings, header) + "\n\n" + summary(findings, applied))
+        if applied and applied["corrections"] and not settings.writes_enabled:
+            print(DRY_RUN_SINKS)
     by_hand = any(d.by_hand for d in findings.drifts)
     return 0 if findings.clean or (applied is not None and not by_hand) else 1
