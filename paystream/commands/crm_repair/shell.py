@@ -323,9 +323,13 @@ def apply(settings: CrmRepairSettings, messages: Sequence[plan.Message]) -> int:
         )
         producer.poll(0)
     left = producer.flush(30)
-    if left:
-        raise RepairError(f"the broker did not acknowledge {left} of {len(messages)} records")
-    return sum(acked)
+    refused = left + acked.count(False)
+    if refused:
+        raise RepairError(
+            f"the broker did not acknowledge {refused} of {len(messages)} records; "
+            "run again (the corrections are idempotent)"
+        )
+    return len(acked)
 
 
 def open_rows(settings: CrmRepairSettings) -> set[str]:
