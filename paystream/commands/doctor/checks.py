@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from paystream.vocabulary import APPLIED, DUPLICATE, IGNORED, STALE
+
 #: where ingest takes Stripe's webhooks (``ingest.app``)
 WEBHOOK_PATH = "/webhooks/stripe"
 #: API versions whose event shapes the lifecycle reads: from the oldest fixture version on,
@@ -32,14 +34,10 @@ HUBSPOT_SCOPES = (
 )
 #: Zendesk roles that can create tickets through the API ("Users" API: end users cannot)
 TICKET_ROLES = ("agent", "admin")
-#: outcomes of one event as the pipeline handled it
-APPLIED, DUPLICATE, STALE, NEVER_SEEN, UNKNOWN = (
-    "applied",
-    "duplicate",
-    "stale",
-    "never seen",
-    "unknown",
-)
+#: what the worker did with one event: its outcomes (``paystream.vocabulary``), and
+#: doctor's own words for an event it never saw, one it processed before outcomes were
+#: recorded (an earlier release's dedup entry), and one it could not ask about
+NEVER_SEEN, PROCESSED, UNKNOWN = ("never seen", "processed", "unknown")
 
 
 @dataclass(frozen=True)
@@ -241,16 +239,17 @@ def failed_delivery_findings(events: Sequence[Mapping[str, Any]], now: float) ->
     )
 
 
-def event_outcome(processed: bool | None, deliveries: int, effects: int) -> str:
-    """What paystream did with one event: from the worker's dedup table (``processed``,
-    None when the worker could not say) and the metrics store's rows of it."""
-    if processed is None:
+def event_outcome(answer: Mapping[str, Any] | None) -> str:
+    """What paystream did with one event, from the worker's answer to ``GET /events/{id}``
+    (its dedup entry; None: the worker could not be asked or did not answer)."""
+    if answer is None or not isinstance(answer.get("processed"), bool):
         return UNKNOWN
-    if not processed:
+    if not answer["processed"]:
         return NEVER_SEEN
-    if deliveries > 1:
+    if answer.get("repeated") is True:
         return DUPLICATE
-    return APPLIED if effects else STALE
+    outcome = answer.get("outcome")
+    return str(outcome) if outcome in (APPLIED, STALE, IGNORED) else PROCESSED
 
 
 def recent_event_findings(

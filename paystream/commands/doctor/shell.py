@@ -148,6 +148,8 @@ def stripe_findings(
         recent = stripe_list(
             api,
             "/v1/events",
+            # "types: an array of up to 20 strings" (https://docs.stripe.com/api/events/list):
+            # the 16 handled types fit (test_doctor_checks checks the count)
             {"limit": RECENT_EVENTS, "types[]": list(HANDLED_STRIPE_EVENT_TYPES)},
             1,
         )
@@ -184,20 +186,20 @@ def stripe_findings(
 
 
 def event_outcomes(settings: DoctorSettings, events: list[dict[str, Any]]) -> dict[str, str]:
-    """Each event's outcome: the worker's dedup table says whether it was processed; the
-    metrics store says how often it was delivered and whether it caused anything."""
-    ids = [str(e["id"]) for e in events if _EVENT_ID.fullmatch(str(e.get("id", "")))]
-    processed = _worker_processed(settings, events)
-    deliveries, effects = _store_counts(settings, ids)
+    """Each event's outcome, as the worker that owns its key answers from its dedup entry
+    (``GET /events/{id}?key=``): applied, stale, ignored, duplicate, never seen; unknown
+    when the worker cannot be asked."""
+    answers = _worker_answers(settings, events)
     return {
-        i: checks.event_outcome(processed.get(i), deliveries.get(i, 0), effects.get(i, 0))
-        for i in ids
+        str(e["id"]): checks.event_outcome(answers.get(str(e["id"])))
+        for e in events
+        if _EVENT_ID.fullmatch(str(e.get("id", "")))
     }
 
 
-def _worker_processed(
+def _worker_answers(
     settings: DoctorSettings, events: list[dict[str, Any]]
-) -> dict[str, bool | None]:
+) -> dict[str, dict[str, Any]]:
     if not settings.paystream_worker_url or settings.paystream_api_token is None:
         return {}
     token = settings.paystream_api_token.get_secret_value()
@@ -206,47 +208,21 @@ def _worker_processed(
         {"Authorization": f"Bearer {token}"},
         settings.paystream_doctor_timeout_s,
     )
-    answers: dict[str, bool | None] = {}
+    answers: dict[str, dict[str, Any]] = {}
     try:
         for event in events:
+            if not _EVENT_ID.fullmatch(str(event.get("id", ""))):
+                continue
             obj = (event.get("data") or {}).get("object") or {}
             key = stripe_event_key(stripe_customer_id(obj), str(event["id"]))
             status, body = api.call("GET", f"/events/{event['id']}", params={"key": key})
-            answers[str(event["id"])] = (
-                bool(body.get("processed")) if status == 200 and isinstance(body, dict) else None
-            )
+            if status == 200 and isinstance(body, dict):
+                answers[str(event["id"])] = body
     except Unanswered:
         pass
     finally:
         api.close()
     return answers
-
-
-def _store_counts(
-    settings: DoctorSettings, ids: list[str]
-) -> tuple[dict[str, int], dict[str, int]]:
-    if not ids:
-        return {}, {}
-    db = settings.store_database
-    quoted = ", ".join(f"'{i}'" for i in ids)  # ids checked against _EVENT_ID
-    try:
-        reader = open_reader(settings)
-    except MetricsStoreUnavailable:
-        return {}, {}
-    try:
-        deliveries = reader.query(
-            f"SELECT event_id, count() FROM {db}.webhook_events FINAL "  # noqa: S608
-            f"WHERE event_id IN ({quoted}) GROUP BY event_id"
-        ).rows
-        effects = reader.query(
-            f"SELECT cause_event_id, count() FROM {db}.sink_attempts FINAL "  # noqa: S608
-            f"WHERE cause_event_id IN ({quoted}) GROUP BY cause_event_id"
-        ).rows
-    except (MetricsStoreUnavailable, QueryRejected):
-        return {}, {}
-    finally:
-        reader.close()
-    return {str(r[0]): int(r[1]) for r in deliveries}, {str(r[0]): int(r[1]) for r in effects}
 
 
 def recent_event_findings(
