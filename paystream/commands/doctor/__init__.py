@@ -58,14 +58,18 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_beside_running_stack(DoctorSettings)
     except SettingsError as exc:
-        # The rule a process would refuse to start on: the one finding that can be made.
+        # Doctor cannot read the APIs with these settings; what each process would say of
+        # them can still be told.
+        from paystream.commands.doctor.environment import environment_findings
+
         findings = [
             Finding(
-                "pipeline.environment",
+                "doctor.settings",
                 False,
-                str(exc),
-                "correct that variable; every process refuses to start until then",
-            )
+                f"doctor cannot run the other checks: {exc}",
+                "correct that variable, then run `paystream doctor` again",
+            ),
+            *environment_findings(),
         ]
         print(as_json(findings) if args.json else render(findings, "paystream doctor"))
         return 1

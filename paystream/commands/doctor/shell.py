@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr
 
 from paystream.commands.doctor import checks
 from paystream.commands.doctor.checks import Finding, TopicState
+from paystream.commands.doctor.environment import environment_findings
 from paystream.crm_properties import contact_properties, property_differences
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
@@ -335,7 +336,7 @@ def topic_states(settings: DoctorSettings, timeout: float) -> dict[str, TopicSta
 def pipeline_findings(settings: DoctorSettings) -> list[Finding]:
     from confluent_kafka import KafkaException
 
-    findings = [checks.ok("pipeline.environment", "settings pass every environment rule")]
+    findings = environment_findings()
     try:
         states = topic_states(settings, 10.0)
         findings.append(
