@@ -32,6 +32,15 @@ HUBSPOT_SCOPES = (
     "crm.objects.contacts.write",
     "crm.schemas.contacts.read",
 )
+#: the long-running processes Prometheus must scrape
+PROCESSES = ("ingest", "worker", "sinks", "admin")
+#: the labels both deployments give every process's scrape target (the k8s pods' labels,
+#: as a kubernetes-pods job's labelmap names them; deploy/prometheus/prometheus.yml's)
+NAME_LABEL = "app_kubernetes_io_name"
+COMPONENT_LABEL = "app_kubernetes_io_component"
+K8S_POD_LABEL = "__meta_kubernetes_pod_label_"
+#: every alert rule of deploy/prometheus/alerts.yml is named Paystream...
+RULE_MARK = "Paystream"
 #: Zendesk roles that can create tickets through the API ("Users" API: end users cannot)
 TICKET_ROLES = ("agent", "admin")
 #: what the worker did with one event: its outcomes (``paystream.vocabulary``), and
@@ -422,18 +431,23 @@ def lag_finding(lag: Mapping[str, Mapping[str, int]] | None, prefix: str) -> Fin
 
 
 def prometheus_rules_finding(status: int, body: Any) -> Finding:
-    """``/api/v1/rules``: paystream's rule groups are loaded and every rule is healthy."""
+    """``/api/v1/rules``: paystream's alert rules (``deploy/prometheus/alerts.yml``: each
+    named ``Paystream...``, whatever the group is called) are loaded and healthy."""
     check = "alerting.rules"
     if status != 200 or not isinstance(body, dict):
         return problem(check, f"Prometheus answered {status}", "check PROMETHEUS_URL")
     groups = (body.get("data") or {}).get("groups") or []
-    ours = [g for g in groups if "paystream" in str(g.get("name", "")).lower()]
-    rules = [r for g in ours for r in g.get("rules") or []]
+    rules = [
+        r
+        for g in groups
+        for r in g.get("rules") or []
+        if str(r.get("name", "")).startswith(RULE_MARK)
+    ]
     broken = [r for r in rules if r.get("health") not in ("ok", "unknown")]
     if not rules:
         return problem(
             check,
-            "no paystream rule group loaded",
+            "no paystream alert rule loaded",
             "add deploy/prometheus/alerts.yml to rule_files and reload Prometheus",
         )
     if broken:
@@ -443,32 +457,56 @@ def prometheus_rules_finding(status: int, body: Any) -> Finding:
             "read each rule's lastError; `promtool check rules deploy/prometheus/alerts.yml`",
             [f"{r.get('name')}: {r.get('lastError', '')}" for r in broken],
         )
-    return ok(check, f"{len(rules)} rules in {len(ours)} groups loaded and healthy")
+    return ok(check, f"{len(rules)} paystream rules loaded and healthy")
 
 
-def prometheus_targets_finding(status: int, body: Any, jobs: Sequence[str]) -> Finding:
-    """``/api/v1/targets``: each paystream process is scraped and up."""
+def target_process(target: Mapping[str, Any]) -> str | None:
+    """Which paystream process a scrape target is, by what both deployments label it with:
+    the pods' ``app.kubernetes.io/component`` as a cluster's ``kubernetes-pods`` job maps
+    it (``labelmap`` of ``__meta_kubernetes_pod_label_(.+)``: "any unsupported characters
+    converted to an underscore", https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config),
+    or still undropped among the discovered labels; deploy/prometheus/prometheus.yml sets
+    the same two labels on its static targets. A job named ``paystream-<process>`` (an
+    older copy of that file) counts too."""
+    labels = target.get("labels") or {}
+    found = target.get("discoveredLabels") or {}
+    for source, prefix in ((labels, ""), (found, K8S_POD_LABEL)):
+        name = source.get(prefix + NAME_LABEL)
+        component = source.get(prefix + COMPONENT_LABEL)
+        if name == "paystream" and component in PROCESSES:
+            return str(component)
+    job = str(labels.get("job") or target.get("scrapePool") or "")
+    process = job.removeprefix("paystream-")
+    return process if job.startswith("paystream-") and process in PROCESSES else None
+
+
+def prometheus_targets_finding(status: int, body: Any) -> Finding:
+    """``/api/v1/targets``: every long-running process has a target, and each is up."""
     check = "alerting.targets"
     if status != 200 or not isinstance(body, dict):
         return problem(check, f"Prometheus answered {status}", "check PROMETHEUS_URL")
     active = (body.get("data") or {}).get("activeTargets") or []
-    up_jobs = {
-        str((t.get("labels") or {}).get("job") or t.get("scrapePool"))
-        for t in active
-        if t.get("health") == "up"
-    }
-    missing = [j for j in jobs if j not in up_jobs]
-    if missing:
-        down = [
-            f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}".strip()
-            for t in active
-            if str((t.get("labels") or {}).get("job")) in missing
-        ]
+    ours = [(target_process(t), t) for t in active]
+    seen = {p for p, _t in ours if p}
+    down = [(p, t) for p, t in ours if p and t.get("health") != "up"]
+    missing = [p for p in PROCESSES if p not in seen]
+    if missing or down:
         return problem(
             check,
-            f"not scraped or down: {', '.join(missing)}",
-            "add a scrape job per process (deploy/prometheus/prometheus.yml) and check "
-            "each process's /metrics from Prometheus's network",
-            down,
+            "; ".join(
+                ([f"not scraped: {', '.join(missing)}"] if missing else [])
+                + ([f"{len(down)} target(s) down"] if down else [])
+            ),
+            "scrape each process's /metrics (deploy/prometheus/prometheus.yml, or the pods' "
+            "prometheus.io/* annotations under a kubernetes-pods job) and check each "
+            "target's lastError from Prometheus's network",
+            [
+                f"{p}: {t.get('scrapeUrl')} {t.get('health')} {t.get('lastError', '')}".strip()
+                for p, t in down
+            ],
         )
-    return ok(check, f"all {len(jobs)} processes scraped and up")
+    up = Counter(p for p, _t in ours if p)
+    return ok(
+        check,
+        "every process scraped and up: " + ", ".join(f"{p} {up[p]}" for p in PROCESSES),
+    )

@@ -32,7 +32,6 @@ PAGE = 100
 MAX_PAGES = 20
 RECENT_EVENTS = 20
 FAILED_WINDOW_S = 3 * 24 * 3600
-PROMETHEUS_JOBS = ("paystream-ingest", "paystream-worker", "paystream-sinks", "paystream-admin")
 _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,100}$")
 
 
@@ -386,7 +385,7 @@ def alerting_findings(settings: DoctorSettings) -> list[Finding]:
     try:
         rules = checks.prometheus_rules_finding(*api.call("GET", "/api/v1/rules"))
         targets = checks.prometheus_targets_finding(
-            *api.call("GET", "/api/v1/targets", params={"state": "active"}), PROMETHEUS_JOBS
+            *api.call("GET", "/api/v1/targets", params={"state": "active"})
         )
         return [rules, targets]
     except Unanswered as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -214,7 +217,7 @@ def rules(*health: str) -> dict[str, Any]:
                 {
                     "name": "paystream",
                     "rules": [
-                        {"name": f"r{i}", "health": h, "lastError": "bad"}
+                        {"name": f"PaystreamRule{i}", "health": h, "lastError": "bad"}
                         for i, h in enumerate(health)
                     ],
                 }
@@ -223,20 +226,98 @@ def rules(*health: str) -> dict[str, Any]:
     }
 
 
-def test_prometheus_rules_and_targets() -> None:
+def test_prometheus_rules() -> None:
     assert checks.prometheus_rules_finding(200, rules("ok", "ok")).ok
+    assert checks.prometheus_rules_finding(200, rules("ok", "unknown")).ok  # not yet evaluated
     assert not checks.prometheus_rules_finding(200, rules("ok", "err")).ok
     assert not checks.prometheus_rules_finding(200, {"data": {"groups": []}}).ok
-    targets = {
-        "data": {
-            "activeTargets": [
-                {"labels": {"job": "a"}, "health": "up"},
-                {"labels": {"job": "b"}, "health": "down"},
-            ]
-        }
+    assert not checks.prometheus_rules_finding(503, None).ok
+    # other rules of the same Prometheus are not paystream's
+    other = {"data": {"groups": [{"name": "paystream", "rules": [{"name": "NodeDown"}]}]}}
+    assert not checks.prometheus_rules_finding(200, other).ok
+
+
+def static(process: str, health: str = "up", job: str = "") -> dict[str, Any]:
+    """A target as deploy/prometheus/prometheus.yml makes it."""
+    labels = {"job": job or f"paystream-{process}", "instance": f"{process}:1"}
+    labels |= {"app_kubernetes_io_name": "paystream", "app_kubernetes_io_component": process}
+    return {"labels": labels, "health": health, "scrapeUrl": f"http://{process}:1/metrics"}
+
+
+def pod(process: str, health: str = "up", *, mapped: bool = True) -> dict[str, Any]:
+    """A target of a cluster's kubernetes-pods job: pod labels mapped by labelmap, or only
+    among the discovered labels when the job maps none."""
+    meta = {
+        "__meta_kubernetes_pod_label_app_kubernetes_io_name": "paystream",
+        "__meta_kubernetes_pod_label_app_kubernetes_io_component": process,
     }
-    assert checks.prometheus_targets_finding(200, targets, ["a"]).ok
-    assert not checks.prometheus_targets_finding(200, targets, ["a", "b"]).ok
+    labels = {"job": "kubernetes-pods", "instance": "10.0.0.1:1"}
+    if mapped:
+        labels |= {k.removeprefix("__meta_kubernetes_pod_label_"): v for k, v in meta.items()}
+    return {"labels": labels, "discoveredLabels": meta, "health": health}
+
+
+def targets(*active: dict[str, Any]) -> dict[str, Any]:
+    return {"data": {"activeTargets": list(active)}}
+
+
+ALL = checks.PROCESSES
+
+
+@pytest.mark.parametrize(
+    ("active", "ok", "word"),
+    [
+        ([static(p) for p in ALL], True, "ingest 1"),
+        ([pod(p) for p in ALL] + [pod("ingest")], True, "ingest 2"),
+        ([pod(p, mapped=False) for p in ALL], True, "admin 1"),
+        # an older copy of prometheus.yml: job names only
+        ([{"labels": {"job": f"paystream-{p}"}, "health": "up"} for p in ALL], True, "sinks 1"),
+        ([static(p) for p in ALL[:3]], False, "not scraped: admin"),
+        ([static(p) for p in ALL] + [pod("ingest", "down")], False, "1 target(s) down"),
+        ([static(p, "down") for p in ALL], False, "4 target(s) down"),
+        # a component of another application, or no labels at all, is nobody of ours
+        (
+            [
+                {
+                    "labels": {"job": "kubernetes-pods", "app_kubernetes_io_component": "worker"},
+                    "health": "up",
+                }
+            ],
+            False,
+            "not scraped: ingest, worker, sinks, admin",
+        ),
+        ([], False, "not scraped"),
+    ],
+)
+def test_prometheus_targets(active: list[dict[str, Any]], ok: bool, word: str) -> None:
+    finding = checks.prometheus_targets_finding(200, targets(*active))
+    assert finding.ok is ok and word in finding.message, finding
+
+
+def test_doctor_knows_the_targets_of_both_deployments() -> None:
+    """deploy/prometheus/prometheus.yml's static targets (by their labels alone, whatever
+    the job is called) and the k8s pods' labels as a kubernetes-pods job maps them are
+    each of the four processes."""
+    deploy = Path(__file__).resolve().parents[3] / "deploy"
+    scrape = yaml.safe_load((deploy / "prometheus" / "prometheus.yml").read_text())
+    found = {
+        checks.target_process({"labels": {"job": "renamed", **sc.get("labels", {})}})
+        for job in scrape["scrape_configs"]
+        for sc in job["static_configs"]
+    }
+    assert set(ALL) <= found
+    pods = {}
+    for manifest in (deploy / "k8s").glob("*.yaml"):
+        for doc in yaml.safe_load_all(manifest.read_text()):
+            if doc and doc["kind"] in ("Deployment", "StatefulSet"):
+                template = doc["spec"]["template"]
+                labels = {
+                    re.sub(r"[^A-Za-z0-9_]", "_", k): v
+                    for k, v in template["metadata"]["labels"].items()
+                }
+                process = checks.target_process({"labels": {"job": "kubernetes-pods", **labels}})
+                pods[process] = template["spec"]["containers"][0]["args"][0]
+    assert pods == {p: p for p in ALL}
 
 
 @given(st.lists(st.sampled_from(HANDLED_STRIPE_EVENT_TYPES), unique=True))
