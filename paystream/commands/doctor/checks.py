@@ -359,10 +359,14 @@ def zendesk_user_finding(status: int, body: Any) -> Finding:
     user = body.get("user") if isinstance(body, dict) else None
     user = user if isinstance(user, dict) else {}
     role, active = str(user.get("role") or ""), bool(user.get("active"))
-    if user.get("id") is None or role not in TICKET_ROLES or not active:
+    # "Users" API (https://developer.zendesk.com/api-reference/ticketing/users/users/):
+    # active is false once the user is deleted; a suspended user's tickets are suspended
+    suspended = user.get("suspended") is True
+    if user.get("id") is None or role not in TICKET_ROLES or not active or suspended:
+        state = "suspended" if suspended else "active" if active else "inactive"
         return problem(
             check,
-            f"the credentials authenticate an {'active' if active else 'inactive'} "
+            f"the credentials authenticate a{'n' if state[0] in 'ai' else ''} {state} "
             f"{role or 'anonymous'} user, who cannot create tickets",
             "use an active agent's email and API token",
         )

@@ -184,6 +184,8 @@ def test_hubspot_token(status: int, body: Any, ok: bool, word: str) -> None:
         (200, {"id": 1, "role": "admin", "active": True}, True),
         (200, {"id": 1, "role": "end-user", "active": True}, False),
         (200, {"id": 1, "role": "agent", "active": False}, False),
+        (200, {"id": 1, "role": "agent", "active": True, "suspended": True}, False),
+        (200, {"id": 1, "role": "agent", "active": True, "suspended": False}, True),
         (200, {"id": None, "role": "end-user", "active": False}, False),
         (401, None, False),
     ],
