@@ -12,19 +12,25 @@ as ``ingest/settings.py``, ``processors/settings.py``, ``sinks/settings.py`` and
 the stages' real settings beside these over a table of environments and checks that both
 say the same.
 
-A secret a process requires but this environment does not hold (each process is given
+Beside a running ``paystream up`` the processes are judged as ``up`` runs them (its stack
+file's settings, ``PAYSTREAM_ENV=development`` unless this environment names one). A
+secret a process requires but this environment does not hold (each process is given
 only its own, least privilege) is not judged: the finding says it was not set here.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings
 
 from paystream.commands.doctor import checks
 from paystream.commands.doctor.checks import Finding
 from paystream.destinations import DestinationSettings
 from paystream.errors import SettingsError
-from paystream.runtime.running_stack import load_beside_running_stack
+from paystream.runtime.running_stack import load_beside_running_stack, read_running_stack
 from paystream.settings import (
     CommonSettings,
     plain_http_problem,
@@ -99,10 +105,27 @@ PROCESSES: dict[str, tuple[type[CommonSettings], str | None]] = {
 }
 
 
+class _Here(BaseSettings):
+    """Where doctor runs: its data directory, and whether it names an environment."""
+
+    model_config = CommonSettings.model_config
+    paystream_data_dir: str = "var"
+    paystream_env: str | None = None
+
+
+def up_overrides() -> dict[str, Any]:
+    """What a ``paystream up`` running here gives its children beyond its stack file:
+    ``PAYSTREAM_ENV=development``, unless this environment names one."""
+    here = _Here()
+    if here.paystream_env is None and read_running_stack(Path(here.paystream_data_dir)) is not None:
+        return {"paystream_env": "development"}
+    return {}
+
+
 def judge(cls: type[CommonSettings]) -> tuple[str | None, CommonSettings | None]:
     """The one line the process would stop with, or None and the settings it starts with."""
     try:
-        return None, load_beside_running_stack(cls)
+        return None, load_beside_running_stack(cls, **up_overrides())
     except SettingsError as exc:
         return str(exc), None
 

@@ -23,6 +23,7 @@ from paystream.crm_properties import contact_properties, property_differences
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.runtime.store import MetricsStoreUnavailable, QueryRejected
+from paystream.settings import Environment
 from paystream.status import Status, StatusSettings, open_reader, read_lag
 from paystream.stripe_objects import stripe_customer_id, stripe_event_key
 from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
@@ -37,6 +38,10 @@ _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,100}$")
 
 class DoctorSettings(DestinationSettings, StatusSettings):
     """What ``paystream doctor`` reads: every API the pipeline talks to."""
+
+    #: a local tool, like ``paystream status``: development unless told otherwise (the
+    #: processes' own rules are judged apart, ``paystream.commands.doctor.environment``)
+    paystream_env: Environment = "development"
 
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
     #: the address Stripe reaches ingest at (the endpoint must be this + /webhooks/stripe)

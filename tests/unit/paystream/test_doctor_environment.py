@@ -18,6 +18,7 @@ from admin.settings import AdminSettings
 from ingest.settings import IngestSettings
 from paystream.commands.doctor import environment
 from paystream.errors import SettingsError
+from paystream.runtime.running_stack import write_running_stack
 from paystream.settings import load_settings
 from processors.settings import WorkerSettings
 from sinks.settings import SinkSettings
@@ -158,3 +159,24 @@ def test_a_secret_this_environment_does_not_hold_is_not_judged(
     assert "STRIPE_WEBHOOK_SECRETS not set here" in findings["pipeline.environment.ingest"].message
     assert "PAYSTREAM_ADMIN_TOKEN not set here" in findings["pipeline.environment.admin"].message
     assert "not set here" not in findings["pipeline.environment.worker"].message
+
+
+def test_beside_a_running_up_the_processes_are_judged_as_up_runs_them(
+    clean_environment: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``up`` gives its children PAYSTREAM_ENV=development, which its stack file does not
+    hold: without it here, no process would start; beside a running ``up`` each does."""
+    found = {f.check: f for f in environment.environment_findings()}
+    assert not found["pipeline.environment.worker"].ok
+    assert "PAYSTREAM_ENV" in found["pipeline.environment.worker"].message
+    # this process stands in for the running up (the file names a live pid)
+    (tmp_path / "var").mkdir()
+    write_running_stack(tmp_path / "var", {"stripe_webhook_secrets": "whsec_" + LONG}, {})
+    found = {f.check: f for f in environment.environment_findings()}
+    assert all(f.ok for f in found.values()), found
+    assert "not set here" not in found["pipeline.environment.ingest"].message  # the stack's
+    clean_environment.setenv("PAYSTREAM_ENV", "preview")  # named here: judged as named
+    clean_environment.setenv("PAYSTREAM_API_TOKEN", "short")
+    assert not {f.check: f for f in environment.environment_findings()}[
+        "pipeline.environment.worker"
+    ].ok
