@@ -8,10 +8,12 @@ problem with its fix; ``--json`` for machines; exit 1 on any problem. Nothing se
 printed.
 
 This package is a command, one floor above ``paystream``'s ground (settings, runtime,
-vocabulary): its shell (``paystream.commands.doctor.shell``) reads the APIs with the stages' own
-definitions (``sinks.crm_setup``'s properties, ``ingest.envelope``'s event key), which no
-ground-floor module may import. The checks (``paystream.commands.doctor.checks``) are pure and
-import nothing of a stage. Nothing imports this package but the command table.
+vocabulary), and imports no stage: its shell (``paystream.commands.doctor.shell``) reads the
+APIs with the definitions the stages share from the ground floor (``paystream.crm_properties``,
+``paystream.stripe_objects``, ``paystream.destinations``); ``environment`` judges each
+process's settings with the ground floor's own rules; the worker is asked over its HTTP API
+what it did with each event. The checks (``paystream.commands.doctor.checks``) are pure.
+Nothing imports this package but the command table.
 """
 
 from __future__ import annotations
