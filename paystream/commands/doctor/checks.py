@@ -47,6 +47,9 @@ TICKET_ROLES = ("agent", "admin")
 #: doctor's own words for an event it never saw, one it processed before outcomes were
 #: recorded (an earlier release's dedup entry), and one it could not ask about
 NEVER_SEEN, PROCESSED, UNKNOWN = ("never seen", "processed", "unknown")
+#: an event the worker has not seen yet that is younger than this is still on its way
+#: (Stripe's first delivery attempt, ingest, the broker): named so, not a problem
+IN_FLIGHT, IN_FLIGHT_S = ("not seen yet (in flight)", 120)
 
 
 @dataclass(frozen=True)
@@ -266,14 +269,20 @@ def recent_event_findings(
 ) -> Finding:
     """The last payment events, each with what the pipeline did with it."""
     check = "stripe.recent_events"
+
+    def outcome(event: Mapping[str, Any]) -> str:
+        said = outcomes.get(str(event.get("id")), UNKNOWN)
+        young = now - int(event.get("created") or 0) < IN_FLIGHT_S
+        return IN_FLIGHT if said == NEVER_SEEN and young else said
+
     lines = [
         f"{e.get('id')} {e.get('type')} {_age(now - int(e.get('created') or now))} ago: "
-        f"{outcomes.get(str(e.get('id')), UNKNOWN)}"
+        f"{outcome(e)}"
         for e in events
     ]
-    counts = Counter(outcomes.get(str(e.get("id")), UNKNOWN) for e in events)
+    counts = Counter(outcome(e) for e in events)
     summary = ", ".join(f"{o} {n}" for o, n in sorted(counts.items()))
-    missing = [e for e in events if outcomes.get(str(e.get("id"))) == NEVER_SEEN]
+    missing = [e for e in events if outcome(e) == NEVER_SEEN]
     if missing:
         oldest = min(int(e.get("created") or now) for e in missing)
         return problem(

@@ -112,7 +112,9 @@ def test_environment_rules_as_each_process_judges_them(run_doctor: RunDoctor) ->
 
 
 def storyline(now: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
-    """Events Stripe lists, the order they were delivered in, and what the worker did."""
+    """Events Stripe lists, the order they were delivered in, and what the worker did (all
+    older than the two minutes doctor gives an event to arrive)."""
+    now -= 600
     sub = stripe_body("customer.subscription.created", "evt_dr_sub", now - 500, "cus_dr_a",
                       status="active")  # fmt: skip
     newer = stripe_body("customer.subscription.updated", "evt_dr_late", now - 300, "cus_dr_b",

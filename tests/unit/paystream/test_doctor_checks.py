@@ -162,6 +162,14 @@ def test_recent_events_never_seen_is_a_problem_with_its_fix() -> None:
     assert checks.recent_event_findings(events, {"evt_a": APPLIED}, NOW).ok
 
 
+@pytest.mark.parametrize(("age", "ok"), [(30, True), (119, True), (121, False), (4000, False)])
+def test_an_event_of_the_last_two_minutes_is_still_in_flight(age: int, ok: bool) -> None:
+    events = [{"id": "evt_a", "type": "invoice.paid", "created": NOW - age}]
+    finding = checks.recent_event_findings(events, {"evt_a": checks.NEVER_SEEN}, NOW)
+    assert finding.ok is ok
+    assert finding.details[0].endswith(checks.IN_FLIGHT if ok else checks.NEVER_SEEN)
+
+
 @pytest.mark.parametrize(
     ("status", "body", "ok", "word"),
     [
