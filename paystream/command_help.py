@@ -188,8 +188,10 @@ COMMANDS: dict[str, Command] = {
         "paystream.commands.doctor",
         "check Stripe, the CRM, the helpdesk and the pipeline; a line per check",
         "The first hour of triage as one command: checks the Stripe webhook endpoints and "
-        "deliveries, the CRM and helpdesk credentials, the topics, the metrics store and the "
-        "environment rules, a line per check with the fix.",
+        "deliveries, what the worker did with the last 20 payment events, the CRM and "
+        "helpdesk credentials, the topics, the metrics store, consumer lag, the environment "
+        "rules as each process judges them and (PROMETHEUS_URL) the alert rules and scrape "
+        "targets, a line per check with the fix.",
         (
             "STRIPE_API_KEY",
             "STRIPE_API_BASE",
