@@ -80,6 +80,7 @@ COMMANDS: dict[str, Command] = {
             *KAFKA,
             "PAYSTREAM_INGEST_HOST",
             "PAYSTREAM_INGEST_PORT",
+            "PAYSTREAM_TRUSTED_PROXIES",
             "PAYSTREAM_ENV",
         ),
     ),
