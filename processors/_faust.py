@@ -80,7 +80,7 @@ class PublishedTable(faust.Table[bytes, bytes]):
         raise TypeError("use PublishedTable.write: table[key] = value skips the Publisher")
 
     def __delitem__(self, key: bytes) -> None:
-        raise TypeError("keys leave a PublishedTable through purge_local, not del table[key]")
+        raise TypeError("keys leave a PublishedTable through delete or purge_local")
 
     def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Faust's ``table[key] = value`` for input ``partition``: the changelog record
@@ -89,6 +89,14 @@ class PublishedTable(faust.Table[bytes, bytes]):
         store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
         store._key_index[key] = partition
         store._db_for_partition(partition).put(key, value)
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Faust's ``del table[key]`` for input ``partition``: the changelog tombstone
+        (durable at the writer's next flush), then the local store."""
+        self.publisher.produce(self.changelog_topic.get_topic_name(), key, None, partition)
+        store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
+        store._key_index.pop(key, None)
+        store._db_for_partition(partition).delete(key)
 
 
 def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -> None:

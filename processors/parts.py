@@ -43,7 +43,10 @@ class WorkerParts:
 
 
 def write_tables(customers: PublishedTable, dedup: PublishedTable, result: BatchResult) -> None:
-    """Write a batch's records and dedup entries (local store + changelog)."""
+    """Write a batch's records and dedup entries (local store + changelog); the customers
+    ``paystream forget`` erased are deleted first (a changelog tombstone each)."""
+    for customer, partition in result.erased.items():
+        customers.delete(partition, customer.encode())
     for customer, (partition, record) in result.records.items():
         customers.write(partition, customer.encode(), record.to_json())
     for event_id, (partition, value) in result.seen.items():
