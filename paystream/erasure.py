@@ -186,6 +186,18 @@ def cannot_erase(week_topics: Iterable[str], dlq_topic: str, dlq_days: float) ->
             "lists none of them from now on",
         ),
         Step(
+            "worker dedup table",
+            KEPT,
+            "an onboarding deadline's entry names the customer in its id "
+            "(deadline:<customer>:<event>) until PAYSTREAM_DEDUP_RETENTION (default 30 days)",
+        ),
+        Step(
+            "CRM sink memory",
+            KEPT,
+            "a running CRM sink remembers the customer's HubSpot contact id and email in its "
+            "process until the sinks restart",
+        ),
+        Step(
             "logs",
             KEPT,
             "log lines name a customer only by its keyed hash; they last as long as your "

@@ -144,7 +144,7 @@ def test_what_cannot_be_erased_is_said_with_the_retention() -> None:
     steps = cannot_erase(["p.stripe.events", "p.sink.crm"], "p.sink.dlq", 30)
     assert {s.status for s in steps} == {KEPT}
     stores = {s.store: s.detail for s in steps}
-    assert {"HubSpot", "Zendesk", "logs", "p.sink.dlq"} <= set(stores)
+    assert {"HubSpot", "Zendesk", "logs", "p.sink.dlq", "CRM sink memory"} <= set(stores)
     assert "30 days" in stores["p.sink.dlq"]
     assert "p.stripe.events" in stores["Kafka topics (not compacted)"]
 
