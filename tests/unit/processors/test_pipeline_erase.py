@@ -5,6 +5,7 @@ in which batches, and what it leaves behind (no dedup entry, no command); and th
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -128,3 +129,28 @@ async def test_the_writer_overlay_hides_an_erased_record_until_it_is_deleted(
     await writer.barrier()
     assert written == batches
     assert writer.records == {} and writer.erased == {}
+
+
+@pytest.mark.parametrize(
+    ("event_type", "accepted"),
+    [
+        (CUSTOMER_ERASE, False),
+        ("paystream.onboarding_deadline", False),
+        ("onboarding.started", True),
+    ],
+)
+def test_ingest_refuses_the_internal_app_events_from_outside(
+    event_type: str, accepted: bool
+) -> None:
+    # a leaked app secret must not be enough to erase a customer
+    from ingest.envelope import MalformedEvent, parse_app_event
+
+    body = json.dumps(
+        {"id": "app_1", "type": event_type, "created": 1_700_000_000, "stripe_customer_id": "cus_1"}
+    )
+    try:
+        parse_app_event(body, received_at_ms=0, correlation_id="c", signed_at=1_700_000_000)
+    except MalformedEvent:
+        assert not accepted
+    else:
+        assert accepted
