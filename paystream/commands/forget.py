@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
@@ -49,7 +49,7 @@ from paystream.runtime.store import (
     open_store,
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
-from paystream.runtime.topic_scan import scan
+from paystream.runtime.topic_feed import TopicFeed
 from paystream.settings import plain_http_problem, refuse, secret_values, short_secret_problem
 from schemas.codec import APP_EVENT, DEAD_LETTER, EXCEPTION_STATUS, SchemaError, default_codec
 
@@ -78,23 +78,47 @@ class ForgetSettings(MetricsStoreSettings):
 # ------------------------------------------------------------------ the exception queue
 
 
-def read_queue_plan(settings: ForgetSettings, customer_id: str) -> QueuePlan:
+class QueueRecords(TopicFeed):
+    """``sink.dlq``'s dead letters (with their places) and ``admin.exceptions``' live keys."""
+
+    name = "forget-reader"
+
+    def __init__(self, settings: ForgetSettings) -> None:
+        topics = settings.topics
+        super().__init__(settings, [topics.sink_dlq, topics.admin_exceptions], quiet=True)
+        self.decisions_topic = topics.admin_exceptions
+        self.dead: list[DeadLetterAt] = []
+        self.keys: set[str] = set()
+
+    def apply(self, messages: Iterable[Any]) -> None:
+        codec = default_codec()
+        with self.lock:
+            for msg in messages:
+                if msg.error() is not None:
+                    continue
+                if msg.topic() == self.decisions_topic:
+                    key = (msg.key() or b"").decode(errors="replace")
+                    (self.keys.add if msg.value() else self.keys.discard)(key)
+                    continue
+                try:
+                    decoded = codec.decode_as(DEAD_LETTER, msg.value() or b"")
+                except SchemaError:
+                    continue  # not a dead letter the admin could show either
+                self.dead.append(DeadLetterAt(msg.partition(), msg.offset(), decoded))
+
+
+def read_queue_plan(
+    settings: ForgetSettings, customer_id: str, timeout_s: float = 120.0
+) -> QueuePlan:
     """Read ``sink.dlq`` and ``admin.exceptions`` whole, and plan the customer's erasure."""
-    topics = settings.topics
-    codec = default_codec()
-    dead: list[DeadLetterAt] = []
-    keys: set[str] = set()
-    for record in scan(settings, [topics.sink_dlq, topics.admin_exceptions]):
-        if record.topic == topics.admin_exceptions:
-            key = (record.key or b"").decode(errors="replace")
-            (keys.add if record.value else keys.discard)(key)
-        elif record.value:
-            try:
-                decoded = codec.decode_as(DEAD_LETTER, record.value)
-            except SchemaError:
-                continue  # not a dead letter the admin could show either
-            dead.append(DeadLetterAt(record.partition, record.offset, decoded))
-    return plan_queue(customer_id, dead, keys)
+    feed = QueueRecords(settings)
+    feed.start()
+    try:
+        feed.wait_loaded(timeout_s)  # FeedNotLoaded: the topics could not be read
+    finally:
+        feed.stop()
+    with feed.lock:
+        return plan_queue(customer_id, feed.dead, feed.keys)
 
 
 def publish(settings: ForgetSettings, items: Sequence[tuple[str, str, bytes | None]]) -> bool:

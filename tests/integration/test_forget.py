@@ -25,7 +25,6 @@ from paystream import cli
 from paystream.hashing import customer_hash
 from paystream.runtime.store import MetricsStore, MetricsStoreSettings, load_ddl, open_store
 from paystream.runtime.store_endpoint import QueryServer, write_endpoint_file
-from paystream.runtime.topic_scan import scan
 from paystream.settings import CommonSettings
 from schemas.codec import EXCEPTION_STATUS, default_codec
 from tests.integration.admin.conftest import (  # noqa: F401 - the fixture, used by name
@@ -41,7 +40,7 @@ from tests.integration.worker.conftest import (  # noqa: F401 - the fixture, use
     publish,
     start_worker,
 )
-from tests.kafka_helpers import produce
+from tests.kafka_helpers import consume, produce
 from tests.unit.processors.stripe_events import encoded_stripe
 
 pytestmark = pytest.mark.broker
@@ -101,8 +100,8 @@ def _queue(settings: CommonSettings) -> None:
 
 def _latest(settings: CommonSettings, topic: str) -> dict[bytes, bytes | None]:
     latest: dict[bytes, bytes | None] = {}
-    for record in scan(settings, [topic], idle_s=1.0):
-        latest[record.key or b""] = record.value
+    for msg in consume(settings, topic, idle=1.0):
+        latest[msg.key() or b""] = msg.value()
     return latest
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from admin.queue import RETRYING, DeadLetter, Decision, ExceptionQueue
 from paystream.erasure import erased_marker
+from paystream.exception_queue.fold import RETRYING, DeadLetter, Decision, ExceptionQueue
 from paystream.vocabulary import ERASED
 
 
