@@ -50,7 +50,13 @@ from paystream.runtime.store import (
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
 from paystream.runtime.topic_feed import TopicFeed
-from paystream.settings import plain_http_problem, refuse, secret_values, short_secret_problem
+from paystream.settings import (
+    Environment,
+    plain_http_problem,
+    refuse,
+    secret_values,
+    short_secret_problem,
+)
 from schemas.codec import APP_EVENT, DEAD_LETTER, EXCEPTION_STATUS, SchemaError, default_codec
 
 DAY_S = 86400.0
@@ -59,6 +65,8 @@ DAY_S = 86400.0
 class ForgetSettings(MetricsStoreSettings):
     """What ``paystream forget`` reads: Kafka, the metrics store, the worker's API."""
 
+    #: as ``paystream status``: beside ``paystream up`` nobody sets it (a deploy does)
+    paystream_env: Environment = "development"
     #: the worker's customer-state API, asked until the record is gone (confirmation)
     paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     paystream_api_token: SecretStr | None = None
