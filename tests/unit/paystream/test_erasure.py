@@ -161,3 +161,29 @@ def test_what_cannot_be_erased_is_said_with_the_retention() -> None:
 )
 def test_only_customer_ids_are_accepted(text: str, accepted: bool) -> None:
     assert (CUSTOMER_ID.fullmatch(text) is not None) is accepted
+
+
+_CUSTOMERS = st.sampled_from(["cus_A", "cus_AB", "cus_B", ""])
+_LETTERS = st.lists(
+    st.builds(
+        lambda p, o, c, keyed: _dead(p, o, c, f"crm:{c}:evt_{o}" if keyed and c else ""),
+        st.integers(0, 3),
+        st.integers(0, 50),
+        _CUSTOMERS,
+        st.booleans(),
+    ),
+    max_size=20,
+)
+
+
+@settings(max_examples=100)
+@given(_LETTERS, st.sets(st.sampled_from(["crm:cus_A:evt_1", "crm:cus_AB:evt_1", "x:dlq:0:1"])))
+def test_the_plan_marks_exactly_the_customer_s_dead_letters(
+    dead: list[DeadLetterAt], keys: set[str]
+) -> None:
+    plan = plan_queue("cus_A", dead, keys)
+    mine = {(d.partition, d.offset) for d in dead if d.record["customer_id"] == "cus_A"}
+    assert set(plan.markers) == mine
+    assert set(plan.tombstones) <= keys
+    assert "crm:cus_A:evt_1" not in keys or "crm:cus_A:evt_1" in plan.tombstones
+    assert "crm:cus_AB:evt_1" not in plan.tombstones
