@@ -4,8 +4,9 @@ Three stages hold a customer by name, and each is told over its own wire:
 
 - the worker's ``customers`` table (local RocksDB + compacted changelog): an erase event
   (``CUSTOMER_ERASE``) on ``app.events``, keyed by the customer like every event of it, so
-  the worker that owns the key reads it in order and deletes the record, writing the
-  changelog tombstone itself;
+  the worker that owns the key reads it in order and deletes the record (and the dedup
+  entries of its onboarding deadlines, whose ids name it), writing the changelog
+  tombstones itself;
 - the exception queue: ``admin.exceptions`` (compacted) gets a tombstone for every key that
   names the customer (its rows' decisions), and one ``ERASED`` marker per dead letter of
   the customer, keyed by that dead letter's place in ``sink.dlq`` (``erased:dlq:<p>:<o>``,
@@ -184,12 +185,6 @@ def cannot_erase(week_topics: Iterable[str], dlq_topic: str, dlq_days: float) ->
             KEPT,
             f"dead letters stay until PAYSTREAM_DLQ_RETENTION ({dlq_days:g} days); the admin "
             "lists none of them from now on",
-        ),
-        Step(
-            "worker dedup table",
-            KEPT,
-            "an onboarding deadline's entry names the customer in its id "
-            "(deadline:<customer>:<event>) until PAYSTREAM_DEDUP_RETENTION (default 30 days)",
         ),
         Step(
             "CRM sink memory",

@@ -36,6 +36,7 @@ import asyncio
 import inspect
 from collections.abc import Callable, Iterator
 from functools import partial
+from itertools import takewhile
 from typing import Any
 
 import faust
@@ -97,6 +98,16 @@ class PublishedTable(faust.Table[bytes, bytes]):
         store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
         store._key_index.pop(key, None)
         store._db_for_partition(partition).delete(key)
+
+    def delete_prefix(self, partition: int, prefix: bytes) -> int:
+        """``delete`` every key of input ``partition`` that starts with ``prefix`` (keys are
+        kept in byte order, so the scan starts at the prefix and stops past it)."""
+        store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
+        db = store._db_for_partition(partition)
+        keys = list(takewhile(lambda k: bytes(k).startswith(prefix), db.keys(from_key=prefix)))
+        for key in keys:
+            self.delete(partition, bytes(key))
+        return len(keys)
 
 
 def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -> None:

@@ -72,8 +72,8 @@ class BatchResult:
     #: dedup key (``dedup.dedup_key``: namespaced by source) → (partition, table value)
     seen: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     #: customer id → partition of the customers ``paystream forget`` erased in this batch:
-    #: their records are deleted (changelog tombstone) before ``records`` are written, so
-    #: a later event of the same batch starts a new record
+    #: their records and deadline dedup entries are deleted (changelog tombstones) before
+    #: ``records`` and ``seen`` are written, so a later event of the batch starts anew
     erased: dict[str, int] = field(default_factory=dict)
     #: (event type, outcome, API version) → count; outcome: applied, duplicate, stale,
     #: ignored, malformed; the version Stripe rendered the event at ("" for app events and
@@ -96,15 +96,19 @@ RecordLookup = Callable[[str, int], CustomerRecord | None]
 
 
 def erase(message: InMessage, event: Event, result: BatchResult) -> str:
-    """``paystream forget``'s erase event: delete the customer's record (no dedup entry, no
-    command: an erase names the customer, and deleting twice changes nothing). Only an
-    event keyed by the customer it names erases, on that key's partition."""
+    """``paystream forget``'s erase event: delete the customer's record and its deadline
+    events' dedup entries (``dedup.deadline_prefix``); no dedup entry of its own, no command
+    (an erase names the customer, and deleting twice changes nothing). Only an event keyed
+    by the customer it names erases, on that key's partition."""
     customer = event.customer_id
     key = message.key.decode() if message.key else None
     if not customer or customer != key:
         return IGNORED
     result.records.pop(customer, None)
     result.erased[customer] = message.partition
+    prefix = dedup.deadline_prefix(customer)  # the one kind of dedup key naming a customer
+    for seen in [k for k in result.seen if k.startswith(prefix)]:
+        del result.seen[seen]
     return APPLIED
 
 

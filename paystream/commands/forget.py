@@ -217,8 +217,8 @@ def confirm_worker(
         return Step(
             "worker record",
             ERASED_STEP,
-            f"deleted from the worker's table, tombstoned on {changelog}; "
-            "GET /customers/{id} answers 404",
+            f"deleted from the worker's tables, tombstoned on {changelog} (and the dedup "
+            "changelog for its onboarding deadlines); GET /customers/{id} answers 404",
         )
     return Step(
         "worker record",

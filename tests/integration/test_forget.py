@@ -6,8 +6,8 @@ the way the metrics sink serves it (its loopback endpoint, published in the data
 directory). ``paystream forget`` runs through its command-line entry point, settings from
 the environment. Afterwards the worker API answers 404 for the forgotten customer (200 for
 the other), the running admin lists no row of it, ``admin.exceptions`` has no key naming
-it, the worker's changelog ends in a tombstone for it, and the store has no row with its
-hash; the other customer keeps everything.
+it, the worker's changelogs end in tombstones for its record and its onboarding deadline's
+dedup entry, and the store has no row with its hash; the other customer keeps everything.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from paystream.hashing import customer_hash
 from paystream.runtime.store import MetricsStore, MetricsStoreSettings, load_ddl, open_store
 from paystream.runtime.store_endpoint import QueryServer, write_endpoint_file
 from paystream.settings import CommonSettings
+from paystream.vocabulary import ONBOARDING_DEADLINE
+from processors.dedup import deadline_id, dedup_key
 from schemas.codec import EXCEPTION_STATUS, default_codec
 from tests.integration.admin.conftest import (  # noqa: F401 - the fixture, used by name
     AdminClient,
@@ -41,7 +43,7 @@ from tests.integration.worker.conftest import (  # noqa: F401 - the fixture, use
     start_worker,
 )
 from tests.kafka_helpers import consume, produce
-from tests.unit.processors.stripe_events import encoded_stripe
+from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
 
 pytestmark = pytest.mark.broker
 
@@ -117,13 +119,16 @@ def test_forget_erases_the_customer_from_every_store_of_paystream(
     settings, (data_dir, store) = pipeline_settings, served_store
     worker = start_worker(PAYSTREAM_API_TOKEN=TOKEN)
     t = int(time.time()) - 60
-    publish(
-        settings,
-        [
-            ("stripe", encoded_stripe("checkout.session.completed", f"evt_f_{c}", t, c))
-            for c in (GONE, KEPT)
-        ],
-    )
+    events = [
+        ("stripe", encoded_stripe("checkout.session.completed", f"evt_f_{c}", t, c))
+        for c in (GONE, KEPT)
+    ]
+    # an onboarding deadline's dedup entry names the customer in its id
+    events += [
+        ("app", encoded_app(ONBOARDING_DEADLINE, deadline_id(c, f"evt_f_{c}"), t, c))
+        for c in (GONE, KEPT)
+    ]
+    publish(settings, events)
     _queue(settings)
     _store_rows(store)
     admin = AdminClient(admin_factory(settings).url)
@@ -163,3 +168,7 @@ def test_forget_erases_the_customer_from_every_store_of_paystream(
     changelog = _latest(settings, settings.topics.changelog("customers"))
     assert changelog[GONE.encode()] is None  # the worker's tombstone
     assert changelog[KEPT.encode()] is not None
+    seen = _latest(settings, settings.topics.changelog("dedup"))
+    assert seen[dedup_key("app", deadline_id(GONE, f"evt_f_{GONE}")).encode()] is None
+    assert seen[dedup_key("app", deadline_id(KEPT, f"evt_f_{KEPT}")).encode()] is not None
+    assert seen[f"evt_f_{GONE}".encode()] is not None  # a Stripe event id names nobody

@@ -10,13 +10,14 @@ import json
 import pytest
 
 from paystream.erasure import erase_event
-from paystream.vocabulary import APPLIED, CUSTOMER_ERASE, IGNORED
+from paystream.vocabulary import APPLIED, CUSTOMER_ERASE, IGNORED, ONBOARDING_DEADLINE
+from processors import dedup
 from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchProcessor, BatchResult, InMessage
 from processors.writer import TableWriter
 from schemas.codec import APP_EVENT, default_codec
 from schemas.topics import Topics
-from tests.unit.processors.stripe_events import encoded_stripe
+from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
 
 TOPICS = Topics("p.", 2)
 STORED = {"cus_1": CustomerRecord(customer_id="cus_1", state="active", email="a@example.org")}
@@ -82,6 +83,17 @@ def test_a_record_made_after_the_erase_is_built_from_nothing(
     processor = BatchProcessor(TOPICS, default_codec(), stuck_after_ms=3_600_000)
     processor.process(batch, get_record, lambda _e, _p: None, 5)
     assert asked == looked_up
+
+
+def test_an_erase_drops_the_deadline_entries_of_its_customer_from_the_batch() -> None:
+    def deadline(customer: str, opener: str) -> InMessage:
+        event_id = dedup.deadline_id(customer, opener)
+        key, value = encoded_app(ONBOARDING_DEADLINE, event_id, 100, customer)
+        return InMessage(TOPICS.app_events, 1, key.encode(), value)
+
+    result = run([deadline("cus_1", "evt_1"), deadline("cus_12", "evt_1"), erase("cus_1")])
+    assert set(result.seen) == {"app deadline:cus_12:evt_1"}
+    assert dedup.deadline_prefix("cus_1") == "app deadline:cus_1:"
 
 
 def test_an_erase_writes_no_dedup_entry_and_no_command() -> None:
