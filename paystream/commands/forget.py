@@ -131,7 +131,7 @@ def read_queue_plan(
 
 def publish(settings: ForgetSettings, items: Sequence[tuple[str, str, bytes | None]]) -> bool:
     """Produce ``(topic, key, value)`` items (None: a tombstone); True when all were acked."""
-    from confluent_kafka import Producer
+    from confluent_kafka import KafkaException, Producer
 
     producer = Producer(settings.producer_config(**{"log_level": 0}))
     acked: list[bool] = []
@@ -139,10 +139,14 @@ def publish(settings: ForgetSettings, items: Sequence[tuple[str, str, bytes | No
     def on_delivery(err: Any, _msg: Any) -> None:
         acked.append(err is None)
 
-    for topic, key, value in items:
-        producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
-        producer.poll(0)
-    producer.flush(30)
+    try:
+        for topic, key, value in items:
+            producer.produce(topic, key=key.encode(), value=value, on_delivery=on_delivery)
+            producer.poll(0)
+    except (BufferError, KafkaException):
+        return False  # what was produced is harmless: running forget again repeats it
+    finally:
+        producer.flush(30)
     return len(acked) == len(items) and all(acked)
 
 
@@ -278,7 +282,8 @@ def forget(settings: ForgetSettings, customer_id: str, wait_s: float) -> Report:
     try:
         kafka = erase_from_kafka(settings, customer_id, now_ms)
     except PaystreamError as exc:
-        kafka = [Step("worker record", FAILED, str(exc)), Step("exception queue", FAILED, str(exc))]
+        why = f"Kafka could not be read ({exc}): nothing was written, run forget again"
+        kafka = [Step("worker record", FAILED, why), Step("exception queue", FAILED, why)]
     worker, queue = kafka
     if worker.status != FAILED:
         worker = confirm_worker(settings, customer_id, wait_s)
