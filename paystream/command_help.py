@@ -189,8 +189,10 @@ COMMANDS: dict[str, Command] = {
         "paystream.commands.doctor",
         "check Stripe, the CRM, the helpdesk and the pipeline; a line per check",
         "The first hour of triage as one command: checks the Stripe webhook endpoints and "
-        "deliveries, the CRM and helpdesk credentials, the topics, the metrics store and the "
-        "environment rules, a line per check with the fix.",
+        "deliveries, what the worker did with the last 20 payment events, the CRM and "
+        "helpdesk credentials, the topics, the metrics store, consumer lag, the environment "
+        "rules as each process judges them and (PROMETHEUS_URL) the alert rules and scrape "
+        "targets, a line per check with the fix.",
         (
             "STRIPE_API_KEY",
             "STRIPE_API_BASE",
@@ -210,11 +212,26 @@ COMMANDS: dict[str, Command] = {
         beside=True,
     ),
     "crm-repair": Command(
-        "sinks.crm_repair",
+        "paystream.commands.crm_repair",
         "read the CRM back and correct drifted or duplicate contacts",
-        "Reads the CRM back and lists every contact whose billing fields differ from the "
-        "canonical record and every duplicate; --apply corrects them (dry-run by default).",
-        ("HUBSPOT_API_BASE", "HUBSPOT_ACCESS_TOKEN", *KAFKA, "PAYSTREAM_SINK_WRITES"),
+        "Reads every HubSpot contact with a stripe_customer_id and the worker's canonical "
+        "records, and lists each drifted contact (field, CRM value, canonical value, since "
+        "when), each duplicate (two contacts with one customer id, or a customer's email held "
+        "by a second contact) and each customer the CRM never got. Dry-run by default; "
+        "--apply sends the corrections through sink.crm (the CRM sink writes them, with its "
+        "rate limits and dead letters) and opens an exception-queue row (duplicate_contact) "
+        "per duplicate for a person to merge; both count as manual interventions. --json for "
+        "machines.",
+        (
+            "HUBSPOT_API_BASE",
+            "HUBSPOT_ACCESS_TOKEN",
+            "PAYSTREAM_WORKER_URL",
+            "PAYSTREAM_API_TOKEN",
+            "PAYSTREAM_CRM_SEARCH_PER_SECOND",
+            *KAFKA,
+        ),
+        failed="contacts drifted or customers are missing (dry run), a date only a person can "
+        "fix remains, or HubSpot, the worker or the broker did not answer",
         beside=True,
     ),
     "forget": Command(

@@ -145,3 +145,12 @@ DELIVERIES = (DELIVERY_FIRST, DELIVERY_RETRY, DELIVERY_RECONCILE)
 DELIVERY_HEADER = "paystream-delivery"
 #: the envelope's ``source`` of an event ``paystream reconcile`` re-published
 RECONCILE_SOURCE = "reconcile"
+
+# --- paystream crm-repair (issue 25) -----------------------------------------------------
+#: reason code of the exception-queue row ``paystream crm-repair --apply`` opens for a
+#: duplicate contact (two contacts with one customer id, or the customer's email held by a
+#: second contact): a person merges them in HubSpot, then retries the row
+DUPLICATE_CONTACT = "duplicate_contact"
+#: ``sink.results`` outcome of a correction or a duplicate row crm-repair sent: a person's
+#: action, counted as a manual intervention like the exception queue's retried/dismissed
+REPAIRED = "repaired"

@@ -157,14 +157,19 @@ class BatchProcessor:
                 result.tally[event.type, erase(message, event, result), ""] += 1
                 continue
             seen_key = dedup.dedup_key(event.source, event.event_id)
-            duplicate = dedup.is_duplicate(
-                seen_key, get_seen(seen_key, message.partition), result.seen
-            )
-            if not duplicate:
-                result.seen[seen_key] = (message.partition, dedup.seen_value(event.created))
-                if event.delivered_by == "reconcile":
-                    result.recovered[event.type] += 1
+            batch_value = result.seen.get(seen_key)
+            table_value = batch_value[1] if batch_value else get_seen(seen_key, message.partition)
+            duplicate = dedup.is_duplicate(seen_key, table_value, result.seen)
+            if not duplicate and event.delivered_by == "reconcile":
+                result.recovered[event.type] += 1
             outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)
+            entry = (
+                dedup.repeated_value(table_value)
+                if table_value is not None
+                else dedup.seen_value(event.created, outcome)
+            )
+            if entry is not None:  # the outcome the first time; once, that it came again
+                result.seen[seen_key] = (message.partition, entry)
             counted = DUPLICATE if duplicate else outcome
             result.tally[event.type, counted, event.api_version or ""] += 1
         return result
