@@ -80,6 +80,7 @@ COMMANDS: dict[str, Command] = {
             *KAFKA,
             "PAYSTREAM_INGEST_HOST",
             "PAYSTREAM_INGEST_PORT",
+            "PAYSTREAM_TRUSTED_PROXIES",
             "PAYSTREAM_ENV",
         ),
     ),
@@ -234,11 +235,25 @@ COMMANDS: dict[str, Command] = {
         beside=True,
     ),
     "forget": Command(
-        "paystream.forget",
+        "paystream.commands.forget",
         "erase one customer's personal data from paystream's own stores",
-        "Erases a customer's personal data from paystream's own stores and says what it "
-        "erased and what it cannot (third-party systems, logs until their retention).",
-        (*KAFKA, "CLICKHOUSE_URL", "PAYSTREAM_DATA_DIR"),
+        "Erases one customer from paystream's own stores: the worker's record (an erase "
+        "event on app.events; the worker deletes it and tombstones its changelog, confirmed "
+        "by the worker API's 404), the exception queue's rows (tombstones and erasure markers "
+        "on admin.exceptions) and the metrics store's rows by the customer's hash. Then says "
+        "what it cannot erase: HubSpot, Zendesk, the topics that are not compacted until "
+        "their retention, the logs. A line per store; --json for machines.",
+        (
+            *KAFKA,
+            "PAYSTREAM_WORKER_URL",
+            "PAYSTREAM_API_TOKEN",
+            "CLICKHOUSE_URL",
+            "PAYSTREAM_CUSTOMER_HASH_KEY",
+            "PAYSTREAM_DLQ_RETENTION",
+            "PAYSTREAM_DATA_DIR",
+        ),
+        failed="a store of paystream's own was not erased, or the worker did not confirm "
+        "the erase within --wait (the erase event stays in app.events: run it again)",
         beside=True,
     ),
 }

@@ -78,6 +78,12 @@ ONBOARDING_DEADLINE = "paystream.onboarding_deadline"
 #: first-party app event types accepted at ``POST /events/app``
 APP_EVENT_TYPES = ("customer.linked", "onboarding.started", "onboarding.completed")
 HANDLED_APP_EVENT_TYPES = (*APP_EVENT_TYPES, ONBOARDING_DEADLINE)
+#: the internal event ``paystream forget`` sends through ``app.events`` (never from outside,
+#: no lifecycle meaning): the worker deletes the customer's record, tombstoning its changelog
+CUSTOMER_ERASE = "paystream.customer_erase"
+#: ``admin.exceptions`` status of a dead letter whose customer ``paystream forget`` erased:
+#: the admin lists no row for it (``paystream.erasure``)
+ERASED = "erased"
 
 # -- worker outcomes per event (``paystream_events_total``'s ``outcome``) -------------------
 
