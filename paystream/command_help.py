@@ -100,9 +100,10 @@ COMMANDS: dict[str, Command] = {
     ),
     "sinks": Command(
         "sinks.__main__",
-        "sink consumers: crm, helpdesk, metrics (default: all)",
+        "sink consumers: crm, helpdesk, metrics, app_webhook (default: all)",
         "Carries the worker's commands out: HubSpot contacts, Zendesk tickets, ClickHouse "
-        "rows. Dry-run unless PAYSTREAM_SINK_WRITES=enabled.",
+        "rows. Dry-run unless PAYSTREAM_SINK_WRITES=enabled. app_webhook POSTs each "
+        "billing-state change to PAYSTREAM_APP_WEBHOOK_URL, signed, when that is set.",
         (
             *KAFKA,
             "PAYSTREAM_SINK_WRITES",
@@ -112,6 +113,8 @@ COMMANDS: dict[str, Command] = {
             "ZENDESK_EMAIL",
             "ZENDESK_API_TOKEN",
             "CLICKHOUSE_URL",
+            "PAYSTREAM_APP_WEBHOOK_URL",
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
             "PAYSTREAM_ENV",
         ),
     ),

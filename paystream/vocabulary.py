@@ -139,3 +139,11 @@ DELIVERIES = (DELIVERY_FIRST, DELIVERY_RETRY, DELIVERY_RECONCILE)
 DELIVERY_HEADER = "paystream-delivery"
 #: the envelope's ``source`` of an event ``paystream reconcile`` re-published
 RECONCILE_SOURCE = "reconcile"
+
+
+# --- product notifications (SPEC §6, sinks/app_webhook.py; app-webhook engineer) --------
+#: the one notification type the app-webhook sink POSTs (the TypeScript client's
+#: ``BILLING_STATE_CHANGED``)
+BILLING_STATE_CHANGED = "billing_state.changed"
+#: the header of a first-party signature, ``t=...,v1=...`` (app events and notifications)
+APP_SIGNATURE_HEADER = "Paystream-Signature"
