@@ -62,6 +62,8 @@ COMMANDS: dict[str, Command] = {
             "PAYSTREAM_SINK_WRITES",
             "HUBSPOT_ACCESS_TOKEN",
             "ZENDESK_API_TOKEN",
+            "PAYSTREAM_APP_WEBHOOK_URL",
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
             "PAYSTREAM_DATA_DIR",
             "PAYSTREAM_ENV",
         ),
