@@ -142,6 +142,9 @@ RECONCILE_SOURCE = "reconcile"
 
 
 # --- product notifications (SPEC §6, sinks/app_webhook.py; app-webhook engineer) --------
+#: the sink's name: the ``sink`` label, ``paystream sinks app_webhook``, its dead letters'
+#: ``sink`` (the exception queue re-sends those to ``customer.lifecycle``, its input)
+APP_WEBHOOK_SINK = "app_webhook"
 #: the one notification type the app-webhook sink POSTs (the TypeScript client's
 #: ``BILLING_STATE_CHANGED``)
 BILLING_STATE_CHANGED = "billing_state.changed"

@@ -26,10 +26,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from paystream.signing import sign_header
-from paystream.vocabulary import APP_SIGNATURE_HEADER, BILLING_STATE_CHANGED, BILLING_STATES
+from paystream.vocabulary import (
+    APP_SIGNATURE_HEADER,
+    APP_WEBHOOK_SINK,
+    BILLING_STATE_CHANGED,
+    BILLING_STATES,
+)
 
 #: the sink's name: the ``sink`` label, ``paystream sinks app_webhook``, its consumer group
-SINK = "app_webhook"
+SINK = APP_WEBHOOK_SINK
 ID_PREFIX = "bsc_"
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from admin.kafka import read_queue
+from admin.kafka import QueueWriter, read_queue
+from admin.queue import retry_decisions
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import CommonSettings
 from sinks.app import RunnerService, create_app_webhook_sink
@@ -31,6 +32,7 @@ from tests.integration.sinks.conftest import (
     final_results,
     send_commands,
 )
+from tests.kafka_helpers import consume, decode_all
 
 pytestmark = pytest.mark.broker
 
@@ -71,7 +73,8 @@ def receiver() -> Iterator[Receiver]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    made = Receiver({"cus_flaky": [500, 200], "cus_refused": [400]})
+    # cus_refused: the app refuses, is fixed, and takes the exception queue's retry
+    made = Receiver({"cus_flaky": [500, 200], "cus_refused": [400, 200]})
     app = web.Application()
     app.router.add_post(PATH, made.handle)
     runner = web.AppRunner(app)
@@ -155,6 +158,16 @@ def test_one_signed_notification_per_change_retried_dead_lettered_and_replayed(
     with RunningSink(service):
         results = final_results(settings, set(keys))
         (letter,) = dead_letters(settings, 1)
+        rows = [r for r in read_queue(settings).visible() if r.sink == "app_webhook"]
+        # a person retries the row from the exception queue: the same notification again
+        writer = QueueWriter(settings)
+        try:
+            resent = writer.retry(rows, retry_decisions(rows, int(time.time() * 1000)), 0)
+        finally:
+            writer.close()
+        assert len(resent) == 1
+        consume(settings, settings.topics.sink_results, until=delivered(keys[4]), timeout=60)
+        left = [r for r in read_queue(settings).visible() if r.sink == "app_webhook"]
 
     outcomes = {k: (final(results[k])["outcome"], final(results[k])["attempts"]) for k in keys}
     assert [outcomes[k] for k in keys] == [
@@ -188,8 +201,9 @@ def test_one_signed_notification_per_change_retried_dead_lettered_and_replayed(
     flaky = receiver.bodies("cus_flaky")
     assert [b["id"] for b in flaky] == [keys[3], keys[3]]
 
-    # 400: permanent, dead-lettered at once, an exception row for a person
-    assert len(receiver.bodies("cus_refused")) == 1
+    # 400: permanent, dead-lettered at once, an exception row for a person, whose retry
+    # re-sends the same notification, and the row is resolved
+    assert [b["id"] for b in receiver.bodies("cus_refused")] == [keys[4], keys[4]]
     assert (letter["sink"], letter["reason_code"], letter["attempts"]) == (
         "app_webhook",
         "bad_request",
@@ -197,10 +211,10 @@ def test_one_signed_notification_per_change_retried_dead_lettered_and_replayed(
     )
     assert (letter["source_topic"], letter["idempotency_key"]) == (topic, keys[4])
     assert letter["customer_id"] == "cus_refused"
-    rows = [r for r in read_queue(settings).visible() if r.sink == "app_webhook"]
     assert [(r.reason_code, r.dead_letter.customer_id, r.status) for r in rows] == [
         ("bad_request", "cus_refused", "open")
     ]
+    assert left == []
     sample = metrics.registry.get_sample_value
     labels = {"sink": "app_webhook"}
     assert sample("paystream_sink_requests_total", {**labels, "outcome": "dead_lettered"}) == 1
@@ -217,6 +231,16 @@ def test_one_signed_notification_per_change_retried_dead_lettered_and_replayed(
     again = {json.loads(raw)["id"] for _, raw, _ in receiver.received[before:]}
     assert again == set(keys)
     assert {json.loads(raw)["id"] for _, raw, s in receiver.received if s < 300} == accepted
+
+
+def delivered(key: str) -> Any:
+    def done(messages: list[Any]) -> bool:
+        return any(
+            r["idempotency_key"] == key and r["outcome"] == "delivered"
+            for r in decode_all(messages)
+        )
+
+    return done
 
 
 def wait_for(condition: Any, timeout: float = 60.0) -> None:
