@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from admin.kafka import QueueWriter, read_queue
-from admin.queue import retry_decisions
+from admin.kafka import QueueWriter
+from paystream.exception_queue.feed import read_queue
+from paystream.exception_queue.fold import retry_decisions
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import CommonSettings
 from sinks.app import RunnerService, create_app_webhook_sink
