@@ -213,3 +213,32 @@ def test_an_invalid_change_is_dead_lettered_as_invalid_command() -> None:
         adapter.send(call)
     assert raised.value.reason_code == "invalid_command"
     assert adapter.split(call) == [call]
+
+
+distinct_changes = st.lists(
+    st.builds(
+        change,
+        customer=st.sampled_from(["cus_A", "cus_B"]),
+        previous=st.none() | states,
+        new=states,
+        cause=st.sampled_from(["evt_1", "evt_2", "evt_3"]),
+    ),
+    max_size=6,
+)
+
+
+@given(
+    changes=distinct_changes,
+    picks=st.lists(st.integers(min_value=0, max_value=100), max_size=15),
+)
+@fuzz_settings(200)
+def test_a_batch_with_repeats_posts_each_distinct_change_once(
+    changes: list[dict[str, Any]], picks: list[int]
+) -> None:
+    batch = [changes[i % len(changes)] for i in picks] if changes else []
+    calls = AppWebhookAdapter(None).plan(_commands(*batch))
+    posted = [json.loads(c.payload)["id"] for c in calls]
+    wanted = [notification_id(c) for c in batch if is_notification(c)]
+    assert posted == list(dict.fromkeys(wanted))
+    covered = sorted(i for c in calls for i in c.indexes)
+    assert covered == [i for i, c in enumerate(batch) if is_notification(c)]
