@@ -8,6 +8,8 @@ credentials and judges the same rules without importing a stage.
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from paystream.runtime.store import MetricsStoreSettings
@@ -35,8 +37,10 @@ def app_webhook_problem(
     """What the product notifications refuse (pure): unset URL is off and fine; set, it
     needs its secret (each at least 32 characters outside development) and, outside
     development, an https URL (or loopback: the bytes never leave the host)."""
-    if not url:
+    if not url or not url.strip():
         return None
+    if not re.fullmatch(r"https?://\S+", url):
+        return APP_WEBHOOK_URL, "expected an http(s):// URL (the app's notification route)"
     secrets = app_webhook_secrets(secret)
     if not secrets:
         return (

@@ -26,6 +26,8 @@ LOOPBACK = "http://127.0.0.1:3000/api/paystream/notifications"
         # unset URL: off, whatever else is set
         ("production", None, None, None),
         ("production", "", SHORT, None),
+        ("development", "localhost:3000/api", LONG, "PAYSTREAM_APP_WEBHOOK_URL"),
+        ("development", "ftp://app.example.com/x", LONG, "PAYSTREAM_APP_WEBHOOK_URL"),
         # set: the secret is required, in every environment
         ("development", LOOPBACK, None, "PAYSTREAM_APP_WEBHOOK_SECRET"),
         ("development", LOOPBACK, " , ", "PAYSTREAM_APP_WEBHOOK_SECRET"),

@@ -119,9 +119,13 @@ def test_the_banner_says_where_notifications_go(url: str | None, line: str) -> N
             },
             "PAYSTREAM_APP_WEBHOOK_SECRET",
         ),
+        (
+            {"PAYSTREAM_APP_WEBHOOK_URL": "localhost:3000", "PAYSTREAM_APP_WEBHOOK_SECRET": "s"},
+            "PAYSTREAM_APP_WEBHOOK_URL",
+        ),
     ],
 )
-def test_up_refuses_notifications_without_their_secret(
+def test_up_refuses_a_bad_notification_setting_before_starting(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], variable: str
 ) -> None:
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
