@@ -20,3 +20,19 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_from_status(status: str) -> float:
+    """Resident set size in MiB from the text of ``/proc/<pid>/status`` (0 without VmRSS)."""
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    """A process's resident memory now, in MiB (Linux ``/proc``); 0 when it is gone."""
+    try:
+        return rss_from_status(Path(f"/proc/{pid}/status").read_text())
+    except OSError:
+        return 0.0
