@@ -55,6 +55,8 @@ class Outcome:
     t0_wall: float = 0.0
     rate: float = 1.0
     first_sent: list[float] = field(default_factory=list)
+    #: when each request's 2xx answer arrived (wall clock s; 0 until it did)
+    answered_at: list[float] = field(default_factory=list)
     retries: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     connections: int = 0
@@ -67,6 +69,10 @@ class Outcome:
 
     def lags_ms(self) -> list[float]:
         return [(sent - self.scheduled(i)) * 1000 for i, sent in enumerate(self.first_sent)]
+
+    def answer_ms(self) -> list[float]:
+        """Scheduled send → 2xx answer per answered request (retries included), in ms."""
+        return [(at - self.scheduled(i)) * 1000 for i, at in enumerate(self.answered_at) if at]
 
     def offered_rate(self) -> float:
         """Requests per second actually put on the wire (first sends only)."""
@@ -124,7 +130,9 @@ class LoadGenerator:
         self.host, self.port, self.requests, self.rate = host, port, requests, rate
         self.initial_connections = connections
         self.max_connections = max_connections
-        self.outcome = Outcome(rate=rate, first_sent=[0.0] * len(requests))
+        self.outcome = Outcome(
+            rate=rate, first_sent=[0.0] * len(requests), answered_at=[0.0] * len(requests)
+        )
         self._idle: deque[_Connection] = deque()
         #: due (or due again) and not yet written: waiting for an idle connection
         self._pending: deque[int] = deque()
@@ -177,6 +185,7 @@ class LoadGenerator:
         self._idle.append(connection)
         if 200 <= status < 300:
             self._left -= 1
+            self.outcome.answered_at[index] = time.monotonic() + self._wall_offset
         else:
             self._schedule_retry(index)
         self._dispatch()

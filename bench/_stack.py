@@ -25,7 +25,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,7 @@ class Stack:
         self.secret = "whsec_" + secrets.token_hex(16)
         self.token = secrets.token_urlsafe(16)
         self.ingest_port, self.standin_port = free_port(), free_port()
-        self.zendesk_port = free_port()
+        self.zendesk_port, self.worker_port = free_port(), free_port()
         self.crm = CrmWatch(self.standin_url, expected_state)
         self.broker_pid: int | None = None
 
@@ -273,7 +273,7 @@ class Stack:
             "STRIPE_WEBHOOK_SECRETS": self.secret,
             "PAYSTREAM_INGEST_HOST": "127.0.0.1",
             "PAYSTREAM_INGEST_PORT": str(self.ingest_port),
-            "PAYSTREAM_WORKER_PORT": str(free_port()),
+            "PAYSTREAM_WORKER_PORT": str(self.worker_port),
             "PAYSTREAM_ADMIN_PORT": str(free_port()),
             "PAYSTREAM_ADMIN_TOKEN": secrets.token_urlsafe(24),
             "PAYSTREAM_SINKS_METRICS_PORT": str(free_port()),
@@ -322,6 +322,28 @@ class Stack:
                 process.wait()
 
 
+def counter_sum(text: str, name: str, **labels: str) -> float:
+    """The sum of a Prometheus counter's samples in ``text`` whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        series, _, value = line.rpartition(" ")
+        if all(f'{k}="{v}"' in series for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+def read_metrics(port: int) -> str:
+    """A process's Prometheus ``/metrics`` text ("" when it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+            text: str = answer.read().decode()
+    except OSError:
+        return ""
+    return text
+
+
 def cpu_line(title: str, before: dict[str, float], after: dict[str, float], span_s: float) -> str:
     """``title (S s, in cores): name C, ...; stack T`` — CPU each process used over a span."""
     used = {name: after[name] - before.get(name, 0.0) for name in after}
@@ -362,12 +384,17 @@ def wait_ready(stack: Stack) -> None:
         time.sleep(0.2)
 
 
-def warm_up(stack: Stack) -> None:
-    """Send a few new customers until they reach the CRM: every stage is up and assigned."""
+def warm_up(stack: Stack, build: Callable[[list[str]], list[bytes]] | None = None) -> None:
+    """Send a few new customers until they reach the CRM in the expected state (``build``
+    makes their requests; default: checkouts): every stage is up and assigned."""
     wait_ready(stack)
     for _ in range(30):
         customers = [f"cus_warm{uuid.uuid4().hex[:10]}" for _ in range(20)]
-        requests = prepared_requests(stack.ingest_port, stack.secret, customers, int(time.time()))
+        if build is None:
+            now = int(time.time())
+            requests = prepared_requests(stack.ingest_port, stack.secret, customers, now)
+        else:
+            requests = build(customers)
         send(stack.ingest_port, requests, 200, 4)
         if wait_for(stack, set(customers), 10).keys() >= set(customers):
             return
