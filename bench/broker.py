@@ -40,6 +40,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=500, help="records per second")
     parser.add_argument("--duration", type=int, default=120, help="seconds of traffic")
     parser.add_argument("--size", type=int, default=6000, help="record size in bytes")
+    parser.add_argument(
+        "--linger-ms",
+        type=float,
+        default=2,
+        help="the producer's linger: more records per batch, fewer objects in the broker's log",
+    )
     args = parser.parse_args()
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
 
@@ -47,6 +53,7 @@ def main() -> int:
     bootstrap = broker.start()
     try:
         settings = CommonSettings(
+            paystream_env="development",
             kafka_bootstrap_servers=bootstrap,
             paystream_broker_profile="embedded",  # type: ignore[arg-type]
             paystream_topic_prefix="bench.",
@@ -79,7 +86,7 @@ def main() -> int:
         reader = threading.Thread(target=consume, daemon=True)
         reader.start()
         time.sleep(3)  # the group join
-        producer = Producer(settings.producer_config(**{"linger.ms": 2}))
+        producer = Producer(settings.producer_config(**{"linger.ms": args.linger_ms}))
         body = b"x" * args.size
         total = int(args.rate * args.duration)
         cpu0, t0 = cpu_seconds(broker.pid or 0), time.monotonic()
@@ -110,7 +117,10 @@ def main() -> int:
         p95s.append(p95)
         first = start // per_window * WINDOW_S
         print(f"{first:>4}-{first + WINDOW_S:<4} s: p50 {p50 * 1e3:.0f} ms, p95 {p95 * 1e3:.0f} ms")
-    print(f"received {len(latencies)} of {total}; broker CPU while sending: {cpu:.2f} cores")
+    print(
+        f"received {len(latencies)} of {total}; broker CPU while sending: {cpu:.2f} cores; "
+        f"producer linger {args.linger_ms:g} ms"
+    )
     print(
         f"broker rate: {args.rate:g}/s, p95 first {WINDOW_S} s: {p95s[0] * 1000:.0f} ms, "
         f"last {WINDOW_S} s: {p95s[-1] * 1000:.0f} ms (x{p95s[-1] / p95s[0]:.1f}), cpu: {cpu:.2f}"
