@@ -165,6 +165,8 @@ class CrmWatch:
         self.total = Window()
         #: arrival (epoch s) of each API request, for counts over a span of time
         self.arrivals: list[float] = []
+        #: arrival (epoch s) of each request answered 429
+        self.limited_at: list[float] = []
 
     def poll(self) -> None:
         address = f"{self.url}/__standin/requests?since={self.seen}"
@@ -182,6 +184,7 @@ class CrmWatch:
         self.arrivals.append(float(request["at"]))
         if request["status"] == 429:
             self.total.limited += 1
+            self.limited_at.append(float(request["at"]))
         if not any(w in request["path"] for w in WRITES) or not 200 <= request["status"] < 300:
             return
         for item in request["body"]["inputs"]:

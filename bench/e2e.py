@@ -158,6 +158,7 @@ def main() -> int:
             cpu_drained = stack.cpu()
             crm_window = stack.crm.total.minus(crm_before)
             counts = stack.crm.count
+            limited_at = [at for at in stack.crm.limited_at if at >= sent.t0_wall]
             stages = stage_times(stack.settings, customers) if args.stages else {}
         finally:
             stack.stop()
@@ -191,6 +192,11 @@ def main() -> int:
             + " ms"
         )
     print(requests_per_write(crm_window) + f" ({quota_note})")
+    if limited_at:
+        print(
+            "answered 429 at (s after the first send): "
+            + ", ".join(f"{at - sent.t0_wall:.1f}" for at in limited_at[:20])
+        )
     print(cpu_line("CPU while sending", cpu_before, cpu_sent, sending_s))
     drain_s = drained_wall - sent.finished_wall
     if drain_s >= 1:

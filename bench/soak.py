@@ -77,7 +77,8 @@ def summary_row(index: int, minute: Minute, first: dict[str, float]) -> str:
     per_100 = 100 * minute.crm.requests / minute.crm.writes if minute.crm.writes else 0.0
     rss = ", ".join(f"{name} {mib:.0f}" for name, mib in minute.rss.items())
     return (
-        f"| {index + 1} | {minute.offered:.0f}/s | {figures} | {missing} | {per_100:.1f} | {rss} |"
+        f"| {index + 1} | {minute.offered:.0f}/s | {figures} | {missing} | {per_100:.1f} "
+        f"| {minute.crm.limited} | {rss} |"
     )
 
 
