@@ -3,8 +3,9 @@ HubSpot stand-in; webhook-to-CRM latency measured at the stand-in.
 
 Usage (on a shared machine, serialise benchmarks and say the load):
 
-    flock /tmp/paystream-bench.lock .venv/bin/python bench/e2e.py --rate 500 --duration 60
-    flock /tmp/paystream-bench.lock .venv/bin/python bench/e2e.py --rate 1000 --duration 60
+    flock /tmp/paystream-e2e.lock .venv/bin/python bench/e2e.py --rate 500 --duration 60
+    flock /tmp/paystream-e2e.lock .venv/bin/python bench/e2e.py --rate 900 --duration 60
+    flock /tmp/paystream-e2e.lock .venv/bin/python bench/e2e.py --rate 100 --duration 5  # smoke
 
 Every event is a real ``checkout.session.completed`` body (cloned from
 ``paystream/stripe_templates``) for a new customer, signed like Stripe and POSTed to
@@ -17,9 +18,13 @@ that put it in the expected state minus the moment its webhook was first sent.
 *lost*: customers whose contact never reached the expected state (after a grace period).
 *duplicates*: upsert inputs beyond the first for a customer (the same effect applied again).
 
-The embedded broker, ingest, worker, CRM sink and stand-in are separate processes on this
-machine, sharing its cores with the load generator. The last line is exactly
-``e2e rate: R/s, p95: P ms, lost: L, duplicates: D``.
+The stack is what ``paystream up`` runs (``bench/_stack.py``): the embedded broker, the
+HubSpot and Zendesk stand-ins, ingest, worker, every sink and admin, separate processes on
+this machine sharing its cores with the load generator, under the product's defaults (the
+HubSpot plan's quota, professional: 190 requests per 10 s, in the stand-in and the sink
+alike). It prints HubSpot requests per contact write and the CPU of every process. The last
+line is exactly ``e2e rate: R/s, p95: P ms, lost: L, duplicates: D``, followed by
+`` (HubSpot quota raised to N/10 s)`` only when ``--hubspot-rate-limit`` asked for one.
 """
 
 from __future__ import annotations
