@@ -146,9 +146,10 @@ def main() -> int:
         finally:
             stack.stop()
     print(
-        "| minute | rate | p50 / p95 / p99 ms | lost | HubSpot requests per 100 writes | RSS MiB |"
+        "| minute | rate | p50 / p95 / p99 ms | lost | HubSpot requests per 100 writes "
+        "| answered 429 | RSS MiB |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for index, minute in enumerate(minutes):
         print(summary_row(index, minute, first))
     lost = len(everyone - first.keys())
