@@ -48,6 +48,10 @@ from bench._stack import (  # noqa: E402
 )
 
 EXPECTED_STATE = "onboarding_pending"
+TABLE_HEADER = (
+    "| minute | rate | p50 / p95 / p99 ms | lost | HubSpot requests per 100 writes "
+    "| answered 429 | RSS MiB |"
+)
 
 
 @dataclass
@@ -145,11 +149,8 @@ def main() -> int:
             counts = stack.crm.count
         finally:
             stack.stop()
-    print(
-        "| minute | rate | p50 / p95 / p99 ms | lost | HubSpot requests per 100 writes "
-        "| answered 429 | RSS MiB |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print(TABLE_HEADER)
+    print("|" + " --- |" * (TABLE_HEADER.count("|") - 1))
     for index, minute in enumerate(minutes):
         print(summary_row(index, minute, first))
     lost = len(everyone - first.keys())

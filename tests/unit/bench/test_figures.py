@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bench._measure import percentile, rss_from_status
 from bench._stack import Window, counter_sum, quota, requests_per_write
-from bench.soak import Minute, latency_figures
+from bench.soak import TABLE_HEADER, Minute, latency_figures, summary_row
 
 
 @pytest.mark.parametrize(
@@ -110,3 +110,10 @@ def test_a_soak_minute_counts_latency_from_the_due_moment_and_the_missing() -> N
     values, missing = latency_figures(minute, {"a": 100.25, "c": 102.0, "other": 1.0})
     assert values == [250.0, 1000.0]
     assert missing == 1
+
+
+def test_a_soak_row_has_the_columns_of_the_header() -> None:
+    minute = Minute(["a"], due=[1.0], rss={"broker": 90.0}, crm=Window(3, 1, 100), offered=200)
+    row = summary_row(0, minute, {"a": 1.5})
+    assert row == "| 1 | 200/s | 500 / 500 / 500 | 0 | 3.0 | 1 | broker 90 |"
+    assert row.count("|") == TABLE_HEADER.count("|")
