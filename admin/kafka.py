@@ -34,6 +34,7 @@ from admin.queue import (
     resolved_decision,
 )
 from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
+from paystream.runtime.producing import produce
 from paystream.settings import CommonSettings
 from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
 from schemas.codec import (
@@ -297,7 +298,6 @@ class QueueWriter:
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> list[bool]:
         """Produce ``(topic, key, value)`` items (with ``headers``); True per item acked."""
-        extra: dict[str, Any] = {"headers": list(headers)} if headers else {}
         acked = [False] * len(items)
 
         def report(i: int) -> Callable[[Any, Any], None]:
@@ -307,14 +307,8 @@ class QueueWriter:
             return on_delivery
 
         for i, (topic, key, value) in enumerate(items):
-            for _ in range(100):
-                try:
-                    self.producer.produce(
-                        topic, key=key, value=value, on_delivery=report(i), **extra
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
+            # a queue that stayed full leaves the item unacknowledged: the caller answers
+            produce(self.producer, topic, key, value, report(i), headers=headers)
         self.producer.flush(timeout)
         return acked
 

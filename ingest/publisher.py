@@ -26,13 +26,13 @@ import asyncio
 import math
 import time
 from collections import deque
-from functools import partial
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ingest.errors import PublishFailed, PublishTimeout
+from paystream.runtime.producing import delivery_future, drain_on_loop, produce_on_loop
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -130,10 +130,8 @@ class Publisher:
         producer, loop = self._producer, self._loop
         if producer is None or loop is None:
             return 0
-        deadline = loop.time() + flush_timeout_s
-        # no event tells when librdkafka's queue is empty; the poll timer serves the reports
-        while len(producer) and loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(POLL_INTERVAL_S)
+        # the poll timer serves the reports meanwhile
+        await drain_on_loop(producer, loop.time() + flush_timeout_s, POLL_INTERVAL_S)
         for timer in (self._poll_timer, self._expiry_timer):
             if timer is not None:
                 timer.cancel()
@@ -150,18 +148,22 @@ class Publisher:
         if producer is None or loop is None:
             raise PublishFailed("publisher not running")
         deadline = loop.time() + self._timeout_s
-        future: asyncio.Future[KafkaError | None] = loop.create_future()
-        on_delivery = partial(self._on_delivery, future)
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
-                break
-            except BufferError:  # local queue full: the broker is slow or away
-                if loop.time() + BUFFER_FULL_WAIT_S >= deadline:
-                    raise PublishTimeout("producer queue full") from None
-                await asyncio.sleep(BUFFER_FULL_WAIT_S)
-            except KafkaException as exc:
-                raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        future, on_delivery = delivery_future(loop)
+        try:
+            taken = await produce_on_loop(
+                producer,
+                topic,
+                key,
+                value,
+                on_delivery,
+                headers=headers,
+                give_up_at=deadline,
+                wait_s=BUFFER_FULL_WAIT_S,
+            )
+        except KafkaException as exc:
+            raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        if not taken:  # local queue full until the deadline: the broker is slow or away
+            raise PublishTimeout("producer queue full")
         self._poll_soon()
         self._track(loop, deadline, future)
         error = await future
@@ -257,12 +259,6 @@ class Publisher:
             _, future = in_flight.popleft()
             if not future.done():
                 future.set_result(_TIMED_OUT)
-
-    def _on_delivery(
-        self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
-    ) -> None:
-        if not future.done():
-            future.set_result(error)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():
