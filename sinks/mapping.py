@@ -377,7 +377,7 @@ def _int(value: object) -> int | None:
 
 
 def trigger_facts(command: Command) -> dict[str, Any]:
-    """The typed facts of the command's trigger (schema v2), or v1's string map converted.
+    """The typed facts of the command's trigger, or v1's string map converted.
 
     v1 wrote ``amount_due`` for a failed renewal and ``amount`` for a chargeback, unix
     times as strings; this reads both so a record written before v2 still renders well.
@@ -386,6 +386,13 @@ def trigger_facts(command: Command) -> dict[str, Any]:
     typed = command.get(trigger) if trigger in TRIGGERS else None
     if isinstance(typed, Mapping):
         return dict(typed)
+    # The v1 reader. Workers up to paystream 0.1.0 wrote the string map beside the typed
+    # record; later ones write the typed record alone, so a record without it was written
+    # by an older worker. Such a record lives as long as sink.helpdesk keeps it (7 days,
+    # schemas/topics.py) and as long as its dead letter in sink.dlq can be retried with
+    # the original bytes (PAYSTREAM_DLQ_RETENTION, 30 days by default). Remove this
+    # branch, and the "facts" field of helpdesk_command.avsc with it, once the longer of
+    # the two has passed since the last 0.1.0 worker stopped.
     facts: Mapping[str, str] = command.get("facts") or {}
     if trigger == FAILED_RENEWAL:
         return {
