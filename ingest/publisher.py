@@ -1,23 +1,23 @@
 """The bridge from asyncio to one confluent-kafka producer per process.
 
-``produce()`` only enqueues. The event loop itself serves the producer's callbacks
-(``poll(0)``, which never waits): every millisecond while messages are in flight, so each
-delivery report resolves the future its handler awaits on the loop's own thread, and every
-half second otherwise, for the error and log callbacks. A handler answers 2xx only after
-its future holds a delivery report without error (acks=all, idempotent producer), so
-nothing acknowledged can be missing from Kafka. No business logic runs in a callback.
+``produce()`` only enqueues (``paystream.runtime.producing``). The event loop itself serves
+the producer's callbacks (``poll(0)``, which never waits): every millisecond while messages
+are in flight, so each delivery report resolves the future its handler awaits on the loop's
+own thread, and every half second otherwise, for the error and log callbacks. A handler
+answers 2xx only after its future holds a delivery report without error (acks=all,
+idempotent producer), so nothing acknowledged can be missing from Kafka. No business logic
+runs in a callback.
 
-Why not a polling thread (what this module had before): every report batch made that
-thread take the GIL from the busy loop and wake it through its self-pipe. In
-``bench/ingest.py`` the loop's CPU per request went from 182 to 168-175 µs without it (an
-earlier try of loop polling lost throughput at ``linger.ms`` 0.5 on a busier machine:
-docs/ingest.md).
+Polled on the loop rather than by a thread of its own, because such a thread takes the GIL
+from the busy loop for every batch of reports and must wake the loop through its self-pipe
+to hand them over; on the loop a report is answered where it is awaited (docs/ingest.md,
+"Performance", has the measurements).
 
 Every publish of one publisher has the same deadline (``timeout_s``), so the publishes in
 flight are in deadline order: one timer, set for the oldest one still unanswered, answers
-``PublishTimeout`` to each whose deadline passed; closing answers the rest. A timer per
-publish (``call_at``, ``cancel``, then the loop's heap of cancelled handles) cost the loop
-2-7 µs of its ≈ 117 per request in ``bench/ingest.py`` (3 alternating pairs, docs/ingest.md).
+``PublishTimeout`` to each whose deadline passed; closing answers the rest. One timer
+rather than one per publish, because each ``call_at`` and ``cancel`` would leave a
+cancelled handle in the loop's heap for every request.
 """
 
 from __future__ import annotations
