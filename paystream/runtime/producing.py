@@ -32,7 +32,7 @@ from confluent_kafka import KafkaError, Message, Producer
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
 Headers = Sequence[tuple[str, str | bytes | None]]
 
-#: How long one wait for room lasts, and how many waits before giving up (10 s in all).
+#: How long one wait for room lasts, and how many waits before giving up (at most 10 s in all).
 FULL_WAIT_S = 0.1
 FULL_ATTEMPTS = 100
 
