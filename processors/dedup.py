@@ -38,6 +38,17 @@ def dedup_key(source: str, event_id: str) -> str:
     return event_id if source == "stripe" else APP_PREFIX + event_id
 
 
+def deadline_id(customer_id: str, opener: str) -> str:
+    """The id of the onboarding timer's deadline event (``processors.timers``): it names the
+    customer, so ``paystream forget`` deletes its entries by ``deadline_prefix``."""
+    return f"deadline:{customer_id}:{opener}"
+
+
+def deadline_prefix(customer_id: str) -> str:
+    """The dedup keys of every deadline event of one customer start with this."""
+    return dedup_key("app", deadline_id(customer_id, ""))
+
+
 #: the mark of an entry whose event was delivered more than once
 REPEATED = DUPLICATE
 

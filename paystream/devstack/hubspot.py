@@ -27,6 +27,12 @@ and any injected fault (see ``paystream.devstack._http_standin``). The unkind pa
   ``add_search_and_token_info``): at most 200 per page, paged with ``after``, its own
   per-second limit (429 ``SECONDLY``), no paging past 10,000 results (400), and at most
   five filter groups of ten filters, twenty-five in all (400; the 2024 changelog).
+* **Invalid emails** (HubSpot checks an email's format on every contact create or update,
+  https://community.hubspot.com/t5/APIs-Integrations/contacts-integration-invalid-e-mails/td-p/833439:
+  RFC 2822, no quotation marks in the local part, a domain ending in a real TLD): ``400
+  VALIDATION_ERROR`` whose message quotes the refused email, "Property values were not
+  valid: [{..."message":"Email address <email> is invalid","error":"INVALID_EMAIL",
+  "name":"email"}]". A TLD counts as real when it is 2-24 letters (or ``xn--``).
 * **Token introspection** of a private app (``access-token-info``) names its scopes;
   ``token_expired = True`` makes every call a 401 ``EXPIRED_AUTHENTICATION``.
 
@@ -37,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import time
 import uuid
 from collections import deque
@@ -82,6 +89,29 @@ def _error(status: int, category: str, message: str, **extra: Any) -> web.Respon
         **extra,
     }
     return web.json_response(body, status=status)
+
+
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"
+)
+
+
+def _valid_email(value: str) -> bool:
+    """HubSpot's format check of an email (see the module docstring), approximated."""
+    local, at, domain = value.rpartition("@")
+    return (
+        bool(at) and _LOCAL.fullmatch(local) is not None and _DOMAIN.fullmatch(domain) is not None
+    )
+
+
+def invalid_email_message(value: str) -> str:
+    """HubSpot's 400 message for a refused email: it quotes the email."""
+    detail = (
+        f'{{"isValid":false,"message":"Email address {value} is invalid",'
+        '"error":"INVALID_EMAIL","name":"email"}'
+    )
+    return f"Property values were not valid: [{detail}]"
 
 
 def _valid_datetime(value: str) -> bool:
@@ -357,6 +387,8 @@ class HubSpotStandin(Standin):
                 return f'{value} was not one of the allowed options for "{name}"'
             if spec["type"] == "datetime" and value and not _valid_datetime(value):
                 return f'{value} is not a valid datetime for "{name}"'
+            if name == "email" and value and not _valid_email(value):
+                return invalid_email_message(value)
         return None
 
     def _answer(self, results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> web.Response:
