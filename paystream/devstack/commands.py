@@ -35,6 +35,7 @@ def crm_command(
         "email": None,
         "user_id": None,
         **_provenance(event, "invoice.paid", changed_s, event),
+        "overwrites_changed_at_ms": None,  # a worker's command: the stale guard as ever
     }
     command.update(extra)
     return command
