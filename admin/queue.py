@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from paystream.vocabulary import DELIVERED, DRY_RUN, customer_dashboard_url
+from paystream.vocabulary import DELIVERED, DELIVERY_FIRST, DRY_RUN, customer_dashboard_url
 
 OPEN = "open"
 RETRYING = "retrying"
@@ -396,6 +396,7 @@ def intervention_result(row: Row, outcome: str, at_ms: int) -> dict[str, Any]:
         "processed_at_ms": 0,
         "acked_at_ms": at_ms,
         "correlation_id": "",
+        "delivery": DELIVERY_FIRST,  # the schema's default: a person's action is no sync
     }
 
 
