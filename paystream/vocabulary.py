@@ -78,6 +78,12 @@ ONBOARDING_DEADLINE = "paystream.onboarding_deadline"
 #: first-party app event types accepted at ``POST /events/app``
 APP_EVENT_TYPES = ("customer.linked", "onboarding.started", "onboarding.completed")
 HANDLED_APP_EVENT_TYPES = (*APP_EVENT_TYPES, ONBOARDING_DEADLINE)
+#: the internal event ``paystream forget`` sends through ``app.events`` (never from outside,
+#: no lifecycle meaning): the worker deletes the customer's record, tombstoning its changelog
+CUSTOMER_ERASE = "paystream.customer_erase"
+#: ``admin.exceptions`` status of a dead letter whose customer ``paystream forget`` erased:
+#: the admin lists no row for it (``paystream.erasure``)
+ERASED = "erased"
 
 # -- worker outcomes per event (``paystream_events_total``'s ``outcome``) -------------------
 
@@ -139,3 +145,12 @@ DELIVERIES = (DELIVERY_FIRST, DELIVERY_RETRY, DELIVERY_RECONCILE)
 DELIVERY_HEADER = "paystream-delivery"
 #: the envelope's ``source`` of an event ``paystream reconcile`` re-published
 RECONCILE_SOURCE = "reconcile"
+
+# --- paystream crm-repair (issue 25) -----------------------------------------------------
+#: reason code of the exception-queue row ``paystream crm-repair --apply`` opens for a
+#: duplicate contact (two contacts with one customer id, or the customer's email held by a
+#: second contact): a person merges them in HubSpot, then retries the row
+DUPLICATE_CONTACT = "duplicate_contact"
+#: ``sink.results`` outcome of a correction or a duplicate row crm-repair sent: a person's
+#: action, counted as a manual intervention like the exception queue's retried/dismissed
+REPAIRED = "repaired"
