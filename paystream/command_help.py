@@ -62,6 +62,8 @@ COMMANDS: dict[str, Command] = {
             "PAYSTREAM_SINK_WRITES",
             "HUBSPOT_ACCESS_TOKEN",
             "ZENDESK_API_TOKEN",
+            "PAYSTREAM_APP_WEBHOOK_URL",
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
             "PAYSTREAM_DATA_DIR",
             "PAYSTREAM_ENV",
         ),
@@ -101,9 +103,10 @@ COMMANDS: dict[str, Command] = {
     ),
     "sinks": Command(
         "sinks.__main__",
-        "sink consumers: crm, helpdesk, metrics (default: all)",
+        "sink consumers: crm, helpdesk, metrics, app_webhook (default: all)",
         "Carries the worker's commands out: HubSpot contacts, Zendesk tickets, ClickHouse "
-        "rows. Dry-run unless PAYSTREAM_SINK_WRITES=enabled.",
+        "rows. Dry-run unless PAYSTREAM_SINK_WRITES=enabled. app_webhook POSTs each "
+        "billing-state change to PAYSTREAM_APP_WEBHOOK_URL, signed, when that is set.",
         (
             *KAFKA,
             "PAYSTREAM_SINK_WRITES",
@@ -113,6 +116,8 @@ COMMANDS: dict[str, Command] = {
             "ZENDESK_EMAIL",
             "ZENDESK_API_TOKEN",
             "CLICKHOUSE_URL",
+            "PAYSTREAM_APP_WEBHOOK_URL",
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
             "PAYSTREAM_ENV",
         ),
     ),

@@ -133,7 +133,7 @@ def customer_dashboard_url(customer_id: str, livemode: bool) -> str:
     return dashboard_url("customers", customer_id, livemode=livemode)
 
 
-# --- sync latency's delivery label (SPEC §7; settings engineer) ------------------------
+# --- sync latency's delivery label (SPEC §7) ---------------------------------------------
 #: ``paystream_sync_latency_seconds{delivery}``: the pipeline's own first delivery, a
 #: command re-sent by a person (the exception queue's retry) or an event found by
 #: ``paystream reconcile``. The SLO alert reads ``first`` only.
@@ -146,7 +146,7 @@ DELIVERY_HEADER = "paystream-delivery"
 #: the envelope's ``source`` of an event ``paystream reconcile`` re-published
 RECONCILE_SOURCE = "reconcile"
 
-# --- paystream crm-repair (issue 25) -----------------------------------------------------
+# --- paystream crm-repair ----------------------------------------------------------------
 #: reason code of the exception-queue row ``paystream crm-repair --apply`` opens for a
 #: duplicate contact (two contacts with one customer id, or the customer's email held by a
 #: second contact): a person merges them in HubSpot, then retries the row
@@ -154,3 +154,13 @@ DUPLICATE_CONTACT = "duplicate_contact"
 #: ``sink.results`` outcome of a correction or a duplicate row crm-repair sent: a person's
 #: action, counted as a manual intervention like the exception queue's retried/dismissed
 REPAIRED = "repaired"
+
+# --- product notifications (SPEC §6, sinks/app_webhook.py) -------------------------------
+#: the sink's name: the ``sink`` label, ``paystream sinks app_webhook``, its dead letters'
+#: ``sink`` (the exception queue re-sends those to ``customer.lifecycle``, its input)
+APP_WEBHOOK_SINK = "app_webhook"
+#: the one notification type the app-webhook sink POSTs (the TypeScript client's
+#: ``BILLING_STATE_CHANGED``)
+BILLING_STATE_CHANGED = "billing_state.changed"
+#: the header of a first-party signature, ``t=...,v1=...`` (app events and notifications)
+APP_SIGNATURE_HEADER = "Paystream-Signature"
