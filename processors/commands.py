@@ -58,6 +58,7 @@ def lifecycle_change(
         "cause_event_type": event.type,
         "changed_at_ms": record.state_changed_at_ms,
         **_stages(event, processed_at_ms),
+        "source": event.delivered_by,
     }
 
 

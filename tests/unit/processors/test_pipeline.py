@@ -241,8 +241,9 @@ def test_an_event_of_the_other_mode_is_counted_and_never_folded(live: bool, live
 def test_sink_commands_carry_how_their_cause_arrived(
     processor: BatchProcessor, delivered_by: str, delivery: str
 ) -> None:
-    """The envelope's source reaches sink.crm and sink.helpdesk, where it picks the sync
-    latency's ``delivery`` label (an event ``reconcile`` recovered is no first delivery)."""
+    """The envelope's source reaches sink.crm, sink.helpdesk and customer.lifecycle, where it
+    picks the sync latency's ``delivery`` label (an event ``reconcile`` recovered is no first
+    delivery)."""
     failed = encoded_stripe(
         "invoice.payment_failed",
         "evt_2",
@@ -254,8 +255,12 @@ def test_sink_commands_carry_how_their_cause_arrived(
         delivered_by=delivered_by,
     )
     result = processor.process([message(failed)], lambda c, p: None, lambda e, p: None, 5)
-    commands = by_topic(result, TOPICS.sink_crm) + by_topic(result, TOPICS.sink_helpdesk)
-    assert len(commands) == 2
+    commands = [
+        *by_topic(result, TOPICS.sink_crm),
+        *by_topic(result, TOPICS.sink_helpdesk),
+        *by_topic(result, TOPICS.customer_lifecycle),  # the product webhook's input
+    ]
+    assert len(commands) == 3
     for command in commands:
         assert command["source"] == delivered_by
         assert delivery_of(command, None) == delivery
