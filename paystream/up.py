@@ -375,6 +375,9 @@ def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
     """What the commands beside ``up`` take from it, by lower-case variable name."""
     ports = started.ports
     chosen: dict[str, Any] = {
+        # the environment up's children run in: a command beside this stack is judged as
+        # they are (a stale file, whose up is gone, gives nothing: PAYSTREAM_ENV stays required)
+        "paystream_env": settings.paystream_env,
         "stripe_webhook_secrets": started.secret,
         "stripe_mode": settings.stripe_mode,
         "kafka_bootstrap_servers": started.bootstrap,

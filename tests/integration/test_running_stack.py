@@ -127,3 +127,34 @@ def test_the_commands_beside_up_get_the_worker_api_token_it_made(
     monkeypatch.setenv("PAYSTREAM_API_TOKEN", "mine-" + "x" * 40)
     mine = load_beside_running_stack(CrmRepairSettings).paystream_api_token
     assert mine is not None and mine.get_secret_value() == "mine-" + "x" * 40
+
+
+def test_a_command_beside_up_runs_in_ups_environment_without_paystream_env(
+    data_dir: Path,
+) -> None:
+    """``reconcile`` typed as printed beside a running ``up`` (no PAYSTREAM_ENV anywhere)
+    takes up's environment from the stack file instead of stopping at PAYSTREAM_ENV; with
+    the stack gone it stops again, naming the variable."""
+    up = UpSettings()
+    ports = {"ingest": free_port(), "admin": free_port(), "worker": free_port()}
+    write_running_stack(data_dir, stack_settings(up, started(ports=ports)), {})
+    env = {k: v for k, v in os.environ.items() if k != "PAYSTREAM_ENV"}
+
+    def reconcile() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "paystream", "reconcile", "--since", "1h", "--dry-run"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    beside = reconcile()
+    assert "PAYSTREAM_ENV" not in beside.stdout + beside.stderr, beside.stdout + beside.stderr
+    assert "STRIPE_API_KEY" in beside.stdout + beside.stderr  # the next thing it needs
+
+    remove_running_stack(data_dir)
+    alone = reconcile()
+    assert alone.returncode == 2
+    assert "PAYSTREAM_ENV" in alone.stdout + alone.stderr
