@@ -180,6 +180,11 @@ def test_up_then_demo_then_sigterm_stops_everything(
     worker = f"http://127.0.0.1:{ports['WORKER']}/customers?limit=500"
     listed = wait_until(lambda: worker_page(worker, token), 60, "the worker's API", [up])
     assert isinstance(listed, dict) and listed["customers"], "the demo's customers"
+    # ingest's read-through (what a Next.js app on the outside calls) reaches that worker
+    first = listed["customers"][0]  # type: ignore[index]
+    through = f"http://127.0.0.1:{ports['INGEST']}/v1/customers/{first['stripe_customer_id']}"
+    record = wait_until(lambda: worker_page(through, token), 60, "ingest's customer read", [up])
+    assert isinstance(record, dict) and record["billing_state"] == first["billing_state"]
 
     assert up.stop(signal.SIGTERM, timeout=40) == 0
     assert not stack_file.exists()
