@@ -27,14 +27,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from paystream.command_help import command_parser
+from paystream.destinations import app_webhook_problem
 from paystream.errors import PaystreamError
 from paystream.runtime.broker import EmbeddedBroker, free_port
 from paystream.runtime.running_stack import remove_running_stack, write_running_stack
 from paystream.runtime.topics_admin import ensure_topics
-from paystream.settings import CommonSettings, Environment, load_settings
+from paystream.settings import CommonSettings, Environment, load_settings, refuse
 
 
 class UpSettings(CommonSettings):
@@ -48,9 +49,21 @@ class UpSettings(CommonSettings):
     paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
     paystream_broker_port: int = Field(default=9092, ge=1, le=65535)
     paystream_admin_token: SecretStr | None = None
+    paystream_api_token: SecretStr | None = None
     hubspot_access_token: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
     clickhouse_url: SecretStr | None = None
+    #: product notifications: passed on to the sinks, which post to it (checked here first,
+    #: so a missing secret stops ``up`` with one line before anything starts)
+    paystream_app_webhook_url: str | None = None
+    paystream_app_webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _app_webhook(self) -> UpSettings:
+        secret = self.paystream_app_webhook_secret
+        value = secret.get_secret_value() if secret is not None else None
+        refuse(app_webhook_problem(self.paystream_env, self.paystream_app_webhook_url, value))
+        return self
 
 
 class DevExtraMissing(PaystreamError):
@@ -173,6 +186,13 @@ def admin_line(port: int, token: str | None, generated: bool, development: bool)
     return url + " (sign in with PAYSTREAM_ADMIN_TOKEN)"
 
 
+def notifications_line(url: str | None) -> str:
+    """The banner's product-notifications line: where the sinks post, or how to turn it on."""
+    if not url:
+        return "off (set PAYSTREAM_APP_WEBHOOK_URL and PAYSTREAM_APP_WEBHOOK_SECRET)"
+    return f"{url} (billing_state.changed, signed with PAYSTREAM_APP_WEBHOOK_SECRET)"
+
+
 def _wait_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -206,6 +226,10 @@ class Started:
     standin_settings: dict[str, str]
     ready: bool = False
     stack_file: Path | None = None
+    #: the worker API's token (``api_token``): in the stack file, never in the banner
+    api_token: str | None = None
+    #: where the sinks post billing_state.changed (PAYSTREAM_APP_WEBHOOK_URL); None: off
+    app_webhook_url: str | None = None
 
     @property
     def webhook(self) -> str:
@@ -281,12 +305,17 @@ def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, st
     admin_token, generated = _admin_token(settings)
     if admin_token is not None:
         env["PAYSTREAM_ADMIN_TOKEN"] = admin_token
+    api = api_token(settings)
+    if api is not None:  # the worker's API, and ingest's read-through to it
+        env["PAYSTREAM_API_TOKEN"] = api
     ports = {
         "ingest": _port(settings.paystream_ingest_port),
         "admin": _port(settings.paystream_admin_port),
         "worker": _port(settings.paystream_worker_port),
     }
     env.update({f"PAYSTREAM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    if api is not None:  # ingest's GET /v1/customers/{id} reads through to this worker
+        env.setdefault("PAYSTREAM_WORKER_URL", f"http://127.0.0.1:{ports['worker']}")
     before = dict(env)
     standins = _start_standins(stack, settings, env)
     python = sys.executable
@@ -302,10 +331,12 @@ def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, st
         ports=ports,
         admin_token=admin_token,
         admin_token_generated=generated,
+        api_token=api,
         standins=standins,
         external_store=settings.clickhouse_url is not None,
         sink_writes=settings.paystream_sink_writes,
         standin_settings={k: v for k, v in env.items() if before.get(k) != v},
+        app_webhook_url=settings.paystream_app_webhook_url or None,
     )
     started.ready = _wait_http(f"http://127.0.0.1:{ports['ingest']}/readyz", 30)
     return started
@@ -318,6 +349,18 @@ def _admin_token(settings: UpSettings) -> tuple[str | None, bool]:
     if settings.paystream_env != "development":
         return None, False
     return secrets.token_urlsafe(32), True
+
+
+def api_token(settings: UpSettings) -> str | None:
+    """The token of the worker's API, given to the worker, to ingest (its customer
+    read-through) and, in the stack file, to the commands beside ``up`` (``crm-repair``,
+    ``doctor``, ``reconcile``): the operator's own, else one ``up`` makes in development
+    only (43 characters; never printed), as for the admin token."""
+    if settings.paystream_api_token is not None:
+        return settings.paystream_api_token.get_secret_value()
+    if settings.paystream_env != "development":
+        return None
+    return secrets.token_urlsafe(32)
 
 
 def _urls(started: Started) -> dict[str, str]:
@@ -334,11 +377,16 @@ def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
     """What the commands beside ``up`` take from it, by lower-case variable name."""
     ports = started.ports
     chosen: dict[str, Any] = {
+        # the environment up's children run in: a command beside this stack is judged as
+        # they are (a stale file, whose up is gone, gives nothing: PAYSTREAM_ENV stays required)
+        "paystream_env": settings.paystream_env,
         "stripe_webhook_secrets": started.secret,
         "stripe_mode": settings.stripe_mode,
         "kafka_bootstrap_servers": started.bootstrap,
         "paystream_broker_profile": "embedded" if started.embedded_broker else "kafka",
         "paystream_topic_prefix": started.prefix,
+        # crm-repair checks that the workers answer for every partition
+        "paystream_topic_partitions": settings.paystream_topic_partitions,
         "paystream_ingest_port": ports["ingest"],
         "paystream_worker_port": ports["worker"],
         "paystream_admin_port": ports["admin"],
@@ -346,6 +394,8 @@ def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
     }
     if settings.clickhouse_url is not None:
         chosen["clickhouse_url"] = settings.clickhouse_url.get_secret_value()
+    if started.api_token is not None:
+        chosen["paystream_api_token"] = started.api_token
     return chosen | {name.lower(): value for name, value in started.standin_settings.items()}
 
 
@@ -374,6 +424,7 @@ def banner(started: Started, command: str, development: bool) -> list[str]:
             else f"embedded, {data_dir / 'clickhouse'}"
         ),
         f"  sink writes       {started.sink_writes}{started.standins}",
+        f"  app notifications {notifications_line(started.app_webhook_url)}",
         f"  webhook secret    {started.secret}",
         "",
         f"  stripe listen --forward-to {started.webhook}",

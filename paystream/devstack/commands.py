@@ -19,6 +19,7 @@ def _provenance(event_id: str, event_type: str, created_s: int, request: str) ->
         "processed_at_ms": created_s * 1000 + 300,
         "livemode": False,
         "correlation_id": f"req_{request}",
+        "source": "webhook",
     }
 
 
@@ -35,6 +36,7 @@ def crm_command(
         "email": None,
         "user_id": None,
         **_provenance(event, "invoice.paid", changed_s, event),
+        "overwrites_changed_at_ms": None,  # a worker's command: the stale guard as ever
     }
     command.update(extra)
     return command

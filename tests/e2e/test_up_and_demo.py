@@ -6,6 +6,8 @@ them from the 0600 file ``up`` leaves in its data directory (removed when it sto
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -14,9 +16,15 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
+import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from paystream.runtime.broker import free_port
 from tests.e2e.conftest import Service, wait_until
@@ -34,8 +42,58 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def worker_page(url: str, token: str) -> dict[str, object] | None:
+    """The worker's answer, or None while it is not ready (503: joining, rebalancing)."""
+    asking = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(asking, timeout=10) as answer:  # noqa: S310 (loopback)
+            page: dict[str, object] = json.loads(answer.read())
+            return page
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            return None
+        raise
+
+
+APP_WEBHOOK_SECRET = "up-app-webhook-secret-0123456789"
+
+
+@pytest.fixture
+def product() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
+    """The product's notification endpoint: keeps each POST's raw body and signature."""
+    posts: list[tuple[bytes, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(
+                (
+                    self.rfile.read(int(self.headers["Content-Length"])),
+                    self.headers["Paystream-Signature"],
+                )
+            )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/api/paystream/notifications", posts
+    server.shutdown()
+    server.server_close()
+
+
+def signed(raw: bytes, header: str) -> bool:
+    parts = dict(p.split("=", 1) for p in header.split(","))
+    mac = hmac.new(APP_WEBHOOK_SECRET.encode(), parts["t"].encode() + b"." + raw, hashlib.sha256)
+    return hmac.compare_digest(mac.hexdigest(), parts["v1"])
+
+
 def test_up_then_demo_then_sigterm_stops_everything(
-    services: Callable[..., Service], tmp_path: Path
+    services: Callable[..., Service],
+    tmp_path: Path,
+    product: tuple[str, list[tuple[bytes, str]]],
 ) -> None:
     ports = {name: free_port() for name in ("BROKER", "INGEST", "ADMIN", "WORKER", "SINKS_METRICS")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
@@ -43,6 +101,9 @@ def test_up_then_demo_then_sigterm_stops_everything(
     data_dir = tmp_path / "var"
     env.update(PAYSTREAM_DATA_DIR=str(data_dir), PAYSTREAM_TOPIC_PARTITIONS="2")
     env["PAYSTREAM_ADMIN_TOKEN"] = "up-admin-token-0123456789"  # up starts the admin too
+    # and the sinks post every billing-state change to the product
+    env["PAYSTREAM_APP_WEBHOOK_URL"], posts = product
+    env["PAYSTREAM_APP_WEBHOOK_SECRET"] = APP_WEBHOOK_SECRET
     embedded = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
     # What an earlier run left: the embedded store's rows, unknown to a new embedded broker.
     (data_dir / "clickhouse" / "store").mkdir(parents=True)
@@ -56,6 +117,7 @@ def test_up_then_demo_then_sigterm_stops_everything(
         [up],
     )
     assert isinstance(banner, str)
+    assert f"app notifications {product[0]} (billing_state.changed" in banner
     secret = re.search(r"webhook secret\s+(whsec_\w+)", banner)
     assert secret, banner
     assert (
@@ -95,6 +157,13 @@ def test_up_then_demo_then_sigterm_stops_everything(
         timeout=60,
         check=False,
     )
+    # the demo's customers changed state: the product heard of each change, signed
+    wait_until(lambda: len(posts) >= 3, 60, "notifications of the demo's changes", [up])
+    bodies = [json.loads(raw) for raw, _ in posts]
+    assert all(signed(raw, header) for raw, header in posts)
+    assert {b["type"] for b in bodies} == {"billing_state.changed"}
+    by_id = {b["id"]: b for b in bodies}
+    assert all(by_id[b["id"]] == b for b in bodies)  # a redelivery is the same notification
     figures = json.loads(status.stdout)
     assert figures["webhooks"]["total"] >= 16, status.stdout + status.stderr  # ingest's port
     assert figures["lag"] is not None, status.stdout  # the broker, topic prefix
@@ -104,6 +173,18 @@ def test_up_then_demo_then_sigterm_stops_everything(
         assert ready.status == 200
     with urllib.request.urlopen(admin + "/login", timeout=5) as login:  # noqa: S310
         assert "Admin token" in login.read().decode()
+    # The worker's API token up made (none was given): in the stack file for crm-repair and
+    # doctor beside it, never in up's output; the worker answers it with the demo's customers.
+    token = json.loads(stack_file.read_text())["settings"]["paystream_api_token"]
+    assert len(token) >= 32 and token not in up.log.read_text()
+    worker = f"http://127.0.0.1:{ports['WORKER']}/customers?limit=500"
+    listed = wait_until(lambda: worker_page(worker, token), 60, "the worker's API", [up])
+    assert isinstance(listed, dict) and listed["customers"], "the demo's customers"
+    # ingest's read-through (what a Next.js app on the outside calls) reaches that worker
+    first = listed["customers"][0]  # type: ignore[index]
+    through = f"http://127.0.0.1:{ports['INGEST']}/v1/customers/{first['stripe_customer_id']}"
+    record = wait_until(lambda: worker_page(through, token), 60, "ingest's customer read", [up])
+    assert isinstance(record, dict) and record["billing_state"] == first["billing_state"]
 
     assert up.stop(signal.SIGTERM, timeout=40) == 0
     assert not stack_file.exists()

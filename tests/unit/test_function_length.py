@@ -18,8 +18,7 @@ PACKAGES = ("paystream", "ingest", "processors", "sinks", "schemas", "admin")
 LIMIT = 60
 #: today's longer functions (file::qualified name → its length now), owned by other work
 KNOWN_LONG = {
-    "processors/web.py::register": 81,
-    "sinks/metrics_rows.py::to_row": 70,
+    "paystream/up.py::_start": 64,
 }
 
 
