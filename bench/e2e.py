@@ -195,7 +195,7 @@ class Stack:
             [
                 python,
                 "-m",
-                "paystream.devstack.hubspot",
+                "devstack.hubspot",
                 "--port",
                 str(self.standin_port),
                 "--token",

@@ -19,8 +19,8 @@ from confluent_kafka import Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.broker import EmbeddedBroker
 from paystream.runtime.topics_admin import ensure_topics

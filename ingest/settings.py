@@ -117,7 +117,7 @@ class ReconcileSettings(CommonSettings):
     #: A secret (``sk_``) or read-only restricted (``rk_``) key of ``STRIPE_MODE``'s mode
     #: (required here; the prefix rule is ``CommonSettings``' environment rules').
     stripe_api_key: SecretStr
-    #: Stripe's API base URL; tests point it at ``paystream.devstack.stripe_api``.
+    #: Stripe's API base URL; tests point it at ``devstack.stripe_api``.
     stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
     #: List requests per second at most (Stripe: 25 reads/s in test mode, 100 in live mode,
     #: shared with everything else using the account's keys).

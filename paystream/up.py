@@ -4,8 +4,9 @@ Starts the embedded broker when ``KAFKA_BOOTSTRAP_SERVERS`` is unset, creates ev
 then runs ingest, worker, sinks (which own the embedded metrics store when
 ``CLICKHOUSE_URL`` is unset) and admin as child processes. With
 ``PAYSTREAM_SINK_WRITES=enabled`` and no CRM/helpdesk credentials it also starts the local
-HubSpot and Zendesk stand-ins from ``paystream/devstack`` so the whole path can be watched on
-one machine. SIGINT/SIGTERM stops everything it started, broker included.
+HubSpot and Zendesk stand-ins from ``devstack/`` (the source checkout's; the image has none)
+so the whole path can be watched on one machine. SIGINT/SIGTERM stops everything it started,
+broker included.
 """
 
 from __future__ import annotations
@@ -247,6 +248,8 @@ class Found:
     ports: dict[str, int]
     #: fresh random tokens by name: ``webhook_secret``, ``admin``, ``api``, ``standin``
     tokens: dict[str, str]
+    #: the source checkout holding the stand-ins (``devstack/``); None in the image
+    checkout: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,7 @@ def find(settings: UpSettings) -> Found:
     tokens = {name: secrets.token_urlsafe(32) for name in ("admin", "api")}
     tokens["webhook_secret"] = "whsec_" + secrets.token_hex(24)
     tokens["standin"] = secrets.token_urlsafe(16)  # the stand-ins accept any token
-    return Found(found, tokens)
+    return Found(found, tokens, standins_checkout())
 
 
 def plan(
@@ -379,6 +382,7 @@ def main(argv: list[str]) -> int:
     if missing:
         raise DevExtraMissing(missing)
     data_dir = Path(settings.paystream_data_dir).resolve()
+    chosen = plan(settings, dict(os.environ), data_dir, find(settings), sys.executable)
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack()
     stopping = False
@@ -390,7 +394,6 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        chosen = plan(settings, dict(os.environ), data_dir, find(settings), sys.executable)
         started = start(stack, chosen)
         started.stack_file = write_running_stack(data_dir, chosen.stack_settings, chosen.urls)
         print("\n".join(banner(started, _command(settings, data_dir), _dev(settings))), flush=True)
@@ -543,14 +546,42 @@ def supervise(stack: Stack, stopping: Callable[[], bool]) -> int:
     return 0
 
 
-#: the local stand-ins ``up`` may start: name → (what the banner calls it, its module)
+#: the local stand-ins ``up`` may start: name → (what the banner calls it, its module). They
+#: live in ``devstack/`` beside ``paystream/`` in the source checkout, never in the wheel or
+#: the image: ``up`` runs them as modules, and imports none of them itself.
 STANDINS = {
-    "hubspot": ("HubSpot", "paystream.devstack.hubspot"),
-    "zendesk": ("Zendesk", "paystream.devstack.zendesk"),
+    "hubspot": ("HubSpot", "devstack.hubspot"),
+    "zendesk": ("Zendesk", "devstack.zendesk"),
 }
 STANDIN_NAMES = tuple(STANDINS)
 #: the agent the Zendesk stand-in is started for (it accepts any token for it)
 STANDIN_EMAIL = "agent@example.com"
+
+
+class StandinsMissing(PaystreamError):
+    """``up`` needs a stand-in, and this install (the image) has none: they ship with the
+    source checkout."""
+
+
+def standins_checkout() -> Path | None:
+    """The source checkout holding ``devstack/`` beside this ``paystream/`` (an editable
+    install, a clone on PYTHONPATH), or None in an install without the stand-ins."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "devstack" / "__init__.py").is_file() else None
+
+
+def standins_missing(needed: list[str]) -> str:
+    """The one line ``up`` stops with when it needs stand-ins this install does not have."""
+    named = " and ".join(STANDINS[name][0] for name in needed)
+    tokens = " and ".join(
+        {"hubspot": "HUBSPOT_ACCESS_TOKEN", "zendesk": "ZENDESK_API_TOKEN"}[name] for name in needed
+    )
+    return (
+        f"PAYSTREAM_SINK_WRITES=enabled without {tokens} needs the local {named} stand-in"
+        f"{'s' if len(needed) > 1 else ''}, which ship with the source checkout, not with "
+        f"this install: run it from a clone (`make run`), set {tokens} for the real "
+        "service, or PAYSTREAM_SINK_WRITES=dry-run"
+    )
 
 
 def standins_needed(settings: UpSettings) -> list[str]:
@@ -568,9 +599,12 @@ def _standin_launches(
     settings: UpSettings, found: Found, python: str, env: dict[str, str]
 ) -> list[tuple[Launch, dict[str, str]]]:
     """Each stand-in to start, with the settings that point the sinks at it."""
+    needed = standins_needed(settings)
+    if needed and found.checkout is None:
+        raise StandinsMissing(standins_missing(needed))
     token = found.tokens["standin"]  # the stand-ins accept any token; never a real one
     launches = []
-    for name in standins_needed(settings):
+    for name in needed:
         port = found.ports[name]
         base = f"http://127.0.0.1:{port}"
         argv = [python, "-m", STANDINS[name][1], "--port", str(port)]
@@ -584,8 +618,16 @@ def _standin_launches(
                 "ZENDESK_EMAIL": STANDIN_EMAIL,
                 "ZENDESK_API_TOKEN": token,
             }
-        launches.append((Launch(name, argv, env), chosen))
+        launches.append((Launch(name, argv, _beside(env, found.checkout)), chosen))
     return launches
+
+
+def _beside(env: dict[str, str], checkout: Path | None) -> dict[str, str]:
+    """``env`` with the source checkout first on PYTHONPATH, where ``devstack`` is."""
+    if checkout is None:
+        return env
+    path = [str(checkout)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
+    return {**env, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def _standins_note(launches: list[Launch], ports: dict[str, int]) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("paystream", "ingest", "processors", "sinks", "schemas", "admin")
+#: the product's packages, and the stand-ins beside it (held to the same rule)
+PACKAGES = ("paystream", "ingest", "processors", "sinks", "schemas", "admin", "devstack")
 LIMIT = 60
 #: today's longer functions (file::qualified name → its length now), owned by other work
 KNOWN_LONG: dict[str, int] = {}

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from devstack.hubspot import HubSpotStandin
 from paystream.commands.crm_repair import main as crm_repair
-from paystream.devstack.hubspot import HubSpotStandin
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from tests.integration.worker.conftest import PAYSTREAM, WorkerProcess

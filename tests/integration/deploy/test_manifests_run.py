@@ -2,7 +2,7 @@
 started as a process with exactly the environment its pod gets, the config map plus its own
 Secret's keys with stub values, and must answer 200 on its readiness probe's path; the
 topics Job must exit 0, and so must the reconcile CronJob's command once the workloads run
-(against the Stripe API stand-in, paystream/devstack/stripe_api.py, listing a few events).
+(against the Stripe API stand-in, devstack/stripe_api.py, listing a few events).
 
 What is overridden, and why (nothing else is):
 
@@ -35,7 +35,7 @@ from typing import Any
 
 import pytest
 
-from paystream.devstack.stripe_api import StripeApiStandin, events_from_fixtures
+from devstack.stripe_api import StripeApiStandin, events_from_fixtures
 from paystream.runtime.broker import free_port
 from tests.unit.deploy.kustomize import build
 

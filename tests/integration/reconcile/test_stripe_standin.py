@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from paystream.devstack.stripe_api import (
+from devstack.stripe_api import (
     DEFAULT_KEY,
     RETENTION_S,
     StripeApiStandin,

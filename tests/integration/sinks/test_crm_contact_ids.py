@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.vocabulary import ACTIVE, CANCELED, PAYMENT_FAILED
 from sinks.contact_ids import Remembered
 from sinks.crm import CrmAdapter

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 import pytest
 from confluent_kafka import Producer
 
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from schemas.codec import default_codec
 from sinks.app import RunnerService, create_crm_sink

@@ -3,13 +3,14 @@ from its settings, the environment and the ports and tokens found before anythin
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from paystream.up import Found, Plan, UpSettings, plan
+from paystream.up import Found, Plan, StandinsMissing, UpSettings, plan
 from tests.unit.settings_env import clean_environment
 
 FOUND = Found(
@@ -27,6 +28,7 @@ FOUND = Found(
         "api": "made-api-token-" + "b" * 30,
         "standin": "made-standin-token",
     },
+    checkout=Path("/src/paystream"),
 )
 DATA = Path("/var/paystream")
 PYTHON = "/venv/bin/python"
@@ -217,3 +219,50 @@ def test_the_plan_is_a_function_of_its_inputs(given: dict[str, Any]) -> None:
     assert asdict(first) == asdict(plan(UpSettings(**given), environ, DATA, FOUND, PYTHON))
     assert environ == {"HOME": "/home/dev"}  # the environment given is not changed
     assert first.started.reset == [] and first.started.ready is False  # start's to say
+
+
+def test_the_stand_ins_run_from_the_source_checkout() -> None:
+    chosen = planned({"paystream_sink_writes": "enabled"}, {"PYTHONPATH": "/mine"})
+    envs = children(chosen)
+    assert envs["hubspot"]["PYTHONPATH"] == os.pathsep.join(["/src/paystream", "/mine"])
+    assert envs["sinks"]["PYTHONPATH"] == "/mine"  # the pipeline runs from the install
+
+
+NO_CHECKOUT = Found(FOUND.ports, FOUND.tokens, checkout=None)
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({"paystream_sink_writes": "enabled"}, "HUBSPOT_ACCESS_TOKEN and ZENDESK_API_TOKEN"),
+        (
+            {"paystream_sink_writes": "enabled", "zendesk_api_token": "real"},
+            "HUBSPOT_ACCESS_TOKEN needs the local HubSpot stand-in,",
+        ),
+    ],
+)
+def test_without_the_checkout_a_needed_stand_in_stops_up_with_one_line(
+    given: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(StandinsMissing) as info:
+        plan(UpSettings(**given), {}, DATA, NO_CHECKOUT, PYTHON)
+    [line] = str(info.value).splitlines()
+    assert named in line and "ship with the source checkout" in line
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"paystream_sink_writes": "dry-run"},
+        {
+            "paystream_sink_writes": "enabled",
+            "hubspot_access_token": "pat",
+            "zendesk_api_token": "z",
+        },
+    ],
+    ids=["dry-run", "the real services"],
+)
+def test_without_the_checkout_up_runs_when_no_stand_in_is_needed(given: dict[str, Any]) -> None:
+    chosen = plan(UpSettings(**given), {}, DATA, NO_CHECKOUT, PYTHON)
+    assert [x.name for x in chosen.launches] == ["ingest", "worker", "sinks", "admin"]
+    assert "HUBSPOT_API_BASE" not in children(chosen)["sinks"]

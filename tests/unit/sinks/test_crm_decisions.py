@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devstack.commands import crm_command
 from paystream.crm_properties import contact_properties, property_differences
-from paystream.devstack.commands import crm_command
 from sinks import mapping
 from sinks.hubspot import is_conflict
 from sinks.mapping import HeldContact

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paystream.devstack.commands import crm_command
+from devstack.commands import crm_command
 from schemas.codec import default_codec
 from sinks import mapping
 from sinks.mapping import HeldContact

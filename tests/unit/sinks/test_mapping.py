@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from paystream.devstack.commands import crm_command, helpdesk_command
+from devstack.commands import crm_command, helpdesk_command
 from sinks import mapping
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paystream.devstack.commands import crm_command, helpdesk_command
+from devstack.commands import crm_command, helpdesk_command
 from paystream.hashing import customer_hash
 from schemas.codec import default_codec
 from sinks.outcomes import (

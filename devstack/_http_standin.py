@@ -306,6 +306,6 @@ class Standin:
 
 
 def serve_forever(standin: Standin, port: int, host: str = "127.0.0.1") -> None:
-    """Run a stand-in in the foreground (``python -m paystream.devstack.<name> --port N``)."""
+    """Run a stand-in in the foreground (``python -m devstack.<name> --port N``)."""
     print(f"{type(standin).__name__} listening on http://{host}:{port}", flush=True)
     web.run_app(standin.make_app(), host=host, port=port, print=None, access_log=None)

@@ -13,10 +13,10 @@ tickets back, paginated with ``per_page``/``page`` and ``next_page`` ("Paginatio
 https://developer.zendesk.com/api-reference/introduction/pagination/). Over
 ``rate_limit`` requests a minute the answer is 429 with ``Retry-After`` ("Rate limits",
 https://developer.zendesk.com/api-reference/introduction/rate-limits/). Faults are injected
-as in ``paystream.devstack._http_standin``, including answers lost after the ticket was
+as in ``devstack._http_standin``, including answers lost after the ticket was
 made (``drop_answers``).
 
-    python -m paystream.devstack.zendesk --port 8092 --email agent@example.com --token standin-token
+    python -m devstack.zendesk --port 8092 --email agent@example.com --token standin-token
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from paystream.devstack._http_standin import Standin, serve_forever
+from devstack._http_standin import Standin, serve_forever
 
 DEFAULT_EMAIL = "agent@example.com"
 DEFAULT_TOKEN = "standin-zendesk-token"  # noqa: S105 - a stand-in's own, never a real token

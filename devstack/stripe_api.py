@@ -18,7 +18,7 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
 - Rate limits (https://docs.stripe.com/rate-limits): 429 with Stripe's error body and, as
   in general for Stripe's rate limiter, no ``Retry-After`` header (inject one with
   ``fail_next(429, retry_after="1")`` to test a client that honours it). Faults are
-  injected as for the other stand-ins (``paystream.devstack._http_standin``).
+  injected as for the other stand-ins (``devstack._http_standin``).
 - ``delivery_success`` (List all events, https://docs.stripe.com/api/events/list): "Filter
   events by whether all webhooks were successfully delivered. If false, events which are
   still pending or have failed all delivery attempts to a webhook endpoint will be
@@ -30,7 +30,7 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
   ``status`` ``enabled``/``disabled`` and ``livemode``; the ``secret`` is "only returned
   at creation", so a listing never carries it. ``add_webhook_endpoint(...)`` plants one.
 
-    python -m paystream.devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
+    python -m devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
-from paystream.devstack._http_standin import Standin, serve_forever
+from devstack._http_standin import Standin, serve_forever
 
 DEFAULT_KEY = "sk_test_standin_reconcile"
 #: "List events, going back up to 30 days" (https://docs.stripe.com/api/events/list)
