@@ -39,16 +39,14 @@ from paystream.runtime.store import (
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
 from paystream.runtime.topic_feed import FeedNotLoaded
-from paystream.settings import Environment
+from paystream.settings import Environment, IngestPort
 
 
-class StatusSettings(MetricsStoreSettings):
+class StatusSettings(MetricsStoreSettings, IngestPort):
     """Where ``paystream status`` reads from."""
 
     #: a local tool (beside ``paystream up``): development unless told otherwise
     paystream_env: Environment = "development"
-
-    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
     #: ingest's Prometheus endpoint; default: this machine's ingest port
     paystream_status_ingest_metrics_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
 

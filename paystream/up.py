@@ -28,37 +28,53 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import model_validator
 
 from paystream.command_help import command_parser
-from paystream.destinations import app_webhook_problem
+from paystream.destinations import AppWebhook, CrmToken, HelpdeskToken, app_webhook_problem
 from paystream.errors import PaystreamError
 from paystream.runtime.broker import EmbeddedBroker, free_port
 from paystream.runtime.running_stack import remove_running_stack, write_running_stack
+from paystream.runtime.store import StoreUrl
 from paystream.runtime.topics_admin import ensure_topics
-from paystream.settings import CommonSettings, Environment, load_settings, refuse
+from paystream.settings import (
+    AdminPort,
+    AdminToken,
+    ApiToken,
+    CommonSettings,
+    Environment,
+    IngestPort,
+    PortNumber,
+    WebhookSecrets,
+    WorkerPort,
+    load_settings,
+    refuse,
+)
 from schemas.topics import TopicSpec
 
 
-class UpSettings(CommonSettings):
-    """The settings ``up`` reads itself; every other one is passed to the children as is."""
+class UpSettings(
+    CommonSettings,
+    WebhookSecrets,
+    IngestPort,
+    AdminPort,
+    WorkerPort,
+    AdminToken,
+    ApiToken,
+    CrmToken,
+    HelpdeskToken,
+    StoreUrl,
+    AppWebhook,
+):
+    """The settings ``up`` reads itself (each declared once, where every process that
+    reads it finds it); every other one is passed to the children as is. The product
+    notifications are checked here first, so a missing secret stops ``up`` with one line
+    before anything starts."""
 
     #: local use: development unless told otherwise, and passed on to every child
     paystream_env: Environment = "development"
-    stripe_webhook_secrets: SecretStr | None = None
-    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
-    paystream_admin_port: int = Field(default=8081, ge=1, le=65535)
-    paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
-    paystream_broker_port: int = Field(default=9092, ge=1, le=65535)
-    paystream_admin_token: SecretStr | None = None
-    paystream_api_token: SecretStr | None = None
-    hubspot_access_token: SecretStr | None = None
-    zendesk_api_token: SecretStr | None = None
-    clickhouse_url: SecretStr | None = None
-    #: product notifications: passed on to the sinks, which post to it (checked here first,
-    #: so a missing secret stops ``up`` with one line before anything starts)
-    paystream_app_webhook_url: str | None = None
-    paystream_app_webhook_secret: SecretStr | None = None
+    #: the embedded broker's (only ``up`` starts one)
+    paystream_broker_port: PortNumber = 9092
 
     @model_validator(mode="after")
     def _app_webhook(self) -> UpSettings:
