@@ -30,7 +30,7 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
   ``status`` ``enabled``/``disabled`` and ``livemode``; the ``secret`` is "only returned
   at creation", so a listing never carries it. ``add_webhook_endpoint(...)`` plants one.
 
-    python -m devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
+    python -m paystream.devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
 """
 
 from __future__ import annotations
