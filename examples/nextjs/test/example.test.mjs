@@ -79,6 +79,19 @@ describe("billing view", { skip }, () => {
     assert.equal(paid.tone, "success");
   });
 
+  test("back from onboarding, a pending state is 'finishing' (polling) until the grace ends", async () => {
+    const { describeBilling, CHECKOUT_GRACE_MS } = await load("lib/billing-view.js");
+    const pending = known("onboarding_pending");
+    const soon = describeBilling(pending, { fromCheckout: false, fromOnboarding: true, waitedMs: 0 });
+    assert.equal(soon.keepPolling, true);
+    assert.match(soon.title, /Finishing your setup/);
+    const later = { fromCheckout: false, fromOnboarding: true, waitedMs: CHECKOUT_GRACE_MS };
+    assert.equal(describeBilling(pending, later).action?.label, "Continue onboarding");
+    const done = describeBilling(known("active"), { fromCheckout: false, fromOnboarding: true, waitedMs: 0 });
+    assert.equal(done.title, "You are all set");
+    assert.equal(done.keepPolling, false);
+  });
+
   test("the route's answer carries the state, not the customer's details", async () => {
     const { billingStateAnswer } = await load("lib/billing-view.js");
     assert.deepEqual(billingStateAnswer(null), { status: "syncing" });
@@ -108,6 +121,16 @@ describe("billing view", { skip }, () => {
     assert.deepEqual(delays.slice(0, 4), [1000, 1500, 2250, 3375]);
     assert.equal(delays[4], 10_000);
     assert.equal(delays[5], 10_000);
+  });
+});
+
+describe("the example's sign-in stand-in", { skip }, () => {
+  test("EXAMPLE_SIGNED_IN_USER is read only in its exact shape", async () => {
+    const { parseExampleUser } = await load("lib/auth.js");
+    assert.deepEqual(parseExampleUser("user_1:cus_Abc123"), { id: "user_1", stripeCustomerId: "cus_Abc123" });
+    for (const bad of [undefined, "", "user_1", "user_1:", ":cus_1", "user_1:sub_1", "a:cus_1:x", "a b:cus_1"]) {
+      assert.equal(parseExampleUser(bad), undefined, String(bad));
+    }
   });
 });
 

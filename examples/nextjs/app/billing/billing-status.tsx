@@ -35,9 +35,11 @@ async function fetchState(signal: AbortSignal): Promise<PageState> {
 export interface BillingStatusProps {
   /** The page was opened from Stripe Checkout's success URL (wording only, never the state). */
   readonly fromCheckout: boolean;
+  /** The page was opened right after onboarding was completed (wording and polling only). */
+  readonly fromOnboarding: boolean;
 }
 
-export function BillingStatus({ fromCheckout }: BillingStatusProps) {
+export function BillingStatus({ fromCheckout, fromOnboarding }: BillingStatusProps) {
   const [startedAt] = useState(() => Date.now());
   const [seen, setSeen] = useState<{ state: PageState; at: number }>({
     state: { status: "loading" },
@@ -54,7 +56,7 @@ export function BillingStatus({ fromCheckout }: BillingStatusProps) {
       }
       const at = Date.now();
       setSeen({ state, at });
-      if (describeBilling(state, { fromCheckout, waitedMs: at - startedAt }).keepPolling) {
+      if (describeBilling(state, { fromCheckout, fromOnboarding, waitedMs: at - startedAt }).keepPolling) {
         timer = setTimeout(() => void poll(n + 1), nextPollDelayMs(n));
       }
     };
@@ -63,9 +65,13 @@ export function BillingStatus({ fromCheckout }: BillingStatusProps) {
       controller.abort();
       clearTimeout(timer);
     };
-  }, [fromCheckout, startedAt]);
+  }, [fromCheckout, fromOnboarding, startedAt]);
 
-  const view = describeBilling(seen.state, { fromCheckout, waitedMs: seen.at - startedAt });
+  const view = describeBilling(seen.state, {
+    fromCheckout,
+    fromOnboarding,
+    waitedMs: seen.at - startedAt,
+  });
   return (
     <section role="status" aria-live="polite" data-tone={view.tone}>
       <h2>{view.title}</h2>
