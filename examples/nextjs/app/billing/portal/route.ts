@@ -12,14 +12,31 @@ import { PortalUnavailableError, billingPortalUrl } from "@/lib/stripe";
 
 export const dynamic = "force-dynamic";
 
+/**
+ * `/billing` on the host the browser asked for (behind a proxy, the one it forwarded):
+ * `next start` builds `request.url` on `localhost`, which is not where the customer is.
+ */
+function billingUrl(request: Request): URL {
+  const url = new URL("/billing", request.url);
+  const host = request.headers.get("x-forwarded-host") ?? request.headers.get("host");
+  if (host !== null && /^[\w.-]+(:\d+)?$/.test(host)) {
+    url.host = host;
+  }
+  const proto = request.headers.get("x-forwarded-proto");
+  if (proto === "https" || proto === "http") {
+    url.protocol = `${proto}:`;
+  }
+  return url;
+}
+
 export async function GET(request: Request): Promise<Response> {
+  const billing = billingUrl(request);
   const user = await getSignedInUser(request.headers);
   if (user === null) {
-    return Response.redirect(new URL(ROUTES.signIn, request.url), 303);
+    return Response.redirect(new URL(ROUTES.signIn, billing), 303);
   }
-  const billing = new URL("/billing", request.url);
   if (user.stripeCustomerId === null) {
-    return Response.redirect(new URL(ROUTES.pricing, request.url), 303);
+    return Response.redirect(new URL(ROUTES.pricing, billing), 303);
   }
   try {
     return Response.redirect(await billingPortalUrl(user.stripeCustomerId, billing.href), 303);
