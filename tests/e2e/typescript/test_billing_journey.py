@@ -81,7 +81,7 @@ class Journey:
 
     def notify(self, previous: str | None, state: str, secret: str = NOTIFY_SECRET) -> int:
         """What paystream's app-webhook sink POSTs for a state change (SPEC §6)."""
-        event = {
+        event: dict[str, Any] = {
             "id": f"bsc_{secrets.token_hex(8)}",
             "type": "billing_state.changed",
             "created": int(time.time()),
@@ -90,7 +90,9 @@ class Journey:
             "previous_state": previous,
             "state": state,
         }
-        body = json.dumps(event).encode()
+        return self.notify_raw(json.dumps(event).encode(), secret)
+
+    def notify_raw(self, body: bytes, secret: str = NOTIFY_SECRET) -> int:
         headers = {"Paystream-Signature": sign_header(body, secret)}
         return post(self.app + "/api/paystream/notifications", body, headers)[0]
 
@@ -226,6 +228,7 @@ def test_checkout_onboarding_and_a_failed_payment_as_the_customer_sees_them(
     # The cached state stays until paystream's notification; a forged one changes nothing.
     assert journey.app_answer() == {"status": "syncing"}
     assert journey.notify(None, "onboarding_pending", secret="whsec_forged" + "3" * 20) == 401
+    assert journey.notify_raw(b'{"type": "billing_state.changed"}') == 400  # signed, not one
     assert journey.app_answer() == {"status": "syncing"}
     assert journey.notify(None, "onboarding_pending") == 200
     expect(status).to_contain_text("Payment received")
