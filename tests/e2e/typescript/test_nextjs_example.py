@@ -50,3 +50,16 @@ def test_nextjs_example_builds_with_next_as_shipped(next_build: NodeRun) -> None
     assert "Module not found" not in next_build.output
     manifest = json.loads((EXAMPLE / ".next" / "app-path-routes-manifest.json").read_text())
     assert set(manifest.values()) >= set(ROUTES), manifest
+
+
+def test_the_lock_file_carries_next_native_compiler_for_linux() -> None:
+    """SWC is an optional dependency of Next: a lock file written on another platform
+    without it would make ``npm ci`` here install no compiler, and ``next build`` fail."""
+    lock = json.loads((EXAMPLE / "package-lock.json").read_text())["packages"]
+    next_version = lock["node_modules/next"]["version"]
+    swc = lock["node_modules/@next/swc-linux-x64-gnu"]
+    assert (swc["version"], swc["os"], swc["cpu"]) == (next_version, ["linux"], ["x64"])
+    assert swc["integrity"].startswith("sha512-")
+    assert lock["node_modules/next"]["optionalDependencies"]["@next/swc-linux-x64-gnu"] == (
+        next_version
+    )
