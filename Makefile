@@ -106,4 +106,5 @@ bench: install test-tools
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
-	rm -rf clients/typescript/node_modules clients/typescript/dist examples/nextjs/node_modules
+	rm -rf clients/typescript/node_modules clients/typescript/dist examples/nextjs/node_modules \
+	  examples/nextjs/.next
