@@ -1,44 +1,33 @@
-"""The queue's I/O: read ``sink.dlq``, ``sink.results`` and ``admin.exceptions`` into an
-``ExceptionQueue``; write retries and dismissals back to Kafka.
-
-Every admin replica (and ``paystream status``) reads the three topics from the beginning
-with its own assignment (no consumer group, nothing committed), so they all fold the same
-records into the same queue. Loading is done when every partition has been read up to
-the offset it had when reading started; the embedded broker may report that end offset
-too high, so a partition that stays silent for ``idle_s`` counts as read as well.
+"""The admin's Kafka I/O beyond the queue it reads (``paystream.exception_queue.feed``):
+ended sessions read from ``admin.sessions`` by every replica, and retries, dismissals and
+sign-outs written back.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
-from admin.errors import QueueNotLoaded, QueueUnavailable
-from admin.queue import (
+from admin.errors import QueueUnavailable
+from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
+from paystream.exception_queue.fold import (
     DISMISSED_OUTCOME,
-    RESOLVED,
     RETRIED_OUTCOME,
     Decision,
-    ExceptionQueue,
     Row,
-    dead_letter_of,
-    decision_of,
     decision_record,
     intervention_result,
     resolved_decision,
 )
-from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
+from paystream.runtime.topic_feed import TopicFeed
 from paystream.settings import CommonSettings
 from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
 from schemas.codec import (
     ADMIN_SESSION,
-    DEAD_LETTER,
     EXCEPTION_STATUS,
     SINK_RESULT,
     SchemaError,
@@ -52,204 +41,20 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def cause_event_type(command: bytes) -> str:
-    """The Stripe event type that caused a command ("" when the command cannot be read)."""
-    try:
-        _, record = default_codec().decode(command)
-    except SchemaError:
-        return ""
-    return str(record.get("cause_event_type") or "")
-
-
-class _Silent:
-    """A logger that drops everything."""
-
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return lambda *_a, **_k: None
-
-
-class QueueFeed:
-    """A thread that keeps an ``ExceptionQueue`` up to date from Kafka.
-
-    ``queue`` is read by the web handlers and written by this thread: both hold ``lock``.
-    ``on_resolved`` is called (in this thread) with rows a delivery has just resolved.
-    """
-
-    def __init__(
-        self,
-        settings: CommonSettings,
-        queue: ExceptionQueue | None = None,
-        *,
-        idle_s: float = 2.0,
-        on_resolved: Callable[[list[Row]], None] | None = None,
-        quiet: bool = False,
-    ) -> None:
-        self.settings = settings
-        #: ``paystream status`` prints a screen: the feed keeps its log lines to itself
-        self.log: Any = structlog.get_logger("paystream.admin") if not quiet else _Silent()
-        self.queue = queue if queue is not None else ExceptionQueue()
-        self.lock = threading.Lock()
-        self.loaded = threading.Event()
-        self.idle_s = idle_s
-        self.on_resolved = on_resolved
-        self.records_read = 0
-        #: why the feed stopped on its own (a missing topic, the broker gone), if it did
-        self.error: str | None = None
-        self._ended = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        t = settings.topics
-        self.topics: tuple[str, ...] = (t.sink_dlq, t.sink_results, t.admin_exceptions)
-
-    # ---------------------------------------------------------------- lifecycle
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="admin-queue-feed", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def wait_loaded(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.loaded.wait(0.1):
-            if self._ended.is_set() or time.monotonic() > deadline:
-                raise QueueNotLoaded(
-                    self.error or "the exception queue could not be read from Kafka in time"
-                )
-
-    def run(self) -> None:
-        consumer = Consumer(
-            self.settings.consumer_config(
-                f"{self.settings.topic_prefix}admin-reader-{uuid.uuid4().hex[:8]}",
-                **{"log_level": 0},
-            )
-        )
-        try:
-            partitions = self._assign(consumer)
-            ends = self._end_offsets(consumer, partitions)
-            last_seen = time.monotonic()
-            while not self._stop.is_set():
-                messages = consumer.consume(500, 0.2)
-                now = time.monotonic()
-                if messages:
-                    last_seen = now
-                    self.apply(messages)
-                if not self.loaded.is_set() and self._caught_up(consumer, ends, now - last_seen):
-                    self._now_loaded()
-        except KafkaException as exc:
-            self.error = str(exc.args[0]) if exc.args else type(exc).__name__
-            self.log.warning("queue_feed_failed", error=self.error)
-        finally:
-            consumer.close()
-            self._ended.set()
-
-    def _now_loaded(self) -> None:
-        with self.lock:
-            unrecorded = self.queue.resolved_unrecorded()
-        self.loaded.set()
-        self.log.info("exception_queue_loaded", rows=self.open_count())
-        if unrecorded and self.on_resolved is not None:
-            self.on_resolved(unrecorded)
-
-    # ---------------------------------------------------------------- reading
-    def _assign(self, consumer: Consumer) -> list[TopicPartition]:
-        metadata = consumer.list_topics(timeout=10)
-        partitions: list[TopicPartition] = []
-        for topic in self.topics:
-            found = metadata.topics.get(topic)
-            if found is None or found.error is not None:
-                raise KafkaException(f"topic {topic} missing: run `paystream topics`")
-            partitions += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions]
-        consumer.assign(partitions)
-        return partitions
-
-    @staticmethod
-    def _end_offsets(
-        consumer: Consumer, partitions: Sequence[TopicPartition]
-    ) -> dict[tuple[str, int], int]:
-        ends: dict[tuple[str, int], int] = {}
-        for tp in partitions:
-            try:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=5
-                )
-            except KafkaException:
-                high = 0
-            ends[(tp.topic, tp.partition)] = high
-        return ends
-
-    def _caught_up(self, consumer: Consumer, ends: dict[tuple[str, int], int], idle: float) -> bool:
-        if idle >= self.idle_s:
-            return True
-        positions = consumer.position(
-            [TopicPartition(topic, partition) for topic, partition in ends]
-        )
-        for tp in positions:
-            end = ends[(tp.topic, tp.partition)]
-            if end > 0 and (tp.offset < 0 or tp.offset < end):
-                return False
-        return True
-
-    def apply(self, messages: Iterable[Any]) -> None:
-        """Fold a batch of consumed messages into the queue."""
-        dlq, results, decisions = self.topics
-        codec = default_codec()
-        resolved: list[Row] = []
-        with self.lock:
-            for msg in messages:
-                if msg.error() is not None:
-                    continue
-                self.records_read += 1
-                topic = msg.topic()
-                try:
-                    if topic == dlq:
-                        record = codec.decode_as(DEAD_LETTER, msg.value() or b"")
-                        dead = dead_letter_of(
-                            record,
-                            msg.partition(),
-                            msg.offset(),
-                            cause_event_type(bytes(record.get("command") or b"")),
-                        )
-                        self.queue.add_dead_letter(dead)
-                    elif topic == results:
-                        record = codec.decode_as(SINK_RESULT, msg.value() or b"")
-                        touched = self.queue.add_result(record)
-                        row = self.queue.row(touched) if touched else None
-                        if row is not None and row.status == RESOLVED:
-                            resolved.append(row)
-                    elif topic == decisions and msg.value():
-                        record = codec.decode_as(EXCEPTION_STATUS, msg.value())
-                        self.queue.add_decision(decision_of(record))
-                except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                    self.log.warning(
-                        "message_skipped",
-                        topic=topic,
-                        partition=msg.partition(),
-                        offset=msg.offset(),
-                        error=type(exc).__name__,
-                    )
-        if resolved and self.loaded.is_set() and self.on_resolved is not None:
-            self.on_resolved(resolved)
-
-    def open_count(self) -> int:
-        with self.lock:
-            return self.queue.open_count
-
-
-class SessionFeed(QueueFeed):
+class SessionFeed(TopicFeed):
     """Keeps a ``SessionTable`` up to date from ``admin.sessions``: read like the queue
     (from the beginning, no group), so every replica refuses the same ended sessions."""
 
+    name = "admin-session-feed"
+
     def __init__(self, settings: CommonSettings, max_age_ms: int, *, idle_s: float = 2.0) -> None:
-        super().__init__(settings, idle_s=idle_s)
-        self.topics = (settings.topics.admin_sessions,)
+        super().__init__(
+            settings, (settings.topics.admin_sessions,), idle_s=idle_s, logger="paystream.admin"
+        )
         self.table = SessionTable()
         self.max_age_ms = max_age_ms
 
-    def _now_loaded(self) -> None:
-        self.loaded.set()
+    def on_loaded(self) -> None:
         self.log.info("admin_sessions_loaded", ended=len(self.table.ended))
 
     def apply(self, messages: Iterable[Any]) -> None:
@@ -394,16 +199,3 @@ class QueueWriter:
 
     def close(self) -> None:
         self.producer.flush(10)
-
-
-def read_queue(
-    settings: CommonSettings, timeout: float = 30.0, idle_s: float = 2.0
-) -> ExceptionQueue:
-    """Read the queue once, as an admin replica would at start (for ``paystream status``)."""
-    feed = QueueFeed(settings, idle_s=idle_s, quiet=True)
-    feed.start()
-    try:
-        feed.wait_loaded(timeout)
-    finally:
-        feed.stop()
-    return feed.queue
