@@ -1,9 +1,11 @@
 "use client";
 
 /**
- * The billing status box: asks `/api/paystream/billing-state` and shows `describeBilling`'s
- * view, polling with growing delays while the state may still change (after checkout,
- * while syncing, while paystream is unreachable). Every view has a next step.
+ * The billing status box: shows `describeBilling`'s view of the state the page rendered
+ * with (`initial`, read on the server), and asks `/api/paystream/billing-state` again with
+ * growing delays only while the state may still change (after checkout or onboarding, while
+ * syncing, while paystream is unreachable). A settled state is not polled. Every view has a
+ * next step.
  */
 
 import { useEffect, useState } from "react";
@@ -37,14 +39,17 @@ export interface BillingStatusProps {
   readonly fromCheckout: boolean;
   /** The page was opened right after onboarding was completed (wording and polling only). */
   readonly fromOnboarding: boolean;
+  /** What the server read while rendering the page. */
+  readonly initial: PageState;
 }
 
-export function BillingStatus({ fromCheckout, fromOnboarding }: BillingStatusProps) {
+export function BillingStatus({ fromCheckout, fromOnboarding, initial }: BillingStatusProps) {
   const [startedAt] = useState(() => Date.now());
   const [seen, setSeen] = useState<{ state: PageState; at: number }>({
-    state: { status: "loading" },
+    state: initial,
     at: startedAt,
   });
+  const [first] = useState(initial);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -60,12 +65,14 @@ export function BillingStatus({ fromCheckout, fromOnboarding }: BillingStatusPro
         timer = setTimeout(() => void poll(n + 1), nextPollDelayMs(n));
       }
     };
-    void poll(0);
+    if (describeBilling(first, { fromCheckout, fromOnboarding, waitedMs: 0 }).keepPolling) {
+      timer = setTimeout(() => void poll(1), nextPollDelayMs(0));
+    }
     return () => {
       controller.abort();
       clearTimeout(timer);
     };
-  }, [fromCheckout, fromOnboarding, startedAt]);
+  }, [fromCheckout, fromOnboarding, first, startedAt]);
 
   const view = describeBilling(seen.state, {
     fromCheckout,
