@@ -43,11 +43,16 @@ export function billingTag(customer: string): string {
 
 /**
  * How long a cached state may be served when a notification went missing (a dead-lettered
- * delivery), seconds: `PAYSTREAM_STATE_CACHE_S`, 60 by default.
+ * delivery), seconds: `PAYSTREAM_STATE_CACHE_S`, 60 by default; anything but a whole
+ * number of seconds is refused, naming the variable.
  */
 export function stateCacheSeconds(): number {
-  const value = Number(process.env.PAYSTREAM_STATE_CACHE_S ?? "60");
-  return Number.isSafeInteger(value) && value > 0 ? value : 60;
+  const text = process.env.PAYSTREAM_STATE_CACHE_S?.trim() || "60";
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error("invalid setting PAYSTREAM_STATE_CACHE_S: a whole number of seconds, at least 1");
+  }
+  return value;
 }
 
 async function readState(customer: string, signal?: AbortSignal): Promise<BillingStateAnswer> {

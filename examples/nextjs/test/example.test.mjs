@@ -134,6 +134,27 @@ describe("the example's sign-in stand-in", { skip }, () => {
   });
 });
 
+describe("the state cache's setting", { skip }, () => {
+  test("PAYSTREAM_STATE_CACHE_S: whole seconds, 60 when unset, anything else refused", async () => {
+    const { stateCacheSeconds } = await load("lib/paystream.js");
+    const saved = process.env.PAYSTREAM_STATE_CACHE_S;
+    try {
+      for (const [value, seconds] of [[undefined, 60], ["", 60], ["600", 600], [" 5 ", 5]]) {
+        if (value === undefined) delete process.env.PAYSTREAM_STATE_CACHE_S;
+        else process.env.PAYSTREAM_STATE_CACHE_S = value;
+        assert.equal(stateCacheSeconds(), seconds, String(value));
+      }
+      for (const bad of ["0", "-1", "1.5", "60s", "1e3", "abc"]) {
+        process.env.PAYSTREAM_STATE_CACHE_S = bad;
+        assert.throws(() => stateCacheSeconds(), /PAYSTREAM_STATE_CACHE_S/, bad);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.PAYSTREAM_STATE_CACHE_S;
+      else process.env.PAYSTREAM_STATE_CACHE_S = saved;
+    }
+  });
+});
+
 describe("onboarding route helpers", { skip }, () => {
   test("event ids are stable per customer, so a double submit counts once", async () => {
     const { onboardingEvent } = await load("lib/onboarding.js");
