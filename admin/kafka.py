@@ -25,7 +25,7 @@ from paystream.exception_queue.fold import (
 )
 from paystream.runtime.topic_feed import TopicFeed
 from paystream.settings import CommonSettings
-from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
+from paystream.vocabulary import APP_WEBHOOK_SINK, DELIVERY_HEADER, DELIVERY_RETRY
 from schemas.codec import (
     ADMIN_SESSION,
     EXCEPTION_STATUS,
@@ -153,13 +153,8 @@ class QueueWriter:
     def retry(self, rows: Sequence[Row], decisions: Sequence[Decision], at_ms: int) -> list[Row]:
         """Re-send each row's original command to its sink topic (same bytes, same key), then
         record ``retrying``. Returns the rows that were re-sent."""
-        allowed = {self.topics.sink_crm, self.topics.sink_helpdesk}
         by_id = {r.row_id: r for r in rows}
-        chosen = [
-            (by_id[d.row_id], d)
-            for d in decisions
-            if by_id[d.row_id].dead_letter.source_topic in allowed
-        ]
+        chosen = [(by_id[d.row_id], d) for d in decisions if self._resendable(by_id[d.row_id])]
         sent = self._send(
             [
                 (
@@ -180,6 +175,15 @@ class QueueWriter:
             log.warning("retry_status_not_written", missing=recorded.count(False))
         self._interventions([r for r, _ in resent], RETRIED_OUTCOME, at_ms)
         return [r for r, _ in resent]
+
+    def _resendable(self, row: Row) -> bool:
+        """A sink's own command topic; and ``customer.lifecycle`` for the app-webhook sink's
+        notifications (the metrics sink reads that topic too and keeps one row per change,
+        so the same bytes again change nothing there)."""
+        topic = row.dead_letter.source_topic
+        if topic in (self.topics.sink_crm, self.topics.sink_helpdesk):
+            return True
+        return topic == self.topics.customer_lifecycle and row.sink == APP_WEBHOOK_SINK
 
     def dismiss(self, row: Row, decision: Decision, at_ms: int) -> None:
         if not all(self._decisions([decision])):

@@ -19,6 +19,7 @@ def _provenance(event_id: str, event_type: str, created_s: int, request: str) ->
         "processed_at_ms": created_s * 1000 + 300,
         "livemode": False,
         "correlation_id": f"req_{request}",
+        "source": "webhook",
     }
 
 

@@ -4,7 +4,10 @@
 -- count once.
 
 -- p95 payment→CRM sync latency per minute and event type: from Stripe's `created` to the
--- sink's acknowledgement, for commands that reached the API (or were built in dry-run).
+-- sink's acknowledgement, for first deliveries the API acknowledged. A dry-run call was
+-- never sent (it is not a sync), and a retry pressed in the exception queue a day later or
+-- an event `paystream reconcile` recovered measures the delay of a person or of Stripe's
+-- lost webhook, not the pipeline's (delivery `retry`/`reconcile`, as the SLO alert reads).
 -- quantileExact: exact nearest-rank values, so the figures are reproducible.
 CREATE OR REPLACE VIEW ${DATABASE}.sync_latency_per_minute AS
 SELECT
@@ -22,7 +25,7 @@ FROM
         (toUnixTimestamp64Milli(acked_at) - toInt64(toUnixTimestamp(event_created)) * 1000) / 1000.
             AS latency_s
     FROM ${DATABASE}.sink_attempts FINAL
-    WHERE outcome IN ('delivered', 'dry_run')
+    WHERE outcome = 'delivered' AND delivery = 'first'
 )
 GROUP BY minute, sink, event_type;
 
@@ -37,7 +40,7 @@ SELECT
     countIf(outcome = 'dead_lettered') AS dead_lettered,
     failures / attempts AS failure_rate
 FROM ${DATABASE}.sink_attempts FINAL
-WHERE outcome NOT IN ('dismissed', 'retried')  -- a person's actions are not attempts
+WHERE outcome NOT IN ('dismissed', 'retried', 'repaired')  -- a person's actions are not attempts
 GROUP BY window_start, sink;
 
 -- Duplicates per day: deliveries of an event id that had already been delivered before
@@ -63,6 +66,8 @@ GROUP BY day;
 -- Manual interventions per week (weeks start on Monday): a person in the exception queue
 -- (`paystream admin`) retried a dead-lettered command (outcome `retried`) or dismissed it
 -- (outcome `dismissed`); the admin writes one such sink.results row per action.
+-- `paystream crm-repair --apply` writes one (outcome `repaired`) per correction it sent and
+-- per duplicate it put in the queue.
 CREATE OR REPLACE VIEW ${DATABASE}.manual_interventions_per_week AS
 SELECT
     toMonday(acked_at) AS week,
@@ -71,7 +76,7 @@ SELECT
     countIf(outcome = 'retried') AS retries,
     countIf(outcome = 'dismissed') AS dismissals
 FROM ${DATABASE}.sink_attempts FINAL
-WHERE outcome IN ('retried', 'dismissed')
+WHERE outcome IN ('retried', 'dismissed', 'repaired')
 GROUP BY week, sink;
 
 -- Open exceptions as the store sees them: commands whose latest outcome is dead_lettered

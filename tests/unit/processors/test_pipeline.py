@@ -8,6 +8,7 @@ from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchProcessor, InMessage
 from schemas.codec import STRIPE_EVENT, default_codec
 from schemas.topics import Topics
+from sinks.outcomes import delivery_of
 from tests.unit.processors.stripe_events import encoded_app, encoded_stripe, envelope, stripe_body
 
 TOPICS = Topics("p.", 2)
@@ -78,11 +79,31 @@ def test_duplicates_are_counted_and_emit_nothing(processor: BatchProcessor) -> N
     assert len(by_topic(result, TOPICS.sink_crm)) == 1
     assert result.counts["invoice.paid", "applied"] == 1
     assert result.counts["invoice.paid", "duplicate"] == 1
+    # the entry says what the first delivery did, and that it came again
+    assert result.seen["evt_1"] == (0, b"100 applied duplicate")
 
     record = result.records["cus_1"][1]
     again = processor.process([message(first)], lambda c, p: record, lambda e, p: b"100", 1)
-    assert again.outputs == [] and again.records == {} and again.seen == {}
+    assert again.outputs == [] and again.records == {}
+    # an entry of an earlier release (created alone) is marked once, its outcome unknown
+    assert again.seen == {"evt_1": (0, b"100 - duplicate")}
     assert again.counts["invoice.paid", "duplicate"] == 1
+    marked = b"100 applied duplicate"
+    third = processor.process([message(first)], lambda c, p: record, lambda e, p: marked, 1)
+    assert third.seen == {}  # marked already: no further write
+
+
+def test_the_entry_records_a_stale_event_as_stale(processor: BatchProcessor) -> None:
+    newer = encoded_stripe("invoice.payment_failed", "evt_2", 200, "cus_1")
+    older = encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")
+    result = processor.process(
+        [message(newer), message(older)], lambda c, p: None, lambda e, p: None, 1
+    )
+    assert result.counts["invoice.paid", "stale"] == 1
+    assert {k: v for k, (_p, v) in result.seen.items()} == {
+        "evt_2": b"200 applied",
+        "evt_1": b"100 stale",
+    }
 
 
 @pytest.mark.parametrize(
@@ -211,3 +232,35 @@ def test_an_event_of_the_other_mode_is_counted_and_never_folded(live: bool, live
     assert set(result.seen) == {"evt_y"}
     assert all(o.key == b"cus_y" for o in result.outputs)
     assert result.outputs
+
+
+@pytest.mark.parametrize(
+    ("delivered_by", "delivery"),
+    [("webhook", "first"), ("reconcile", "reconcile"), ("demo", "first")],
+)
+def test_sink_commands_carry_how_their_cause_arrived(
+    processor: BatchProcessor, delivered_by: str, delivery: str
+) -> None:
+    """The envelope's source reaches sink.crm, sink.helpdesk and customer.lifecycle, where it
+    picks the sync latency's ``delivery`` label (an event ``reconcile`` recovered is no first
+    delivery)."""
+    failed = encoded_stripe(
+        "invoice.payment_failed",
+        "evt_2",
+        200,
+        "cus_1",
+        billing_reason="subscription_cycle",
+        attempt_count=2,
+        id="in_9",
+        delivered_by=delivered_by,
+    )
+    result = processor.process([message(failed)], lambda c, p: None, lambda e, p: None, 5)
+    commands = [
+        *by_topic(result, TOPICS.sink_crm),
+        *by_topic(result, TOPICS.sink_helpdesk),
+        *by_topic(result, TOPICS.customer_lifecycle),  # the product webhook's input
+    ]
+    assert len(commands) == 3
+    for command in commands:
+        assert command["source"] == delivered_by
+        assert delivery_of(command, None) == delivery
