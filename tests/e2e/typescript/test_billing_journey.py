@@ -37,6 +37,7 @@ from paystream.devstack.stripe_api import StripeApiStandin
 from paystream.runtime.broker import free_port
 from paystream.signing import sign_header
 from paystream.storyline import storyline
+from paystream.vocabulary import APP_SIGNATURE_HEADER, BILLING_STATE_CHANGED
 from tests.e2e.conftest import Service, http_ok, wait_until
 from tests.e2e.typescript.conftest import EXAMPLE, NEXT_ENV, NodeRun, node_binary
 
@@ -86,7 +87,7 @@ class Journey:
         ``secret``."""
         event: dict[str, Any] = {
             "id": f"bsc_{secrets.token_hex(8)}",
-            "type": "billing_state.changed",
+            "type": BILLING_STATE_CHANGED,
             "created": int(time.time()),
             "stripe_customer_id": self.customer,
             "user_id": self.user,
@@ -96,7 +97,7 @@ class Journey:
         return self.notify_raw(json.dumps(event).encode(), secret)
 
     def notify_raw(self, body: bytes, secret: str) -> int:
-        headers = {"Paystream-Signature": sign_header(body, secret)}
+        headers = {APP_SIGNATURE_HEADER: sign_header(body, secret)}
         return post(self.app + "/api/paystream/notifications", body, headers)[0]
 
     def app_state(self) -> str | None:
@@ -236,7 +237,10 @@ def test_checkout_onboarding_and_a_failed_payment_as_the_customer_sees_them(
     # Only paystream's own notifications count: a forged one, or a signed body that is no
     # notification, is refused and leaves the cached state as it is.
     assert journey.notify(None, "active", secret="whsec_forged" + "3" * 20) == 401
-    assert journey.notify_raw(b'{"type": "billing_state.changed"}', NOTIFY_SECRET) == 400
+    assert (
+        journey.notify_raw(json.dumps({"type": BILLING_STATE_CHANGED}).encode(), NOTIFY_SECRET)
+        == 400
+    )
     assert journey.app_answer() == {"status": "syncing"}
 
     journey.send_stripe(checkout)
