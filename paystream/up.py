@@ -308,6 +308,8 @@ def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, st
         "worker": _port(settings.paystream_worker_port),
     }
     env.update({f"PAYSTREAM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    # ingest's GET /v1/customers/{id} (with PAYSTREAM_API_TOKEN) asks this worker
+    env.setdefault("PAYSTREAM_WORKER_URL", f"http://127.0.0.1:{ports['worker']}")
     before = dict(env)
     standins = _start_standins(stack, settings, env)
     python = sys.executable

@@ -134,8 +134,6 @@ def start_up(
         PAYSTREAM_TOPIC_PARTITIONS="2",
         PAYSTREAM_APP_SECRETS=APP_SECRET,
         PAYSTREAM_API_TOKEN=API_TOKEN,
-        # up does not tell ingest where its worker is: ingest's GET /v1/customers needs it
-        PAYSTREAM_WORKER_URL=f"http://127.0.0.1:{ports['WORKER']}",
         PAYSTREAM_APP_WEBHOOK_URL=app + "/api/paystream/notifications",
         PAYSTREAM_APP_WEBHOOK_SECRET=NOTIFY_SECRET,
     )
