@@ -76,8 +76,9 @@ def helpdesk_command(
         "customer_id": customer_id,
         "email": record.email if record else None,
         "user_id": record.user_id if record else None,
-        "facts": dict(ticket.facts),
-        # typed facts (schema v2): the trigger's own record, None for the other triggers
+        # the trigger's own typed record, None for the other triggers; v1's string map
+        # ("facts") stays empty (the schema keeps it only for records written before)
+        "facts": {},
         **{t: (dict(ticket.details) if t == ticket.trigger else None) for t in TICKET_TRIGGERS},
         "cause_event_id": event.event_id,
         "cause_event_type": event.type,

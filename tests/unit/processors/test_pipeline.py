@@ -164,7 +164,7 @@ def test_dispute_without_customer_still_opens_its_ticket(processor: BatchProcess
     (ticket,) = by_topic(result, TOPICS.sink_helpdesk)
     assert ticket["idempotency_key"] == "paystream:chargeback:dp_1"
     assert ticket["customer_id"] == ""
-    assert ticket["facts"]["charge"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
+    assert ticket["chargeback"]["charge_id"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
     assert result.records == {}
 
 
