@@ -1,23 +1,20 @@
 """The queue's I/O: read ``sink.dlq``, ``sink.results`` and ``admin.exceptions`` into an
 ``ExceptionQueue``; write retries and dismissals back to Kafka.
 
-Every admin replica (and ``paystream status``) reads the three topics from the beginning
-with its own assignment (no consumer group, nothing committed), so they all fold the same
-records into the same queue. Loading is done when every partition has been read up to
-the offset it had when reading started; the embedded broker may report that end offset
-too high, so a partition that stays silent for ``idle_s`` counts as read as well.
+Every admin replica (and ``paystream status``) reads the three topics whole with its own
+assignment and follows them (``paystream.runtime.topic_feed.TopicFeed``: no consumer
+group, nothing committed, loaded without trusting the embedded broker's end offsets), so
+they all fold the same records into the same queue.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from admin.errors import QueueNotLoaded, QueueUnavailable
 from admin.queue import (
@@ -34,6 +31,7 @@ from admin.queue import (
     resolved_decision,
 )
 from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
+from paystream.runtime.topic_feed import FeedNotLoaded, TopicFeed
 from paystream.settings import CommonSettings
 from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
 from schemas.codec import (
@@ -61,19 +59,15 @@ def cause_event_type(command: bytes) -> str:
     return str(record.get("cause_event_type") or "")
 
 
-class _Silent:
-    """A logger that drops everything."""
-
-    def __getattr__(self, _name: str) -> Callable[..., None]:
-        return lambda *_a, **_k: None
-
-
-class QueueFeed:
+class QueueFeed(TopicFeed):
     """A thread that keeps an ``ExceptionQueue`` up to date from Kafka.
 
     ``queue`` is read by the web handlers and written by this thread: both hold ``lock``.
     ``on_resolved`` is called (in this thread) with rows a delivery has just resolved.
     """
+
+    reader_name = "admin-reader"
+    thread_name = "admin-queue-feed"
 
     def __init__(
         self,
@@ -84,113 +78,27 @@ class QueueFeed:
         on_resolved: Callable[[list[Row]], None] | None = None,
         quiet: bool = False,
     ) -> None:
-        self.settings = settings
-        #: ``paystream status`` prints a screen: the feed keeps its log lines to itself
-        self.log: Any = structlog.get_logger("paystream.admin") if not quiet else _Silent()
-        self.queue = queue if queue is not None else ExceptionQueue()
-        self.lock = threading.Lock()
-        self.loaded = threading.Event()
-        self.idle_s = idle_s
-        self.on_resolved = on_resolved
-        self.records_read = 0
-        #: why the feed stopped on its own (a missing topic, the broker gone), if it did
-        self.error: str | None = None
-        self._ended = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         t = settings.topics
-        self.topics: tuple[str, ...] = (t.sink_dlq, t.sink_results, t.admin_exceptions)
-
-    # ---------------------------------------------------------------- lifecycle
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self.run, name="admin-queue-feed", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        topics = (t.sink_dlq, t.sink_results, t.admin_exceptions)
+        #: ``paystream status`` prints a screen: the feed keeps its log lines to itself
+        super().__init__(settings, topics, idle_s=idle_s, quiet=quiet, logger="paystream.admin")
+        self.queue = queue if queue is not None else ExceptionQueue()
+        self.on_resolved = on_resolved
 
     def wait_loaded(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not self.loaded.wait(0.1):
-            if self._ended.is_set() or time.monotonic() > deadline:
-                raise QueueNotLoaded(
-                    self.error or "the exception queue could not be read from Kafka in time"
-                )
-
-    def run(self) -> None:
-        consumer = Consumer(
-            self.settings.consumer_config(
-                f"{self.settings.topic_prefix}admin-reader-{uuid.uuid4().hex[:8]}",
-                **{"log_level": 0},
-            )
-        )
         try:
-            partitions = self._assign(consumer)
-            ends = self._end_offsets(consumer, partitions)
-            last_seen = time.monotonic()
-            while not self._stop.is_set():
-                messages = consumer.consume(500, 0.2)
-                now = time.monotonic()
-                if messages:
-                    last_seen = now
-                    self.apply(messages)
-                if not self.loaded.is_set() and self._caught_up(consumer, ends, now - last_seen):
-                    self._now_loaded()
-        except KafkaException as exc:
-            self.error = str(exc.args[0]) if exc.args else type(exc).__name__
-            self.log.warning("queue_feed_failed", error=self.error)
-        finally:
-            consumer.close()
-            self._ended.set()
+            super().wait_loaded(timeout)
+        except FeedNotLoaded as exc:
+            raise QueueNotLoaded(
+                self.error or "the exception queue could not be read from Kafka in time"
+            ) from exc
 
-    def _now_loaded(self) -> None:
+    def on_loaded(self) -> None:
         with self.lock:
             unrecorded = self.queue.resolved_unrecorded()
-        self.loaded.set()
         self.log.info("exception_queue_loaded", rows=self.open_count())
         if unrecorded and self.on_resolved is not None:
             self.on_resolved(unrecorded)
-
-    # ---------------------------------------------------------------- reading
-    def _assign(self, consumer: Consumer) -> list[TopicPartition]:
-        metadata = consumer.list_topics(timeout=10)
-        partitions: list[TopicPartition] = []
-        for topic in self.topics:
-            found = metadata.topics.get(topic)
-            if found is None or found.error is not None:
-                raise KafkaException(f"topic {topic} missing: run `paystream topics`")
-            partitions += [TopicPartition(topic, p, OFFSET_BEGINNING) for p in found.partitions]
-        consumer.assign(partitions)
-        return partitions
-
-    @staticmethod
-    def _end_offsets(
-        consumer: Consumer, partitions: Sequence[TopicPartition]
-    ) -> dict[tuple[str, int], int]:
-        ends: dict[tuple[str, int], int] = {}
-        for tp in partitions:
-            try:
-                _, high = consumer.get_watermark_offsets(
-                    TopicPartition(tp.topic, tp.partition), timeout=5
-                )
-            except KafkaException:
-                high = 0
-            ends[(tp.topic, tp.partition)] = high
-        return ends
-
-    def _caught_up(self, consumer: Consumer, ends: dict[tuple[str, int], int], idle: float) -> bool:
-        if idle >= self.idle_s:
-            return True
-        positions = consumer.position(
-            [TopicPartition(topic, partition) for topic, partition in ends]
-        )
-        for tp in positions:
-            end = ends[(tp.topic, tp.partition)]
-            if end > 0 and (tp.offset < 0 or tp.offset < end):
-                return False
-        return True
 
     def apply(self, messages: Iterable[Any]) -> None:
         """Fold a batch of consumed messages into the queue."""
@@ -223,13 +131,7 @@ class QueueFeed:
                         record = codec.decode_as(EXCEPTION_STATUS, msg.value())
                         self.queue.add_decision(decision_of(record))
                 except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                    self.log.warning(
-                        "message_skipped",
-                        topic=topic,
-                        partition=msg.partition(),
-                        offset=msg.offset(),
-                        error=type(exc).__name__,
-                    )
+                    self.skipped(msg, exc)
         if resolved and self.loaded.is_set() and self.on_resolved is not None:
             self.on_resolved(resolved)
 
@@ -248,8 +150,7 @@ class SessionFeed(QueueFeed):
         self.table = SessionTable()
         self.max_age_ms = max_age_ms
 
-    def _now_loaded(self) -> None:
-        self.loaded.set()
+    def on_loaded(self) -> None:
         self.log.info("admin_sessions_loaded", ended=len(self.table.ended))
 
     def apply(self, messages: Iterable[Any]) -> None:
@@ -262,13 +163,7 @@ class SessionFeed(QueueFeed):
             try:
                 ended.append(ended_of(codec.decode_as(ADMIN_SESSION, msg.value())))
             except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                self.log.warning(
-                    "message_skipped",
-                    topic=msg.topic(),
-                    partition=msg.partition(),
-                    offset=msg.offset(),
-                    error=type(exc).__name__,
-                )
+                self.skipped(msg, exc)
         self.add(ended)
 
     def add(self, ended: Sequence[Ended]) -> None:
