@@ -26,6 +26,9 @@ from sinks.contact_ids import Remembered, fold, from_record, to_record
 
 log = structlog.get_logger("sinks")
 
+#: longest wait for the broker to acknowledge records written ahead of a HubSpot update
+ACK_WAIT_S = 10.0
+
 
 class ContactMemory:
     """Contact ids by Stripe customer id, safe to share between threads."""
@@ -59,8 +62,9 @@ class ContactMemory:
                 else:
                     self._entries[customer] = kept
 
-    def learn(self, entries: Mapping[str, Remembered]) -> None:
-        """Record contact ids HubSpot just accepted."""
+    def learn(self, entries: Mapping[str, Remembered], *, acked: bool = False) -> None:
+        """Record contact ids (HubSpot just accepted them, or is about to be told the
+        state); ``acked``: return once they are durable, not merely on their way."""
         self.fold_in(entries.items())
 
     def forget(self, customers: Collection[str]) -> None:
@@ -139,7 +143,7 @@ class DurableContactMemory(ContactMemory):
                     return False
         return False
 
-    def learn(self, entries: Mapping[str, Remembered]) -> None:
+    def learn(self, entries: Mapping[str, Remembered], *, acked: bool = False) -> None:
         super().learn(entries)
         if self.feed.error is not None:  # no topic to write to: in process only
             return
@@ -149,6 +153,8 @@ class DurableContactMemory(ContactMemory):
                 self.producer.produce(self.topic, key=customer, value=value, on_delivery=self._sent)
             except (BufferError, KafkaException):
                 self.unwritten += 1  # a lost record costs reads later, never correctness
+        if acked and self.flush(ACK_WAIT_S):
+            log.warning("crm_contact_ids_not_acknowledged", count=len(entries))
         self.producer.poll(0)
 
     def _sent(self, err: Any, _msg: Any) -> None:

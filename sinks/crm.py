@@ -101,6 +101,12 @@ class CrmAdapter:
         reasons = dict.fromkeys(split.stale, STALE)
         rest, forced = list(split.unknown), set[str]()
         if split.updates:
+            by_id = {u.customer_id: u for u in upserts}
+            # Written ahead, and acknowledged, before HubSpot hears of the states: a replica
+            # that replays an older state after a crash right after the update finds the
+            # newer one remembered (stale), as a read of HubSpot would have shown it.
+            ahead = [(by_id[c], known[c].contact_id) for c in split.updated]
+            memory.learn(contact_ids.after_write(known, ahead, memory.hash_key), acked=True)
             try:
                 answer = client.update_known(split.updates)
             except RetryableSinkError as exc:
@@ -109,12 +115,8 @@ class CrmAdapter:
                 answer, forced = {}, set(split.updated)  # today's reads decide (a lead?)
             if answer is None:  # a remembered contact is gone (merged, deleted)
                 memory.forget(split.updated)
-            by_id = {u.customer_id: u for u in upserts}
             if answer is None or forced:
                 rest += [by_id[c] for c in split.updated]
-            else:
-                done = [(by_id[c], known[c].contact_id) for c in split.updated]
-                memory.learn(contact_ids.after_write(known, done, memory.hash_key))
         if rest:
             reasons.update(self._send_new(client, memory, rest, forced))
         return reasons

@@ -4,11 +4,13 @@ by a restarted sink, shared by two replicas, and corrected when an id turns out 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
+from paystream.devstack._http_standin import Fault
 from paystream.devstack.commands import crm_command
 from paystream.devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
@@ -16,7 +18,11 @@ from paystream.vocabulary import ACTIVE, CANCELED, PAYMENT_FAILED
 from schemas.codec import CONTACT_ID, default_codec
 from sinks.app import create_crm_sink
 from sinks.contact_ids import Remembered, email_key, from_record, to_record
-from sinks.hubspot import READ_PATH, UPDATE_PATH, UPSERT_PATH
+from sinks.contact_memory import DurableContactMemory
+from sinks.crm import CrmAdapter
+from sinks.errors import RetryableSinkError
+from sinks.hubspot import READ_PATH, UPDATE_PATH, UPSERT_PATH, HubSpotClient
+from sinks.outcomes import STALE
 from sinks.settings import SinkSettings
 from tests.integration.sinks.conftest import RunningSink, final, final_results, send_commands
 from tests.kafka_helpers import consume, produce
@@ -153,3 +159,37 @@ def test_a_wrong_contact_id_falls_back_to_the_reads_and_is_corrected(
     assert states == {CANCELED} and len(hubspot.state()["contacts"]) == N
     corrected = remembered(settings, N)["cus_0"]
     assert corrected.contact_id == contact["id"] and corrected.changed_at_ms == 1_700_000_200_000
+
+
+def test_an_update_whose_answer_is_lost_leaves_the_newer_state_remembered(
+    sink_settings: Settings, hubspot: HubSpotStandin
+) -> None:
+    """The memory is written (and acknowledged) before the update by id: HubSpot applies a
+    state and the answer is lost (as with a crash right after the call); a replica that then
+    replays an older state finds the newer one remembered and sends nothing."""
+    settings = sink_settings()
+    client = HubSpotClient(hubspot.url, SecretStr(hubspot.token), 5.0)
+    first = DurableContactMemory(settings)
+    first.start(10)
+    second = DurableContactMemory(settings)
+    try:
+        adapter = CrmAdapter(client, memory=first)
+        send_one(adapter, ACTIVE, 1_700_000_100)
+        hubspot.inject(Fault(None, path="/batch/update", drop=True))
+        with pytest.raises(RetryableSinkError):
+            send_one(adapter, CANCELED, 1_700_000_300)
+        second.start(10)
+        start = len(hubspot.requests)
+        reasons = send_one(CrmAdapter(client, memory=second), PAYMENT_FAILED, 1_700_000_200)
+        assert set(reasons.values()) == {STALE} and hubspot.requests[start:] == []
+    finally:
+        first.close()
+        second.close()
+        client.close()
+    contact = hubspot.contact_by("stripe_customer_id", "cus_0")
+    assert contact is not None and contact["properties"]["billing_state"] == CANCELED
+
+
+def send_one(adapter: CrmAdapter, state: str, at_s: int) -> Mapping[int, str]:
+    (call,) = adapter.plan([crm_command("cus_0", state, at_s, email="c0@example.com")])
+    return adapter.send(call)
