@@ -24,7 +24,7 @@ from paystream.hashing import customer_hash
 from sinks.mapping import CrmUpsert, HeldContact
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Remembered:
     """What the sink last wrote for one customer's contact."""
 
