@@ -12,10 +12,11 @@ import structlog
 from aiohttp import web
 
 from admin import handlers
-from admin.kafka import QueueFeed, QueueWriter, SessionFeed, wall_ms
-from admin.queue import ExceptionQueue, Row
+from admin.kafka import QueueWriter, SessionFeed, wall_ms
 from admin.security import Sessions, login_throttle
 from admin.settings import AdminSettings
+from paystream.exception_queue.feed import QueueFeed
+from paystream.exception_queue.fold import ExceptionQueue, Row
 from paystream.metrics import PaystreamMetrics
 
 log = structlog.get_logger("paystream.admin")

@@ -11,7 +11,3 @@ class AdminError(PaystreamError):
 
 class QueueUnavailable(AdminError):
     """Raised when a retry or dismissal could not be written to Kafka (nothing changed)."""
-
-
-class QueueNotLoaded(AdminError):
-    """Raised when the queue has not been read back from Kafka yet (within the wait)."""

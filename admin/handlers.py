@@ -14,13 +14,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from admin.errors import QueueUnavailable
-from admin.kafka import QueueFeed, QueueWriter, SessionFeed, wall_ms
-from admin.queue import (
-    VISIBLE,
-    clean_reason,
-    dismiss_decision,
-    retry_decisions,
-)
+from admin.kafka import QueueWriter, SessionFeed, wall_ms
 from admin.security import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -30,6 +24,13 @@ from admin.security import (
 from admin.sessions import EVERYWHERE, Ended, session_id
 from admin.settings import AdminSettings
 from admin.view import NOTICES, page_view, parse_filter, parse_page, query
+from paystream.exception_queue.feed import QueueFeed
+from paystream.exception_queue.fold import (
+    VISIBLE,
+    clean_reason,
+    dismiss_decision,
+    retry_decisions,
+)
 from paystream.metrics import PaystreamMetrics
 from paystream.proxies import client_address, forwarded_https
 from paystream.throttle import FailureThrottle

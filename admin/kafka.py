@@ -1,10 +1,6 @@
-"""The queue's I/O: read ``sink.dlq``, ``sink.results`` and ``admin.exceptions`` into an
-``ExceptionQueue``; write retries and dismissals back to Kafka.
-
-Every admin replica (and ``paystream status``) reads the three topics whole with its own
-assignment and follows them (``paystream.runtime.topic_feed.TopicFeed``: no consumer
-group, nothing committed, loaded without trusting the embedded broker's end offsets), so
-they all fold the same records into the same queue.
+"""The admin's Kafka I/O beyond the queue it reads (``paystream.exception_queue.feed``):
+ended sessions read from ``admin.sessions`` by every replica, and retries, dismissals and
+sign-outs written back.
 """
 
 from __future__ import annotations
@@ -16,27 +12,22 @@ from typing import Any
 import structlog
 from confluent_kafka import Producer
 
-from admin.errors import QueueNotLoaded, QueueUnavailable
-from admin.queue import (
+from admin.errors import QueueUnavailable
+from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
+from paystream.exception_queue.fold import (
     DISMISSED_OUTCOME,
-    RESOLVED,
     RETRIED_OUTCOME,
     Decision,
-    ExceptionQueue,
     Row,
-    dead_letter_of,
-    decision_of,
     decision_record,
     intervention_result,
     resolved_decision,
 )
-from admin.sessions import Ended, SessionTable, ended_of, ended_record, fold, is_ended, prune
-from paystream.runtime.topic_feed import FeedNotLoaded, TopicFeed
+from paystream.runtime.topic_feed import TopicFeed
 from paystream.settings import CommonSettings
-from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
+from paystream.vocabulary import APP_WEBHOOK_SINK, DELIVERY_HEADER, DELIVERY_RETRY
 from schemas.codec import (
     ADMIN_SESSION,
-    DEAD_LETTER,
     EXCEPTION_STATUS,
     SINK_RESULT,
     SchemaError,
@@ -50,103 +41,16 @@ def wall_ms() -> int:
     return int(time.time() * 1000)
 
 
-def cause_event_type(command: bytes) -> str:
-    """The Stripe event type that caused a command ("" when the command cannot be read)."""
-    try:
-        _, record = default_codec().decode(command)
-    except SchemaError:
-        return ""
-    return str(record.get("cause_event_type") or "")
-
-
-class QueueFeed(TopicFeed):
-    """A thread that keeps an ``ExceptionQueue`` up to date from Kafka.
-
-    ``queue`` is read by the web handlers and written by this thread: both hold ``lock``.
-    ``on_resolved`` is called (in this thread) with rows a delivery has just resolved.
-    """
-
-    reader_name = "admin-reader"
-    thread_name = "admin-queue-feed"
-
-    def __init__(
-        self,
-        settings: CommonSettings,
-        queue: ExceptionQueue | None = None,
-        *,
-        idle_s: float = 2.0,
-        on_resolved: Callable[[list[Row]], None] | None = None,
-        quiet: bool = False,
-    ) -> None:
-        t = settings.topics
-        topics = (t.sink_dlq, t.sink_results, t.admin_exceptions)
-        #: ``paystream status`` prints a screen: the feed keeps its log lines to itself
-        super().__init__(settings, topics, idle_s=idle_s, quiet=quiet, logger="paystream.admin")
-        self.queue = queue if queue is not None else ExceptionQueue()
-        self.on_resolved = on_resolved
-
-    def wait_loaded(self, timeout: float) -> None:
-        try:
-            super().wait_loaded(timeout)
-        except FeedNotLoaded as exc:
-            raise QueueNotLoaded(
-                self.error or "the exception queue could not be read from Kafka in time"
-            ) from exc
-
-    def on_loaded(self) -> None:
-        with self.lock:
-            unrecorded = self.queue.resolved_unrecorded()
-        self.log.info("exception_queue_loaded", rows=self.open_count())
-        if unrecorded and self.on_resolved is not None:
-            self.on_resolved(unrecorded)
-
-    def apply(self, messages: Iterable[Any]) -> None:
-        """Fold a batch of consumed messages into the queue."""
-        dlq, results, decisions = self.topics
-        codec = default_codec()
-        resolved: list[Row] = []
-        with self.lock:
-            for msg in messages:
-                if msg.error() is not None:
-                    continue
-                self.records_read += 1
-                topic = msg.topic()
-                try:
-                    if topic == dlq:
-                        record = codec.decode_as(DEAD_LETTER, msg.value() or b"")
-                        dead = dead_letter_of(
-                            record,
-                            msg.partition(),
-                            msg.offset(),
-                            cause_event_type(bytes(record.get("command") or b"")),
-                        )
-                        self.queue.add_dead_letter(dead)
-                    elif topic == results:
-                        record = codec.decode_as(SINK_RESULT, msg.value() or b"")
-                        touched = self.queue.add_result(record)
-                        row = self.queue.row(touched) if touched else None
-                        if row is not None and row.status == RESOLVED:
-                            resolved.append(row)
-                    elif topic == decisions and msg.value():
-                        record = codec.decode_as(EXCEPTION_STATUS, msg.value())
-                        self.queue.add_decision(decision_of(record))
-                except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                    self.skipped(msg, exc)
-        if resolved and self.loaded.is_set() and self.on_resolved is not None:
-            self.on_resolved(resolved)
-
-    def open_count(self) -> int:
-        with self.lock:
-            return self.queue.open_count
-
-
-class SessionFeed(QueueFeed):
+class SessionFeed(TopicFeed):
     """Keeps a ``SessionTable`` up to date from ``admin.sessions``: read like the queue
     (from the beginning, no group), so every replica refuses the same ended sessions."""
 
+    name = "admin-session-feed"
+
     def __init__(self, settings: CommonSettings, max_age_ms: int, *, idle_s: float = 2.0) -> None:
-        super().__init__(settings, idle_s=idle_s)
-        self.topics = (settings.topics.admin_sessions,)
+        super().__init__(
+            settings, (settings.topics.admin_sessions,), idle_s=idle_s, logger="paystream.admin"
+        )
         self.table = SessionTable()
         self.max_age_ms = max_age_ms
 
@@ -163,7 +67,13 @@ class SessionFeed(QueueFeed):
             try:
                 ended.append(ended_of(codec.decode_as(ADMIN_SESSION, msg.value())))
             except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                self.skipped(msg, exc)
+                self.log.warning(
+                    "message_skipped",
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    error=type(exc).__name__,
+                )
         self.add(ended)
 
     def add(self, ended: Sequence[Ended]) -> None:
@@ -243,13 +153,8 @@ class QueueWriter:
     def retry(self, rows: Sequence[Row], decisions: Sequence[Decision], at_ms: int) -> list[Row]:
         """Re-send each row's original command to its sink topic (same bytes, same key), then
         record ``retrying``. Returns the rows that were re-sent."""
-        allowed = {self.topics.sink_crm, self.topics.sink_helpdesk}
         by_id = {r.row_id: r for r in rows}
-        chosen = [
-            (by_id[d.row_id], d)
-            for d in decisions
-            if by_id[d.row_id].dead_letter.source_topic in allowed
-        ]
+        chosen = [(by_id[d.row_id], d) for d in decisions if self._resendable(by_id[d.row_id])]
         sent = self._send(
             [
                 (
@@ -271,6 +176,15 @@ class QueueWriter:
         self._interventions([r for r, _ in resent], RETRIED_OUTCOME, at_ms)
         return [r for r, _ in resent]
 
+    def _resendable(self, row: Row) -> bool:
+        """A sink's own command topic; and ``customer.lifecycle`` for the app-webhook sink's
+        notifications (the metrics sink reads that topic too and keeps one row per change,
+        so the same bytes again change nothing there)."""
+        topic = row.dead_letter.source_topic
+        if topic in (self.topics.sink_crm, self.topics.sink_helpdesk):
+            return True
+        return topic == self.topics.customer_lifecycle and row.sink == APP_WEBHOOK_SINK
+
     def dismiss(self, row: Row, decision: Decision, at_ms: int) -> None:
         if not all(self._decisions([decision])):
             raise QueueUnavailable("Kafka did not acknowledge the dismissal; nothing changed")
@@ -289,16 +203,3 @@ class QueueWriter:
 
     def close(self) -> None:
         self.producer.flush(10)
-
-
-def read_queue(
-    settings: CommonSettings, timeout: float = 30.0, idle_s: float = 2.0
-) -> ExceptionQueue:
-    """Read the queue once, as an admin replica would at start (for ``paystream status``)."""
-    feed = QueueFeed(settings, idle_s=idle_s, quiet=True)
-    feed.start()
-    try:
-        feed.wait_loaded(timeout)
-    finally:
-        feed.stop()
-    return feed.queue

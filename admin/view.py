@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from admin.queue import Filter, Page, Row, stripe_customer_url
+from paystream.exception_queue.fold import Filter, Page, Row, stripe_customer_url
 
 #: notices a redirect may ask the page to show (fixed texts: nothing is reflected)
 NOTICES = {

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jinja2
 
-from admin.queue import DeadLetter, ExceptionQueue, Filter
 from admin.view import page_view
+from paystream.exception_queue.fold import DeadLetter, ExceptionQueue, Filter
 
 PAGES = 300
 

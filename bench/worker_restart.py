@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
 from paystream.settings import CommonSettings  # noqa: E402
+from paystream.vocabulary import APPLIED  # noqa: E402
 from processors.dedup import seen_value  # noqa: E402
 from processors.localstate import (  # noqa: E402
     MARKER,
@@ -87,7 +88,7 @@ def entry_key(i: int) -> bytes:
     return f"evt_restart{i:09d}".encode()
 
 
-CREATED = seen_value(int(time.time()))
+CREATED = seen_value(int(time.time()), APPLIED)
 
 
 def write_local_tables(

@@ -123,6 +123,7 @@ def _customer_api(settings: IngestSettings, common: dict[str, Any]) -> CustomerA
         log=common["log"],
         hash_customer=common["hash_customer"],
         request_ids=common["request_ids"],
+        trusted_proxies=settings.trusted_proxies,
     )
 
 

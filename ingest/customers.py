@@ -2,7 +2,8 @@
 
 An app hosted elsewhere (Vercel) reaches only ingest's public host; ingest checks the
 bearer token (``PAYSTREAM_API_TOKEN``, wrong ones throttled per client by
-``paystream.throttle``) and asks the worker's ``GET /customers/{id}`` (any worker: it
+``paystream.throttle``; the client is the address a trusted proxy reports,
+``paystream.proxies``) and asks the worker's ``GET /customers/{id}`` (any worker: it
 routes the request to the one that owns the key), with one aiohttp session for the app's
 life. Answers (docs/ingest.md#customer-state-api):
 
@@ -29,6 +30,7 @@ from aiohttp import web
 
 from ingest.envelope import correlation_id
 from ingest.requestlog import RequestLog
+from paystream.proxies import Network, client_address
 from paystream.throttle import FailureThrottle, bearer_attempt
 
 #: A Stripe customer id (``cus_`` and letters/digits); anything else is not a customer.
@@ -53,6 +55,8 @@ class CustomerApi:
     hash_customer: Callable[[str | None], str]
     request_ids: Callable[[], str]
     throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    #: ``PAYSTREAM_TRUSTED_PROXIES``: whose ``X-Forwarded-For`` names the client
+    trusted_proxies: tuple[Network, ...] = ()
     session: aiohttp.ClientSession | None = None
 
     @property
@@ -121,7 +125,8 @@ async def read_customer(request: web.Request) -> web.Response:
     if not api.enabled or api.token is None:
         response = _answer("not_found", cid)
     else:
-        client = request.remote or "unknown"
+        forwarded = request.headers.get("X-Forwarded-For")
+        client = client_address(request.remote, forwarded, api.trusted_proxies)
         auth = request.headers.get("Authorization")
         verdict, wait_s = bearer_attempt(api.throttle, client, auth, api.token, time.monotonic())
         if verdict == "throttled":

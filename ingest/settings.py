@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
+from paystream.proxies import Network, parse_trusted_proxies
 from paystream.settings import (
     CommonSettings,
     plain_http_problem,
@@ -71,6 +72,19 @@ class IngestSettings(CommonSettings):
     paystream_api_token: SecretStr | None = None
     #: How long a customer read waits for the worker before answering 503.
     paystream_ingest_worker_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    #: CIDRs of the proxies (ingress, load balancer) whose ``X-Forwarded-For`` names the
+    #: client the ``/v1/customers`` throttle counts wrong tokens against (as the admin's)
+    paystream_trusted_proxies: str = ""
+
+    @field_validator("paystream_trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.paystream_trusted_proxies)
 
     @field_validator("stripe_webhook_secrets", "paystream_app_secrets", mode="before")
     @classmethod

@@ -62,6 +62,8 @@ COMMANDS: dict[str, Command] = {
             "PAYSTREAM_SINK_WRITES",
             "HUBSPOT_ACCESS_TOKEN",
             "ZENDESK_API_TOKEN",
+            "PAYSTREAM_APP_WEBHOOK_URL",
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
             "PAYSTREAM_DATA_DIR",
             "PAYSTREAM_ENV",
         ),
@@ -80,6 +82,7 @@ COMMANDS: dict[str, Command] = {
             *KAFKA,
             "PAYSTREAM_INGEST_HOST",
             "PAYSTREAM_INGEST_PORT",
+            "PAYSTREAM_TRUSTED_PROXIES",
             "PAYSTREAM_ENV",
         ),
     ),
@@ -100,9 +103,10 @@ COMMANDS: dict[str, Command] = {
     ),
     "sinks": Command(
         "sinks.__main__",
-        "sink consumers: crm, helpdesk, metrics (default: all)",
+        "sink consumers: crm, helpdesk, metrics, app_webhook (default: all)",
         "Carries the worker's commands out: HubSpot contacts, Zendesk tickets, ClickHouse "
-        "rows. Dry-run unless PAYSTREAM_SINK_WRITES=enabled.",
+        "rows. Dry-run unless PAYSTREAM_SINK_WRITES=enabled. app_webhook POSTs each "
+        "billing-state change to PAYSTREAM_APP_WEBHOOK_URL, signed, when that is set.",
         (
             *KAFKA,
             "PAYSTREAM_SINK_WRITES",
@@ -112,6 +116,8 @@ COMMANDS: dict[str, Command] = {
             "ZENDESK_EMAIL",
             "ZENDESK_API_TOKEN",
             "CLICKHOUSE_URL",
+            "PAYSTREAM_APP_WEBHOOK_URL",
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
             "PAYSTREAM_ENV",
         ),
     ),
@@ -188,8 +194,10 @@ COMMANDS: dict[str, Command] = {
         "paystream.commands.doctor",
         "check Stripe, the CRM, the helpdesk and the pipeline; a line per check",
         "The first hour of triage as one command: checks the Stripe webhook endpoints and "
-        "deliveries, the CRM and helpdesk credentials, the topics, the metrics store and the "
-        "environment rules, a line per check with the fix.",
+        "deliveries, what the worker did with the last 20 payment events, the CRM and "
+        "helpdesk credentials, the topics, the metrics store, consumer lag, the environment "
+        "rules as each process judges them and (PROMETHEUS_URL) the alert rules and scrape "
+        "targets, a line per check with the fix.",
         (
             "STRIPE_API_KEY",
             "STRIPE_API_BASE",
@@ -209,19 +217,48 @@ COMMANDS: dict[str, Command] = {
         beside=True,
     ),
     "crm-repair": Command(
-        "sinks.crm_repair",
+        "paystream.commands.crm_repair",
         "read the CRM back and correct drifted or duplicate contacts",
-        "Reads the CRM back and lists every contact whose billing fields differ from the "
-        "canonical record and every duplicate; --apply corrects them (dry-run by default).",
-        ("HUBSPOT_API_BASE", "HUBSPOT_ACCESS_TOKEN", *KAFKA, "PAYSTREAM_SINK_WRITES"),
+        "Reads every HubSpot contact with a stripe_customer_id and the worker's canonical "
+        "records, and lists each drifted contact (field, CRM value, canonical value, since "
+        "when), each duplicate (two contacts with one customer id, or a customer's email held "
+        "by a second contact) and each customer the CRM never got. Dry-run by default; "
+        "--apply sends the corrections through sink.crm (the CRM sink writes them, with its "
+        "rate limits and dead letters) and opens an exception-queue row (duplicate_contact) "
+        "per duplicate for a person to merge; both count as manual interventions. --json for "
+        "machines.",
+        (
+            "HUBSPOT_API_BASE",
+            "HUBSPOT_ACCESS_TOKEN",
+            "PAYSTREAM_WORKER_URL",
+            "PAYSTREAM_API_TOKEN",
+            "PAYSTREAM_CRM_SEARCH_PER_SECOND",
+            *KAFKA,
+        ),
+        failed="contacts drifted or customers are missing (dry run), a date only a person can "
+        "fix remains, or HubSpot, the worker or the broker did not answer",
         beside=True,
     ),
     "forget": Command(
-        "paystream.forget",
+        "paystream.commands.forget",
         "erase one customer's personal data from paystream's own stores",
-        "Erases a customer's personal data from paystream's own stores and says what it "
-        "erased and what it cannot (third-party systems, logs until their retention).",
-        (*KAFKA, "CLICKHOUSE_URL", "PAYSTREAM_DATA_DIR"),
+        "Erases one customer from paystream's own stores: the worker's record (an erase "
+        "event on app.events; the worker deletes it and tombstones its changelog, confirmed "
+        "by the worker API's 404), the exception queue's rows (tombstones and erasure markers "
+        "on admin.exceptions) and the metrics store's rows by the customer's hash. Then says "
+        "what it cannot erase: HubSpot, Zendesk, the topics that are not compacted until "
+        "their retention, the logs. A line per store; --json for machines.",
+        (
+            *KAFKA,
+            "PAYSTREAM_WORKER_URL",
+            "PAYSTREAM_API_TOKEN",
+            "CLICKHOUSE_URL",
+            "PAYSTREAM_CUSTOMER_HASH_KEY",
+            "PAYSTREAM_DLQ_RETENTION",
+            "PAYSTREAM_DATA_DIR",
+        ),
+        failed="a store of paystream's own was not erased, or the worker did not confirm "
+        "the erase within --wait (the erase event stays in app.events: run it again)",
         beside=True,
     ),
 }

@@ -25,6 +25,7 @@ from pydantic import Field
 
 from paystream.command_help import command_parser
 from paystream.errors import PaystreamError
+from paystream.exception_queue.feed import read_queue
 from paystream.runtime import lag
 from paystream.runtime.lag import EMBEDDED_LAG_NOTE, group_lag
 from paystream.runtime.running_stack import load_beside_running_stack
@@ -36,6 +37,7 @@ from paystream.runtime.store import (
     StoreReader,
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
+from paystream.runtime.topic_feed import FeedNotLoaded
 from paystream.settings import Environment
 
 
@@ -262,16 +264,13 @@ def read_store(settings: StatusSettings, status: Status) -> None:
 
 def read_exceptions(settings: StatusSettings, status: Status) -> None:
     """Open exceptions as the admin view shows them: the same topics, the same fold."""
-    from admin.errors import QueueNotLoaded
-    from admin.kafka import read_queue
-
     try:
         settings.bootstrap_servers  # noqa: B018 - a missing setting is reported by read_lag
         queue = read_queue(settings, timeout=30)
-    except PaystreamError:
-        return
-    except QueueNotLoaded as exc:
+    except FeedNotLoaded as exc:
         status.problems.append(f"exceptions: {exc}")
+        return
+    except PaystreamError:
         return
     counts = queue.counts()
     by_sink: dict[str, int] = {}

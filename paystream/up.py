@@ -27,14 +27,15 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from paystream.command_help import command_parser
+from paystream.destinations import app_webhook_problem
 from paystream.errors import PaystreamError
 from paystream.runtime.broker import EmbeddedBroker, free_port
 from paystream.runtime.running_stack import remove_running_stack, write_running_stack
 from paystream.runtime.topics_admin import ensure_topics
-from paystream.settings import CommonSettings, Environment, load_settings
+from paystream.settings import CommonSettings, Environment, load_settings, refuse
 
 
 class UpSettings(CommonSettings):
@@ -51,6 +52,17 @@ class UpSettings(CommonSettings):
     hubspot_access_token: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
     clickhouse_url: SecretStr | None = None
+    #: product notifications: passed on to the sinks, which post to it (checked here first,
+    #: so a missing secret stops ``up`` with one line before anything starts)
+    paystream_app_webhook_url: str | None = None
+    paystream_app_webhook_secret: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _app_webhook(self) -> UpSettings:
+        secret = self.paystream_app_webhook_secret
+        value = secret.get_secret_value() if secret is not None else None
+        refuse(app_webhook_problem(self.paystream_env, self.paystream_app_webhook_url, value))
+        return self
 
 
 class DevExtraMissing(PaystreamError):
@@ -173,6 +185,13 @@ def admin_line(port: int, token: str | None, generated: bool, development: bool)
     return url + " (sign in with PAYSTREAM_ADMIN_TOKEN)"
 
 
+def notifications_line(url: str | None) -> str:
+    """The banner's product-notifications line: where the sinks post, or how to turn it on."""
+    if not url:
+        return "off (set PAYSTREAM_APP_WEBHOOK_URL and PAYSTREAM_APP_WEBHOOK_SECRET)"
+    return f"{url} (billing_state.changed, signed with PAYSTREAM_APP_WEBHOOK_SECRET)"
+
+
 def _wait_http(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -206,6 +225,8 @@ class Started:
     standin_settings: dict[str, str]
     ready: bool = False
     stack_file: Path | None = None
+    #: where the sinks post billing_state.changed (PAYSTREAM_APP_WEBHOOK_URL); None: off
+    app_webhook_url: str | None = None
 
     @property
     def webhook(self) -> str:
@@ -306,6 +327,7 @@ def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, st
         external_store=settings.clickhouse_url is not None,
         sink_writes=settings.paystream_sink_writes,
         standin_settings={k: v for k, v in env.items() if before.get(k) != v},
+        app_webhook_url=settings.paystream_app_webhook_url or None,
     )
     started.ready = _wait_http(f"http://127.0.0.1:{ports['ingest']}/readyz", 30)
     return started
@@ -374,6 +396,7 @@ def banner(started: Started, command: str, development: bool) -> list[str]:
             else f"embedded, {data_dir / 'clickhouse'}"
         ),
         f"  sink writes       {started.sink_writes}{started.standins}",
+        f"  app notifications {notifications_line(started.app_webhook_url)}",
         f"  webhook secret    {started.secret}",
         "",
         f"  stripe listen --forward-to {started.webhook}",

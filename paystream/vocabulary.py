@@ -78,6 +78,12 @@ ONBOARDING_DEADLINE = "paystream.onboarding_deadline"
 #: first-party app event types accepted at ``POST /events/app``
 APP_EVENT_TYPES = ("customer.linked", "onboarding.started", "onboarding.completed")
 HANDLED_APP_EVENT_TYPES = (*APP_EVENT_TYPES, ONBOARDING_DEADLINE)
+#: the internal event ``paystream forget`` sends through ``app.events`` (never from outside,
+#: no lifecycle meaning): the worker deletes the customer's record, tombstoning its changelog
+CUSTOMER_ERASE = "paystream.customer_erase"
+#: ``admin.exceptions`` status of a dead letter whose customer ``paystream forget`` erased:
+#: the admin lists no row for it (``paystream.erasure``)
+ERASED = "erased"
 
 # -- worker outcomes per event (``paystream_events_total``'s ``outcome``) -------------------
 
@@ -127,7 +133,7 @@ def customer_dashboard_url(customer_id: str, livemode: bool) -> str:
     return dashboard_url("customers", customer_id, livemode=livemode)
 
 
-# --- sync latency's delivery label (SPEC §7; settings engineer) ------------------------
+# --- sync latency's delivery label (SPEC §7) ---------------------------------------------
 #: ``paystream_sync_latency_seconds{delivery}``: the pipeline's own first delivery, a
 #: command re-sent by a person (the exception queue's retry) or an event found by
 #: ``paystream reconcile``. The SLO alert reads ``first`` only.
@@ -139,3 +145,22 @@ DELIVERIES = (DELIVERY_FIRST, DELIVERY_RETRY, DELIVERY_RECONCILE)
 DELIVERY_HEADER = "paystream-delivery"
 #: the envelope's ``source`` of an event ``paystream reconcile`` re-published
 RECONCILE_SOURCE = "reconcile"
+
+# --- paystream crm-repair ----------------------------------------------------------------
+#: reason code of the exception-queue row ``paystream crm-repair --apply`` opens for a
+#: duplicate contact (two contacts with one customer id, or the customer's email held by a
+#: second contact): a person merges them in HubSpot, then retries the row
+DUPLICATE_CONTACT = "duplicate_contact"
+#: ``sink.results`` outcome of a correction or a duplicate row crm-repair sent: a person's
+#: action, counted as a manual intervention like the exception queue's retried/dismissed
+REPAIRED = "repaired"
+
+# --- product notifications (SPEC §6, sinks/app_webhook.py) -------------------------------
+#: the sink's name: the ``sink`` label, ``paystream sinks app_webhook``, its dead letters'
+#: ``sink`` (the exception queue re-sends those to ``customer.lifecycle``, its input)
+APP_WEBHOOK_SINK = "app_webhook"
+#: the one notification type the app-webhook sink POSTs (the TypeScript client's
+#: ``BILLING_STATE_CHANGED``)
+BILLING_STATE_CHANGED = "billing_state.changed"
+#: the header of a first-party signature, ``t=...,v1=...`` (app events and notifications)
+APP_SIGNATURE_HEADER = "Paystream-Signature"

@@ -36,6 +36,7 @@ import asyncio
 import inspect
 from collections.abc import Callable, Iterator
 from functools import partial
+from itertools import takewhile
 from typing import Any
 
 import faust
@@ -80,7 +81,7 @@ class PublishedTable(faust.Table[bytes, bytes]):
         raise TypeError("use PublishedTable.write: table[key] = value skips the Publisher")
 
     def __delitem__(self, key: bytes) -> None:
-        raise TypeError("keys leave a PublishedTable through purge_local, not del table[key]")
+        raise TypeError("keys leave a PublishedTable through delete or purge_local")
 
     def write(self, partition: int, key: bytes, value: bytes) -> None:
         """Faust's ``table[key] = value`` for input ``partition``: the changelog record
@@ -89,6 +90,24 @@ class PublishedTable(faust.Table[bytes, bytes]):
         store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
         store._key_index[key] = partition
         store._db_for_partition(partition).put(key, value)
+
+    def delete(self, partition: int, key: bytes) -> None:
+        """Faust's ``del table[key]`` for input ``partition``: the changelog tombstone
+        (durable at the writer's next flush), then the local store."""
+        self.publisher.produce(self.changelog_topic.get_topic_name(), key, None, partition)
+        store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
+        store._key_index.pop(key, None)
+        store._db_for_partition(partition).delete(key)
+
+    def delete_prefix(self, partition: int, prefix: bytes) -> int:
+        """``delete`` every key of input ``partition`` that starts with ``prefix`` (keys are
+        kept in byte order, so the scan starts at the prefix and stops past it)."""
+        store: Any = self.data  # a faust.stores.rocksdb.Store (checked by _rocksdb_layout)
+        db = store._db_for_partition(partition)
+        keys = list(takewhile(lambda k: bytes(k).startswith(prefix), db.keys(from_key=prefix)))
+        for key in keys:
+            self.delete(partition, bytes(key))
+        return len(keys)
 
 
 def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -> None:

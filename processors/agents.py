@@ -38,6 +38,8 @@ async def handle_batch(parts: WorkerParts, events: Sequence[Any]) -> None:
         pending = writer.records.get(customer)
         if pending is not None:
             return pending
+        if customer in writer.erased:  # erased by a batch whose deletion is not written yet
+            return None
         raw = parts.customers.read(partition, customer.encode())
         return CustomerRecord.from_json(raw) if raw is not None else None
 

@@ -14,6 +14,7 @@ import faust
 
 from paystream.metrics import PaystreamMetrics
 from processors._faust import PublishedTable
+from processors.dedup import deadline_prefix
 from processors.offsets import HandledOffsets
 from processors.pipeline import BatchProcessor, BatchResult
 from processors.publisher import Publisher
@@ -43,7 +44,12 @@ class WorkerParts:
 
 
 def write_tables(customers: PublishedTable, dedup: PublishedTable, result: BatchResult) -> None:
-    """Write a batch's records and dedup entries (local store + changelog)."""
+    """Write a batch's records and dedup entries (local store + changelog); the customers
+    ``paystream forget`` erased are deleted first (a changelog tombstone each), with the
+    dedup entries of their deadline events."""
+    for customer, partition in result.erased.items():
+        customers.delete(partition, customer.encode())
+        dedup.delete_prefix(partition, deadline_prefix(customer).encode())
     for customer, (partition, record) in result.records.items():
         customers.write(partition, customer.encode(), record.to_json())
     for event_id, (partition, value) in result.seen.items():

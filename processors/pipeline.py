@@ -11,7 +11,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from paystream.vocabulary import DUPLICATE, MALFORMED, MODE_MISMATCH
+from paystream.vocabulary import (
+    APPLIED,
+    CUSTOMER_ERASE,
+    DUPLICATE,
+    IGNORED,
+    MALFORMED,
+    MODE_MISMATCH,
+)
 from processors import commands, dedup
 from processors.errors import PermanentProcessorError
 from processors.events import from_app_event, from_stripe_envelope
@@ -64,6 +71,10 @@ class BatchResult:
     records: dict[str, tuple[int, CustomerRecord]] = field(default_factory=dict)
     #: dedup key (``dedup.dedup_key``: namespaced by source) → (partition, table value)
     seen: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+    #: customer id → partition of the customers ``paystream forget`` erased in this batch:
+    #: their records and deadline dedup entries are deleted (changelog tombstones) before
+    #: ``records`` and ``seen`` are written, so a later event of the batch starts anew
+    erased: dict[str, int] = field(default_factory=dict)
     #: (event type, outcome, API version) → count; outcome: applied, duplicate, stale,
     #: ignored, malformed; the version Stripe rendered the event at ("" for app events and
     #: bodies that could not be read): an endpoint upgrade shows as a new version
@@ -82,6 +93,25 @@ class BatchResult:
 
 
 RecordLookup = Callable[[str, int], CustomerRecord | None]
+
+
+def erase(message: InMessage, event: Event, result: BatchResult) -> str:
+    """``paystream forget``'s erase event: delete the customer's record and its deadline
+    events' dedup entries (``dedup.deadline_prefix``); no dedup entry of its own, no command
+    (an erase names the customer, and deleting twice changes nothing). Only an event keyed
+    by the customer it names erases, on that key's partition."""
+    customer = event.customer_id
+    key = message.key.decode() if message.key else None
+    if not customer or customer != key:
+        return IGNORED
+    result.records.pop(customer, None)
+    result.erased[customer] = message.partition
+    prefix = dedup.deadline_prefix(customer)  # the one kind of dedup key naming a customer
+    for seen in [k for k in result.seen if k.startswith(prefix)]:
+        del result.seen[seen]
+    return APPLIED
+
+
 SeenLookup = Callable[[str, int], bytes | None]
 
 
@@ -123,15 +153,23 @@ class BatchProcessor:
             if event.source == "stripe" and event.livemode != self.live:
                 result.tally[event.type, MODE_MISMATCH, event.api_version or ""] += 1
                 continue
+            if event.source == "app" and event.type == CUSTOMER_ERASE:
+                result.tally[event.type, erase(message, event, result), ""] += 1
+                continue
             seen_key = dedup.dedup_key(event.source, event.event_id)
-            duplicate = dedup.is_duplicate(
-                seen_key, get_seen(seen_key, message.partition), result.seen
-            )
-            if not duplicate:
-                result.seen[seen_key] = (message.partition, dedup.seen_value(event.created))
-                if event.delivered_by == "reconcile":
-                    result.recovered[event.type] += 1
+            batch_value = result.seen.get(seen_key)
+            table_value = batch_value[1] if batch_value else get_seen(seen_key, message.partition)
+            duplicate = dedup.is_duplicate(seen_key, table_value, result.seen)
+            if not duplicate and event.delivered_by == "reconcile":
+                result.recovered[event.type] += 1
             outcome = self._fold(message, event, duplicate, get_record, processed_at_ms, result)
+            entry = (
+                dedup.repeated_value(table_value)
+                if table_value is not None
+                else dedup.seen_value(event.created, outcome)
+            )
+            if entry is not None:  # the outcome the first time; once, that it came again
+                result.seen[seen_key] = (message.partition, entry)
             counted = DUPLICATE if duplicate else outcome
             result.tally[event.type, counted, event.api_version or ""] += 1
         return result
@@ -159,7 +197,10 @@ class BatchProcessor:
                     self._ticket(effect, customer or "", None, event, now_ms, result)
             return "applied" if effects else "ignored"
         cached = result.records.get(customer)
-        record = cached[1] if cached else get_record(customer, message.partition)
+        if cached is None and customer in result.erased:
+            record: CustomerRecord | None = None  # erased earlier in this batch: a new record
+        else:
+            record = cached[1] if cached else get_record(customer, message.partition)
         if record is None:
             record = CustomerRecord(customer_id=customer)
         # Duplicates are folded too: applying an event twice changes nothing and emits

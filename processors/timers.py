@@ -33,7 +33,7 @@ def overdue(
         if ticket is None or record.onboarding_opened_by is None:
             continue
         yield {
-            "event_id": f"deadline:{record.customer_id}:{record.onboarding_opened_by[1]}",
+            "event_id": dedup.deadline_id(record.customer_id, record.onboarding_opened_by[1]),
             "type": ONBOARDING_DEADLINE,
             "created": now_ms // 1000,
             "customer_id": record.customer_id,

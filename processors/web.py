@@ -1,5 +1,6 @@
 """The worker's web port: GET /customers/{id} and /events/{id}?key= (routed to the key's
-owner), /metrics, /readyz.
+owner; the second answers what the worker did with the event), GET /customers (this
+worker's own partitions, paged), /metrics, /readyz.
 
 ``/customers/{id}`` checks the bearer token on whichever worker the request lands on, then
 Faust's router forwards it (headers included) to the worker that owns the customer's
@@ -19,7 +20,9 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from paystream.throttle import FailureThrottle, bearer_attempt
+from processors import dedup
 from processors.lifecycle import CustomerRecord
+from processors.listing import customer_page, listing_query
 from processors.parts import WorkerParts
 
 
@@ -65,12 +68,55 @@ def register(parts: WorkerParts) -> None:
                 return self.json({"error": "not_found"}, status=404)
             return self.json(CustomerRecord.from_json(raw).public())
 
+    register_event_lookup(parts, token, throttle)
+
+    @app.page("/metrics")
+    class MetricsView(View):
+        async def get(self, request: Request) -> Response:
+            body = generate_latest(parts.metrics.registry)
+            return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/readyz")
+    class ReadyView(View):
+        async def get(self, request: Request) -> Response:
+            ready = parts.state["ready"] and not app.rebalancing
+            partitions = sorted(
+                {tp.partition for tp in app.consumer.assignment()} if ready else set()
+            )
+            body = {"ready": ready, "partitions": partitions}
+            return self.json(body, status=200 if ready else 503)
+
+    register_readiness(parts)
+    register_listing(parts, token, throttle)
+
+    @app.page("/healthz")
+    class HealthView(View):
+        async def get(self, request: Request) -> Response:
+            return self.json({"alive": True})
+
+
+def event_answer(event_id: str, table_value: bytes | None) -> dict[str, Any]:
+    """What the worker did with an event, from its dedup entry (pure): ``processed``; the
+    ``outcome`` of its first processing (``applied``, ``stale``, ``ignored``; None for an
+    entry of an earlier release, or not processed); ``repeated``: it came again after."""
+    entry = dedup.read_entry(table_value) if table_value is not None else None
+    return {
+        "event_id": event_id,
+        "processed": entry is not None,
+        "outcome": entry.outcome if entry else None,
+        "repeated": entry.repeated if entry else False,
+    }
+
+
+def register_event_lookup(parts: WorkerParts, token: str | None, throttle: FailureThrottle) -> None:
+    """``GET /events/{id}?key=``: has the worker processed this event, and with what outcome?
+    (``paystream reconcile`` asks before it publishes, ``paystream doctor`` for the last
+    events.) ``?key=`` is the event's Kafka key (its customer id, else its id): the dedup
+    entry lives on the partition of that key, so the request is routed there."""
+    app = parts.app
+
     @app.page("/events/{event_id}")
     class EventView(View):
-        """Has the worker processed this event? (``paystream reconcile`` asks before it
-        publishes.) ``?key=`` is the event's Kafka key (its customer id, else its id): the
-        dedup entry lives on the partition of that key, so the request is routed there."""
-
         async def get(self, request: Request, event_id: str) -> Response:
             if token is None:
                 return self.json({"error": "not_found"}, status=404)
@@ -90,33 +136,8 @@ def register(parts: WorkerParts) -> None:
         @app.table_route(table=parts.customers, query_param="key")  # type: ignore[arg-type]
         async def routed(self, request: Request, event_id: str) -> Response:
             # the writer's overlay holds what was processed but is not in the table yet
-            seen = (
-                event_id in parts.writer.seen or parts.dedup.data.get(event_id.encode()) is not None
-            )
-            return self.json({"event_id": event_id, "processed": seen})
-
-    @app.page("/metrics")
-    class MetricsView(View):
-        async def get(self, request: Request) -> Response:
-            body = generate_latest(parts.metrics.registry)
-            return self.bytes(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
-
-    @app.page("/readyz")
-    class ReadyView(View):
-        async def get(self, request: Request) -> Response:
-            ready = parts.state["ready"] and not app.rebalancing
-            partitions = sorted(
-                {tp.partition for tp in app.consumer.assignment()} if ready else set()
-            )
-            body = {"ready": ready, "partitions": partitions}
-            return self.json(body, status=200 if ready else 503)
-
-    register_readiness(parts)
-
-    @app.page("/healthz")
-    class HealthView(View):
-        async def get(self, request: Request) -> Response:
-            return self.json({"alive": True})
+            value = parts.writer.seen.get(event_id) or parts.dedup.data.get(event_id.encode())
+            return self.json(event_answer(event_id, value))
 
 
 def register_readiness(parts: WorkerParts) -> None:
@@ -135,3 +156,30 @@ def register_readiness(parts: WorkerParts) -> None:
             port=parts.settings.paystream_worker_port,
             partitions=sorted({tp.partition for tp in app.consumer.assignment()}),
         )
+
+
+def register_listing(parts: WorkerParts, token: str | None, throttle: FailureThrottle) -> None:
+    """``GET /customers?after=&limit=``: the records of this worker's partitions, in id order
+    (``processors.listing``), for ``paystream crm-repair``; the same bearer token and throttle
+    as ``/customers/{id}``. Not routed: each worker answers for the partitions it names."""
+    app = parts.app
+    source = parts.settings.topics.stripe_events
+
+    @app.page("/customers")
+    class CustomerListView(View):
+        async def get(self, request: Request) -> Response:
+            if token is None:
+                return self.json({"error": "not_found"}, status=404)
+            if (answer := refused(self, request, token, throttle)) is not None:
+                return answer
+            wanted = listing_query(dict(request.query))
+            if wanted is None:
+                return self.json({"error": "bad_paging"}, status=400)
+            if not parts.state["ready"] or app.rebalancing:
+                return self.json({"error": "unavailable"}, status=503)
+            partitions = [tp.partition for tp in app.consumer.assignment() if tp.topic == source]
+            table = parts.customers.data
+            page = customer_page(
+                table.keys(), table.get, dict(parts.writer.records), wanted, partitions
+            )
+            return self.json(page)

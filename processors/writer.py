@@ -8,7 +8,9 @@ so far is done and flushed. So, for any committed offset, the commands and then 
 changelogs of every event before it are durable — the same order the simple
 flush-per-step loop gives, without the agent idling while librdkafka flushes.
 
-Until the writer has written them, the agent reads a batch's records from the overlay.
+Until the writer has written them, the agent reads a batch's records from the overlay
+(``records``; ``erased`` names the customers ``paystream forget`` erased, whose records
+read as none until their deletion is written).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class TableWriter:
         self._tail: asyncio.Future[None] | None = None
         self.records: dict[str, CustomerRecord] = {}
         self.seen: dict[str, bytes] = {}
+        #: customer id → the batch that erased it, until that batch's deletion is written
+        self.erased: dict[str, BatchResult] = {}
         self._failed: BaseException | None = None
 
     def fail(self, exc: BaseException) -> None:
@@ -54,6 +58,9 @@ class TableWriter:
     async def submit(self, result: BatchResult) -> None:
         """Schedule the batch's table writes; wait only when too many are in flight."""
         await self._reap(self._max_in_flight - 1)
+        for customer in result.erased:
+            self.records.pop(customer, None)
+            self.erased[customer] = result
         for customer, (_p, record) in result.records.items():
             self.records[customer] = record
         for event_id, (_p, value) in result.seen.items():
@@ -67,6 +74,9 @@ class TableWriter:
             await previous
         await self._publisher.flush()  # this batch's commands are durable
         self._write(result)
+        for customer in result.erased:
+            if self.erased.get(customer) is result:
+                del self.erased[customer]
         for customer, (_p, record) in result.records.items():
             if self.records.get(customer) is record:
                 del self.records[customer]

@@ -1,4 +1,5 @@
-"""``paystream sinks [crm|helpdesk|metrics ...]``: run the selected sinks (default: all).
+"""``paystream sinks [crm|helpdesk|metrics|app_webhook ...]``: run the selected sinks
+(default: all; ``app_webhook`` only when PAYSTREAM_APP_WEBHOOK_URL is set).
 
 Each sink runs in its own thread until SIGINT/SIGTERM; the process serves Prometheus
 ``/metrics``, ``/healthz`` and ``/readyz`` on PAYSTREAM_SINKS_METRICS_PORT (0: off).
@@ -20,13 +21,18 @@ from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.lag import export_lag
 from paystream.settings import load_settings
-from sinks.app import create_crm_sink, create_helpdesk_sink
+from sinks.app import create_app_webhook_sink, create_crm_sink, create_helpdesk_sink
 from sinks.health import SinkHealth, serve
 from sinks.metrics_sink import create_metrics_sink
 from sinks.service import SinkService
 from sinks.settings import SinkSettings
 
-SINKS = ("crm", "helpdesk", "metrics")
+SINKS = ("crm", "helpdesk", "metrics", "app_webhook")
+
+
+def default_sinks(settings: SinkSettings) -> list[str]:
+    """What runs when no sink is named: all, the product notifications when configured."""
+    return [n for n in SINKS if n != "app_webhook" or settings.app_webhook is not None]
 
 
 def build_services(
@@ -38,6 +44,8 @@ def build_services(
             services.append(create_crm_sink(settings, metrics))
         elif name == "helpdesk":
             services.append(create_helpdesk_sink(settings, metrics))
+        elif name == "app_webhook":
+            services.append(create_app_webhook_sink(settings, metrics))
         else:
             services.append(create_metrics_sink(settings, metrics))
     return services
@@ -96,14 +104,17 @@ def serve_metrics(
 def main(argv: list[str]) -> int:
     parser = command_parser("sinks")
     parser.add_argument(
-        "sinks", nargs="*", metavar="SINK", help=f"any of {', '.join(SINKS)} (default: all)"
+        "sinks",
+        nargs="*",
+        metavar="SINK",
+        help=f"any of {', '.join(SINKS)} (default: all; app_webhook when its URL is set)",
     )
     args = parser.parse_args(argv)
     unknown = [n for n in args.sinks if n not in SINKS]
     if unknown:
         parser.error(f"unknown sink {unknown[0]!r} (choose from {', '.join(SINKS)})")
-    names: list[str] = list(dict.fromkeys(args.sinks)) or list(SINKS)
     settings = load_settings(SinkSettings)
+    names: list[str] = list(dict.fromkeys(args.sinks)) or default_sinks(settings)
     settings.bootstrap_servers  # noqa: B018 (raises SettingsError naming the variable when unset)
     configure_logging("sinks", settings.paystream_log_level)
     metrics = PaystreamMetrics()

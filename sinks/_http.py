@@ -131,13 +131,19 @@ class HttpClient:
         body: Any = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> HttpAnswer:
-        """Send one request; raise RetryableSinkError on timeouts and connection errors."""
+        """Send one request; raise RetryableSinkError on timeouts and connection errors.
+
+        ``body`` is sent as JSON; ``content`` instead sends those exact bytes (a signed body).
+        """
         if self.throttle is not None:
             self.throttle.acquire()
         self.requests_sent += 1
         try:
-            response = self._client.request(method, path, json=body, params=params, headers=headers)
+            response = self._client.request(
+                method, path, json=body, content=content, params=params, headers=headers
+            )
         except httpx.TimeoutException:
             raise RetryableSinkError(TIMEOUT, f"no answer within {self.timeout_s:g}s") from None
         except (httpx.InvalidURL, httpx.LocalProtocolError, UnicodeError) as exc:

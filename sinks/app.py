@@ -1,4 +1,5 @@
-"""Factories of the CRM and helpdesk sink services (nothing is built at import time).
+"""Factories of the CRM, helpdesk and app-webhook sink services (nothing is built at import
+time).
 
 A factory checks the settings it needs (credentials only when writes are enabled), so a bad
 setting stops the process at start-up; ``run`` builds the consumer, producer and HTTP
@@ -12,12 +13,15 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, Producer
 
+from paystream.errors import SettingsError
 from paystream.metrics import PaystreamMetrics
 from sinks._http import Throttle
+from sinks.app_webhook import AppWebhookAdapter, AppWebhookClient
 from sinks.contact_memory import DurableContactMemory
 from sinks.crm import CrmAdapter
 from sinks.helpdesk import HelpdeskAdapter
 from sinks.hubspot import HubSpotClient
+from sinks.notifications import SINK as APP_WEBHOOK
 from sinks.retry import SlidingWindowLimiter
 from sinks.runner import SinkAdapter, SinkRunner
 from sinks.service import SinkService
@@ -35,8 +39,11 @@ class RunnerService:
         metrics: PaystreamMetrics,
         source_topic: str,
         build_adapter: Callable[[threading.Event], SinkAdapter],
+        writes: bool | None = None,
     ) -> None:
         self.name = name
+        #: whether calls go out; None: PAYSTREAM_SINK_WRITES says
+        self.writes = writes
         self.settings = settings
         self.metrics = metrics
         self.source_topic = source_topic
@@ -58,7 +65,7 @@ class RunnerService:
             source_topic=self.source_topic,
             results_topic=s.topics.sink_results,
             dlq_topic=s.topics.sink_dlq,
-            writes_enabled=s.writes_enabled,
+            writes_enabled=s.writes_enabled if self.writes is None else self.writes,
             policy=s.retry_policy(),
             metrics=self.metrics,
             batch_size=s.paystream_sink_batch_size,
@@ -151,3 +158,24 @@ def create_helpdesk_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> S
         return HelpdeskAdapter(client, settings.paystream_zendesk_set_requester)
 
     return RunnerService("helpdesk", settings, metrics, settings.topics.sink_helpdesk, build)
+
+
+def create_app_webhook_sink(settings: SinkSettings, metrics: PaystreamMetrics) -> SinkService:
+    """The product notifications on ``customer.lifecycle``; needs PAYSTREAM_APP_WEBHOOK_URL
+    (and its secret, which the settings already required).
+
+    The URL is the switch: set, it posts whatever PAYSTREAM_SINK_WRITES says (that guards
+    the third-party CRM and helpdesk; this endpoint is the product's own).
+    """
+    target = settings.app_webhook
+    if target is None:
+        raise SettingsError(
+            "invalid setting PAYSTREAM_APP_WEBHOOK_URL: required to run the app_webhook sink"
+        )
+    url, secrets = target
+
+    def build(_stop: threading.Event) -> SinkAdapter:
+        return AppWebhookAdapter(AppWebhookClient(url, secrets, settings.paystream_sink_timeout_s))
+
+    lifecycle = settings.topics.customer_lifecycle
+    return RunnerService(APP_WEBHOOK, settings, metrics, lifecycle, build, writes=True)

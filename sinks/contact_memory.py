@@ -80,8 +80,7 @@ class ContactMemory:
 class _ContactFeed(TopicFeed):
     """Folds ``sink.crm.contacts`` into a ``ContactMemory``."""
 
-    reader_name = "crm-contacts-reader"
-    thread_name = "crm-contacts-feed"
+    name = "crm-contacts"
 
     def __init__(self, settings: CommonSettings, memory: ContactMemory, idle_s: float) -> None:
         super().__init__(settings, (settings.topics.crm_contacts,), idle_s=idle_s, logger="sinks")
@@ -101,7 +100,13 @@ class _ContactFeed(TopicFeed):
                 value = msg.value()
                 entry = from_record(codec.decode_as(CONTACT_ID, value)) if value else None
             except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                self.skipped(msg, exc)
+                self.log.warning(
+                    "message_skipped",
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    error=type(exc).__name__,
+                )
                 continue
             records.append((customer, entry))
         self.memory.fold_in(records)

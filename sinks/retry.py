@@ -9,7 +9,8 @@ instead of filling the exception queue: 5xx, timeouts and connection errors back
 (``ride_out_s``) before a call is dead-lettered. 429s have their own budget, 30 answers:
 each waits what the API asks for (``Retry-After``), and at least the same capped, jittered
 back-off, so a limit that keeps answering 429 with a short ``Retry-After`` is still ridden
-out for minutes. A permanent error (another 4xx) is dead-lettered at once.
+out for minutes. A 408 is a timeout like the others. A permanent error (another 4xx) is
+dead-lettered at once.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ def classify_status(status: int) -> tuple[Verdict, str | None]:
         return Verdict.OK, None
     if status == 429:
         return Verdict.RETRY, RATE_LIMITED
+    if status == 408:  # Request Timeout: the server gave up waiting, the request may go again
+        return Verdict.RETRY, TIMEOUT
     if 500 <= status < 600:
         return Verdict.RETRY, SERVER_ERROR
     if 400 <= status < 500:

@@ -25,7 +25,14 @@ and any injected fault (see ``paystream.devstack._http_standin``). The unkind pa
   ``time_zone``, on the stand-in's clock), with ``X-HubSpot-RateLimit-*`` headers.
 * **Search** (``POST /crm/v3/objects/contacts/search``, "Search" guide; see
   ``add_search_and_token_info``): at most 200 per page, paged with ``after``, its own
-  per-second limit (429 ``SECONDLY``), and no paging past 10,000 results (400).
+  per-second limit (429 ``SECONDLY``), no paging past 10,000 results (400), and at most
+  five filter groups of ten filters, twenty-five in all (400; the 2024 changelog).
+* **Invalid emails** (HubSpot checks an email's format on every contact create or update,
+  https://community.hubspot.com/t5/APIs-Integrations/contacts-integration-invalid-e-mails/td-p/833439:
+  RFC 2822, no quotation marks in the local part, a domain ending in a real TLD): ``400
+  VALIDATION_ERROR`` whose message quotes the refused email, "Property values were not
+  valid: [{..."message":"Email address <email> is invalid","error":"INVALID_EMAIL",
+  "name":"email"}]". A TLD counts as real when it is 2-24 letters (or ``xn--``).
 * **Token introspection** of a private app (``access-token-info``) names its scopes;
   ``token_expired = True`` makes every call a 401 ``EXPIRED_AUTHENTICATION``.
 
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import re
 import time
 import uuid
 from collections import deque
@@ -81,6 +89,29 @@ def _error(status: int, category: str, message: str, **extra: Any) -> web.Respon
         **extra,
     }
     return web.json_response(body, status=status)
+
+
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
+_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{1,59})"
+)
+
+
+def _valid_email(value: str) -> bool:
+    """HubSpot's format check of an email (see the module docstring), approximated."""
+    local, at, domain = value.rpartition("@")
+    return (
+        bool(at) and _LOCAL.fullmatch(local) is not None and _DOMAIN.fullmatch(domain) is not None
+    )
+
+
+def invalid_email_message(value: str) -> str:
+    """HubSpot's 400 message for a refused email: it quotes the email."""
+    detail = (
+        f'{{"isValid":false,"message":"Email address {value} is invalid",'
+        '"error":"INVALID_EMAIL","name":"email"}'
+    )
+    return f"Property values were not valid: [{detail}]"
 
 
 def _valid_datetime(value: str) -> bool:
@@ -139,6 +170,11 @@ class HubSpotStandin(Standin):
         #: the search API's own limit, requests per second (answered with a 429)
         self.search_rate_limit = SEARCH_PER_SECOND
         self._searches: deque[float] = deque()
+        #: seconds a write takes to reach the search index (0: at once). The search reads an
+        #: index that lags behind the records: a contact searched right after a write is
+        #: not found, or found as it was (HubSpot/hubspot-api-php#59, "Search API delay
+        #: after insert"); batch reads answer from the records themselves.
+        self.search_lag_s = 0.0
         self.reset_state()
         self.route("POST", "/crm/v3/objects/contacts/batch/upsert", self.batch_upsert)
         self.route("POST", "/crm/v3/objects/contacts/batch/update", self.batch_update)
@@ -159,6 +195,8 @@ class HubSpotStandin(Standin):
         self._unique: dict[tuple[str, str], str] = {}
         #: every property write, in order: (customer id or contact id, properties)
         self.writes: list[tuple[str, dict[str, str]]] = []
+        #: contact id → (stand-in time, properties after the write), oldest first
+        self._history: dict[str, list[tuple[float, dict[str, Any]]]] = {}
 
     def state(self) -> Any:
         return {"contacts": list(self.contacts.values()), "properties": sorted(self.properties)}
@@ -171,6 +209,21 @@ class HubSpotStandin(Standin):
         """Plant a contact as a form or an import would (a lead: no stripe_customer_id)."""
         with self.lock:
             return str(self._new_contact({k: str(v) for k, v in properties.items()})["id"])
+
+    def edit_contact(self, hs_id: str, **properties: str) -> None:
+        """A person's edit in HubSpot's UI: the properties change, nothing else is checked
+        (``crm-repair`` must find what it did)."""
+        with self.lock:
+            self._write(self.contacts[hs_id], {k: str(v) for k, v in properties.items()})
+
+    def delete_contact(self, hs_id: str) -> None:
+        """A person deletes a contact ("Archive a contact", contacts guide: an archived
+        contact is in no search and no batch read any more)."""
+        with self.lock:
+            contact = self.contacts.pop(hs_id)
+            for key, holder in list(self._unique.items()):
+                if holder == contact["id"]:
+                    del self._unique[key]
 
     def inject_read_answer(self, answer: dict[str, Any], count: int = 1) -> None:
         """Answer the next ``count`` batch reads with ``answer`` (a read that misses what a
@@ -226,6 +279,21 @@ class HubSpotStandin(Standin):
                     self._unique[(name, value)] = contact["id"]
         held.update(stored)
         contact["updatedAt"] = _iso(self.now_s())
+        history = self._history.setdefault(contact["id"], [])
+        history.append((self.now_s(), {**contact, "properties": dict(held)}))
+        del history[:-8]  # a few versions are enough for any lag a test sets
+
+    def indexed(self) -> list[dict[str, Any]]:
+        """The contacts as the search index holds them: as of ``search_lag_s`` ago."""
+        if self.search_lag_s <= 0:
+            return list(self.contacts.values())
+        horizon = self.now_s() - self.search_lag_s
+        found = []
+        for hs_id in self.contacts:
+            seen = [c for t, c in self._history.get(hs_id, []) if t <= horizon]
+            if seen:
+                found.append(seen[-1])
+        return found
 
     def _conflict(
         self,
@@ -319,6 +387,8 @@ class HubSpotStandin(Standin):
                 return f'{value} was not one of the allowed options for "{name}"'
             if spec["type"] == "datetime" and value and not _valid_datetime(value):
                 return f'{value} is not a valid datetime for "{name}"'
+            if name == "email" and value and not _valid_email(value):
+                return invalid_email_message(value)
         return None
 
     def _answer(self, results: list[dict[str, Any]], errors: list[dict[str, Any]]) -> web.Response:
@@ -518,6 +588,9 @@ SEARCH_PATH = "/crm/v3/objects/contacts/search"
 SEARCH_MAX_LIMIT = 200
 SEARCH_MAX_RESULTS = 10_000
 SEARCH_PER_SECOND = 5
+SEARCH_MAX_GROUPS = 5
+SEARCH_MAX_GROUP_FILTERS = 10
+SEARCH_MAX_FILTERS = 25
 #: "Private apps" (https://developers.hubspot.com/docs/api/private-apps, "Show private app
 #: access token information"): POST {"tokenKey": token} → userId, hubId, appId, scopes
 TOKEN_INFO_PATH = "/oauth/v2/private-apps/get/access-token-info"  # noqa: S105 - a path
@@ -565,6 +638,17 @@ def _search_body_problem(body: Any) -> str | None:
     after = str(body.get("after") or "0")
     if not after.isdigit():
         return "after must be a paging cursor from a previous answer"
+    groups = body.get("filterGroups") or []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        return "filterGroups must be a list of objects"
+    counts = [len(g.get("filters") or []) for g in groups]
+    # "Expanded filtering capabilities" (changelog, https://developers.hubspot.com/changelog/
+    # breaking-change-expanded-filtering-capabilities-and-error-messaging-in-hubspots-search-api):
+    # at most five filter groups, ten filters in one group, twenty-five in all
+    if len(groups) > SEARCH_MAX_GROUPS or any(n > SEARCH_MAX_GROUP_FILTERS for n in counts):
+        return f"at most {SEARCH_MAX_GROUPS} filterGroups of {SEARCH_MAX_GROUP_FILTERS} filters"
+    if sum(counts) > SEARCH_MAX_FILTERS:
+        return f"at most {SEARCH_MAX_FILTERS} filters in one search"
     return None
 
 
@@ -625,7 +709,7 @@ def add_search_and_token_info(standin: HubSpotStandin) -> None:
         limited = searched()
         if limited is not None:
             return limited
-        return _search_answer(standin.contacts.values(), body)
+        return _search_answer(standin.indexed(), body)
 
     async def token_info(_request: web.Request, body: Any) -> web.Response:
         token = body.get("tokenKey") if isinstance(body, dict) else None

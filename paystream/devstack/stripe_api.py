@@ -52,6 +52,8 @@ DEFAULT_KEY = "sk_test_standin_reconcile"
 #: "List events, going back up to 30 days" (https://docs.stripe.com/api/events/list)
 RETENTION_S = 30 * 24 * 3600
 MAX_LIMIT = 100
+#: ``types`` takes "an array of up to 20 strings" (https://docs.stripe.com/api/events/list)
+MAX_TYPES = 20
 DEFAULT_LIMIT = 10
 
 
@@ -216,6 +218,14 @@ class StripeApiStandin(Standin):
             bounds = _created_bounds(query)
         except ValueError:
             return _error(400, "invalid_request_error", "Invalid integer", param="limit")
+        # "types: An array of up to 20 strings containing specific event names ... You may
+        # pass either type or types, but not both." (https://docs.stripe.com/api/events/list)
+        if query.getall("types[]", []) and query.getall("type", []):
+            return _error(400, "invalid_request_error", "Pass either type or types, not both")
+        if len(query.getall("types[]", [])) > MAX_TYPES:
+            return _error(
+                400, "invalid_request_error", f"types: at most {MAX_TYPES}", param="types"
+            )
         types = set(query.getall("types[]", [])) | set(query.getall("type", []))
         events = [e for e in self._kept() if _within(e["created"], bounds)]
         if types:

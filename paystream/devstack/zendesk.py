@@ -84,6 +84,8 @@ class ZendeskStandin(Standin):
         #: ``end-user``, ``agent``, ``admin``; ``active`` false once the user is deleted)
         self.role = "agent"
         self.active = True
+        #: "suspended": the user's tickets are suspended too (same page)
+        self.suspended = False
 
     def reset_state(self) -> None:
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -224,7 +226,7 @@ class ZendeskStandin(Standin):
                     "email": self.email,
                     "role": self.role,
                     "active": self.active,
-                    "suspended": False,
+                    "suspended": self.suspended,
                     "verified": True,
                 }
             }

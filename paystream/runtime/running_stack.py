@@ -68,9 +68,10 @@ def read_running_stack(data_dir: Path) -> RunningStack | None:
     return found if found is not None and _alive(found.pid) else None
 
 
-def load_beside_running_stack(cls: type[S]) -> S:
-    """``load_settings(cls)``, with what a running ``up`` wrote for every variable not set."""
-    settings = load_settings(cls)
+def load_beside_running_stack(cls: type[S], **overrides: Any) -> S:
+    """``load_settings(cls, **overrides)``, with what a running ``up`` wrote for every
+    variable not set."""
+    settings = load_settings(cls, **overrides)
     found = read_running_stack(Path(settings.paystream_data_dir))
     if found is None:
         return settings
@@ -79,7 +80,7 @@ def load_beside_running_stack(cls: type[S]) -> S:
         for name, value in found.settings.items()
         if name in cls.model_fields and name not in settings.model_fields_set
     }
-    return load_settings(cls, **fill) if fill else settings
+    return load_settings(cls, **overrides, **fill) if fill else settings
 
 
 def fill_from_stack(stack: dict[str, Any], taken: Collection[str]) -> dict[str, str]:

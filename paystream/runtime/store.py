@@ -241,9 +241,40 @@ class MetricsStore:
         rows = [[_jsonable(v) for v in row] for row in result.result_rows]
         return QueryResult(list(result.column_names), rows)
 
+    def erase_customer(self, customer_hash: str) -> dict[str, int]:
+        """Delete every row of one customer (by its keyed hash) from every table, waiting
+        for the deletion to be done; the rows each table had. ``paystream forget`` runs it
+        (through the metrics sink's endpoint when the store is embedded)."""
+        if not CUSTOMER_HASH.fullmatch(customer_hash):
+            raise QueryRejected("a customer hash is 32 lowercase hex characters")
+        erased: dict[str, int] = {}
+        where = "customer_hash = {h:String}"
+        try:
+            with self._lock:
+                for table in TABLE_COLUMNS:
+                    name = f"{self.database}.{table}"
+                    found = self._client.query(
+                        f"SELECT count() FROM {name} WHERE {where}",  # noqa: S608 - fixed names
+                        parameters={"h": customer_hash},
+                    ).result_rows[0][0]
+                    if found:
+                        self._client.command(
+                            f"ALTER TABLE {name} DELETE WHERE {where}",
+                            parameters={"h": customer_hash},
+                            settings={"mutations_sync": 2},
+                        )
+                    erased[table] = int(found)
+        except Exception as exc:
+            raise MetricsStoreUnavailable(f"erase failed: {type(exc).__name__}") from None
+        return erased
+
     def close(self) -> None:
         with self._lock:
             self._client.close()
+
+
+#: what ``paystream.hashing.customer_hash`` gives
+CUSTOMER_HASH = re.compile(r"[0-9a-f]{32}")
 
 
 def _short_db_error(exc: BaseException) -> str:

@@ -1,11 +1,13 @@
-"""The embedded store's read path: a loopback query endpoint and its client.
+"""The embedded store's read path (and its one erase): a loopback endpoint and its client.
 
 chdb locks its directory to one process, so with the embedded store the metrics sink
 serves ``POST /query`` on loopback (``QueryServer``) and publishes its address and a
 random bearer token in ``PAYSTREAM_DATA_DIR/metrics-query.json`` (owner-readable only);
 ``paystream status`` reads through it (``HttpStoreReader``). The token is compared in
 constant time; each query runs through ``MetricsStore.query``, where ClickHouse itself
-refuses anything but one read (``readonly=1``).
+refuses anything but one read (``readonly=1``). The one write is ``POST /erase`` with a
+customer hash (``paystream forget``): ``MetricsStore.erase_customer`` deletes that
+customer's rows, a fixed statement whose only input is the hash.
 
 Standard library ``http.server`` on purpose: one loopback route in a worker thread of a
 process that has no event loop; aiohttp would add a loop thread for nothing.
@@ -56,7 +58,7 @@ class QueryServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                if self.path != "/query":
+                if self.path not in ("/query", "/erase"):
                     return self._send(404, {"error": "not_found"})
                 if not bearer_matches(self.headers.get("Authorization"), token):
                     return self._send(401, {"error": "unauthorized"})
@@ -66,11 +68,15 @@ class QueryServer:
                     length = -1
                 if not 0 <= length <= MAX_QUERY_BYTES:
                     return self._send(413, {"error": "too_large"})
-                sql = self.rfile.read(length).decode(errors="replace")
+                text = self.rfile.read(length).decode(errors="replace")
                 try:
-                    result = store.query(sql)
+                    if self.path == "/erase":
+                        return self._send(200, {"erased": store.erase_customer(text.strip())})
+                    result = store.query(text)
                 except QueryRejected as exc:
                     return self._send(400, {"error": "query_rejected", "detail": str(exc)})
+                except MetricsStoreUnavailable as exc:
+                    return self._send(503, {"error": "unavailable", "detail": str(exc)})
                 return self._send(200, {"columns": result.columns, "rows": result.rows})
 
             def _send(self, status: int, body: dict[str, Any]) -> None:
@@ -133,9 +139,18 @@ class HttpStoreReader:
         self._timeout = timeout
 
     def query(self, sql: str) -> QueryResult:
+        body = self._post(self.url, sql)
+        return QueryResult(list(body["columns"]), list(body["rows"]))
+
+    def erase_customer(self, customer_hash: str) -> dict[str, int]:
+        """``MetricsStore.erase_customer`` in the process that owns the store."""
+        url = self.url.removesuffix("/query") + "/erase"
+        return {str(k): int(v) for k, v in self._post(url, customer_hash)["erased"].items()}
+
+    def _post(self, url: str, text: str) -> Any:
         request = urllib.request.Request(  # noqa: S310 - loopback URL we wrote ourselves
-            self.url,
-            data=sql.encode(),
+            url,
+            data=text.encode(),
             method="POST",
             headers={"Authorization": f"Bearer {self._token}", "Content-Type": "text/plain"},
         )
@@ -149,7 +164,7 @@ class HttpStoreReader:
             raise MetricsStoreUnavailable(
                 f"metrics sink query endpoint unreachable ({type(exc).__name__})"
             ) from None
-        return QueryResult(list(body["columns"]), list(body["rows"]))
+        return body
 
     def close(self) -> None:
         return None

@@ -6,6 +6,8 @@ them from the 0600 file ``up`` leaves in its data directory (removed when it sto
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -14,9 +16,14 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from paystream.runtime.broker import free_port
 from tests.e2e.conftest import Service, wait_until
@@ -34,8 +41,45 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+APP_WEBHOOK_SECRET = "up-app-webhook-secret-0123456789"
+
+
+@pytest.fixture
+def product() -> Iterator[tuple[str, list[tuple[bytes, str]]]]:
+    """The product's notification endpoint: keeps each POST's raw body and signature."""
+    posts: list[tuple[bytes, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(
+                (
+                    self.rfile.read(int(self.headers["Content-Length"])),
+                    self.headers["Paystream-Signature"],
+                )
+            )
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/api/paystream/notifications", posts
+    server.shutdown()
+    server.server_close()
+
+
+def signed(raw: bytes, header: str) -> bool:
+    parts = dict(p.split("=", 1) for p in header.split(","))
+    mac = hmac.new(APP_WEBHOOK_SECRET.encode(), parts["t"].encode() + b"." + raw, hashlib.sha256)
+    return hmac.compare_digest(mac.hexdigest(), parts["v1"])
+
+
 def test_up_then_demo_then_sigterm_stops_everything(
-    services: Callable[..., Service], tmp_path: Path
+    services: Callable[..., Service],
+    tmp_path: Path,
+    product: tuple[str, list[tuple[bytes, str]]],
 ) -> None:
     ports = {name: free_port() for name in ("BROKER", "INGEST", "ADMIN", "WORKER", "SINKS_METRICS")}
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
@@ -43,6 +87,9 @@ def test_up_then_demo_then_sigterm_stops_everything(
     data_dir = tmp_path / "var"
     env.update(PAYSTREAM_DATA_DIR=str(data_dir), PAYSTREAM_TOPIC_PARTITIONS="2")
     env["PAYSTREAM_ADMIN_TOKEN"] = "up-admin-token-0123456789"  # up starts the admin too
+    # and the sinks post every billing-state change to the product
+    env["PAYSTREAM_APP_WEBHOOK_URL"], posts = product
+    env["PAYSTREAM_APP_WEBHOOK_SECRET"] = APP_WEBHOOK_SECRET
     embedded = "KAFKA_BOOTSTRAP_SERVERS" not in os.environ
     # What an earlier run left: the embedded store's rows, unknown to a new embedded broker.
     (data_dir / "clickhouse" / "store").mkdir(parents=True)
@@ -56,6 +103,7 @@ def test_up_then_demo_then_sigterm_stops_everything(
         [up],
     )
     assert isinstance(banner, str)
+    assert f"app notifications {product[0]} (billing_state.changed" in banner
     secret = re.search(r"webhook secret\s+(whsec_\w+)", banner)
     assert secret, banner
     assert (
@@ -95,6 +143,13 @@ def test_up_then_demo_then_sigterm_stops_everything(
         timeout=60,
         check=False,
     )
+    # the demo's customers changed state: the product heard of each change, signed
+    wait_until(lambda: len(posts) >= 3, 60, "notifications of the demo's changes", [up])
+    bodies = [json.loads(raw) for raw, _ in posts]
+    assert all(signed(raw, header) for raw, header in posts)
+    assert {b["type"] for b in bodies} == {"billing_state.changed"}
+    by_id = {b["id"]: b for b in bodies}
+    assert all(by_id[b["id"]] == b for b in bodies)  # a redelivery is the same notification
     figures = json.loads(status.stdout)
     assert figures["webhooks"]["total"] >= 16, status.stdout + status.stderr  # ingest's port
     assert figures["lag"] is not None, status.stdout  # the broker, topic prefix

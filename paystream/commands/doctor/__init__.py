@@ -8,10 +8,12 @@ problem with its fix; ``--json`` for machines; exit 1 on any problem. Nothing se
 printed.
 
 This package is a command, one floor above ``paystream``'s ground (settings, runtime,
-vocabulary): its shell (``paystream.commands.doctor.shell``) reads the APIs with the stages' own
-definitions (``sinks.crm_setup``'s properties, ``ingest.envelope``'s event key), which no
-ground-floor module may import. The checks (``paystream.commands.doctor.checks``) are pure and
-import nothing of a stage. Nothing imports this package but the command table.
+vocabulary), and imports no stage: its shell (``paystream.commands.doctor.shell``) reads the
+APIs with the definitions the stages share from the ground floor (``paystream.crm_properties``,
+``paystream.stripe_objects``, ``paystream.destinations``); ``environment`` judges each
+process's settings with the ground floor's own rules; the worker is asked over its HTTP API
+what it did with each event. The checks (``paystream.commands.doctor.checks``) are pure.
+Nothing imports this package but the command table.
 """
 
 from __future__ import annotations
@@ -58,14 +60,18 @@ def main(argv: list[str]) -> int:
     try:
         settings = load_beside_running_stack(DoctorSettings)
     except SettingsError as exc:
-        # The rule a process would refuse to start on: the one finding that can be made.
+        # Doctor cannot read the APIs with these settings; what each process would say of
+        # them can still be told.
+        from paystream.commands.doctor.environment import environment_findings
+
         findings = [
             Finding(
-                "pipeline.environment",
+                "doctor.settings",
                 False,
-                str(exc),
-                "correct that variable; every process refuses to start until then",
-            )
+                f"doctor cannot run the other checks: {exc}",
+                "correct that variable, then run `paystream doctor` again",
+            ),
+            *environment_findings(),
         ]
         print(as_json(findings) if args.json else render(findings, "paystream doctor"))
         return 1

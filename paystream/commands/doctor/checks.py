@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from paystream.vocabulary import APPLIED, DUPLICATE, IGNORED, STALE
+
 #: where ingest takes Stripe's webhooks (``ingest.app``)
 WEBHOOK_PATH = "/webhooks/stripe"
 #: API versions whose event shapes the lifecycle reads: from the oldest fixture version on,
@@ -30,16 +32,24 @@ HUBSPOT_SCOPES = (
     "crm.objects.contacts.write",
     "crm.schemas.contacts.read",
 )
+#: the long-running processes Prometheus must scrape
+PROCESSES = ("ingest", "worker", "sinks", "admin")
+#: the labels both deployments give every process's scrape target (the k8s pods' labels,
+#: as a kubernetes-pods job's labelmap names them; deploy/prometheus/prometheus.yml's)
+NAME_LABEL = "app_kubernetes_io_name"
+COMPONENT_LABEL = "app_kubernetes_io_component"
+K8S_POD_LABEL = "__meta_kubernetes_pod_label_"
+#: every alert rule of deploy/prometheus/alerts.yml is named Paystream...
+RULE_MARK = "Paystream"
 #: Zendesk roles that can create tickets through the API ("Users" API: end users cannot)
 TICKET_ROLES = ("agent", "admin")
-#: outcomes of one event as the pipeline handled it
-APPLIED, DUPLICATE, STALE, NEVER_SEEN, UNKNOWN = (
-    "applied",
-    "duplicate",
-    "stale",
-    "never seen",
-    "unknown",
-)
+#: what the worker did with one event: its outcomes (``paystream.vocabulary``), and
+#: doctor's own words for an event it never saw, one it processed before outcomes were
+#: recorded (an earlier release's dedup entry), and one it could not ask about
+NEVER_SEEN, PROCESSED, UNKNOWN = ("never seen", "processed", "unknown")
+#: an event the worker has not seen yet that is younger than this is still on its way
+#: (Stripe's first delivery attempt, ingest, the broker): named so, not a problem
+IN_FLIGHT, IN_FLIGHT_S = ("not seen yet (in flight)", 120)
 
 
 @dataclass(frozen=True)
@@ -241,16 +251,17 @@ def failed_delivery_findings(events: Sequence[Mapping[str, Any]], now: float) ->
     )
 
 
-def event_outcome(processed: bool | None, deliveries: int, effects: int) -> str:
-    """What paystream did with one event: from the worker's dedup table (``processed``,
-    None when the worker could not say) and the metrics store's rows of it."""
-    if processed is None:
+def event_outcome(answer: Mapping[str, Any] | None) -> str:
+    """What paystream did with one event, from the worker's answer to ``GET /events/{id}``
+    (its dedup entry; None: the worker could not be asked or did not answer)."""
+    if answer is None or not isinstance(answer.get("processed"), bool):
         return UNKNOWN
-    if not processed:
+    if not answer["processed"]:
         return NEVER_SEEN
-    if deliveries > 1:
+    if answer.get("repeated") is True:
         return DUPLICATE
-    return APPLIED if effects else STALE
+    outcome = answer.get("outcome")
+    return str(outcome) if outcome in (APPLIED, STALE, IGNORED) else PROCESSED
 
 
 def recent_event_findings(
@@ -258,14 +269,20 @@ def recent_event_findings(
 ) -> Finding:
     """The last payment events, each with what the pipeline did with it."""
     check = "stripe.recent_events"
+
+    def outcome(event: Mapping[str, Any]) -> str:
+        said = outcomes.get(str(event.get("id")), UNKNOWN)
+        young = now - int(event.get("created") or 0) < IN_FLIGHT_S
+        return IN_FLIGHT if said == NEVER_SEEN and young else said
+
     lines = [
         f"{e.get('id')} {e.get('type')} {_age(now - int(e.get('created') or now))} ago: "
-        f"{outcomes.get(str(e.get('id')), UNKNOWN)}"
+        f"{outcome(e)}"
         for e in events
     ]
-    counts = Counter(outcomes.get(str(e.get("id")), UNKNOWN) for e in events)
+    counts = Counter(outcome(e) for e in events)
     summary = ", ".join(f"{o} {n}" for o, n in sorted(counts.items()))
-    missing = [e for e in events if outcomes.get(str(e.get("id"))) == NEVER_SEEN]
+    missing = [e for e in events if outcome(e) == NEVER_SEEN]
     if missing:
         oldest = min(int(e.get("created") or now) for e in missing)
         return problem(
@@ -351,10 +368,14 @@ def zendesk_user_finding(status: int, body: Any) -> Finding:
     user = body.get("user") if isinstance(body, dict) else None
     user = user if isinstance(user, dict) else {}
     role, active = str(user.get("role") or ""), bool(user.get("active"))
-    if user.get("id") is None or role not in TICKET_ROLES or not active:
+    # "Users" API (https://developer.zendesk.com/api-reference/ticketing/users/users/):
+    # active is false once the user is deleted; a suspended user's tickets are suspended
+    suspended = user.get("suspended") is True
+    if user.get("id") is None or role not in TICKET_ROLES or not active or suspended:
+        state = "suspended" if suspended else "active" if active else "inactive"
         return problem(
             check,
-            f"the credentials authenticate an {'active' if active else 'inactive'} "
+            f"the credentials authenticate a{'n' if state[0] in 'ai' else ''} {state} "
             f"{role or 'anonymous'} user, who cannot create tickets",
             "use an active agent's email and API token",
         )
@@ -423,18 +444,23 @@ def lag_finding(lag: Mapping[str, Mapping[str, int]] | None, prefix: str) -> Fin
 
 
 def prometheus_rules_finding(status: int, body: Any) -> Finding:
-    """``/api/v1/rules``: paystream's rule groups are loaded and every rule is healthy."""
+    """``/api/v1/rules``: paystream's alert rules (``deploy/prometheus/alerts.yml``: each
+    named ``Paystream...``, whatever the group is called) are loaded and healthy."""
     check = "alerting.rules"
     if status != 200 or not isinstance(body, dict):
         return problem(check, f"Prometheus answered {status}", "check PROMETHEUS_URL")
     groups = (body.get("data") or {}).get("groups") or []
-    ours = [g for g in groups if "paystream" in str(g.get("name", "")).lower()]
-    rules = [r for g in ours for r in g.get("rules") or []]
+    rules = [
+        r
+        for g in groups
+        for r in g.get("rules") or []
+        if str(r.get("name", "")).startswith(RULE_MARK)
+    ]
     broken = [r for r in rules if r.get("health") not in ("ok", "unknown")]
     if not rules:
         return problem(
             check,
-            "no paystream rule group loaded",
+            "no paystream alert rule loaded",
             "add deploy/prometheus/alerts.yml to rule_files and reload Prometheus",
         )
     if broken:
@@ -444,32 +470,56 @@ def prometheus_rules_finding(status: int, body: Any) -> Finding:
             "read each rule's lastError; `promtool check rules deploy/prometheus/alerts.yml`",
             [f"{r.get('name')}: {r.get('lastError', '')}" for r in broken],
         )
-    return ok(check, f"{len(rules)} rules in {len(ours)} groups loaded and healthy")
+    return ok(check, f"{len(rules)} paystream rules loaded and healthy")
 
 
-def prometheus_targets_finding(status: int, body: Any, jobs: Sequence[str]) -> Finding:
-    """``/api/v1/targets``: each paystream process is scraped and up."""
+def target_process(target: Mapping[str, Any]) -> str | None:
+    """Which paystream process a scrape target is, by what both deployments label it with:
+    the pods' ``app.kubernetes.io/component`` as a cluster's ``kubernetes-pods`` job maps
+    it (``labelmap`` of ``__meta_kubernetes_pod_label_(.+)``: "any unsupported characters
+    converted to an underscore", https://prometheus.io/docs/prometheus/latest/configuration/configuration/#kubernetes_sd_config),
+    or still undropped among the discovered labels; deploy/prometheus/prometheus.yml sets
+    the same two labels on its static targets. A job named ``paystream-<process>`` (an
+    older copy of that file) counts too."""
+    labels = target.get("labels") or {}
+    found = target.get("discoveredLabels") or {}
+    for source, prefix in ((labels, ""), (found, K8S_POD_LABEL)):
+        name = source.get(prefix + NAME_LABEL)
+        component = source.get(prefix + COMPONENT_LABEL)
+        if name == "paystream" and component in PROCESSES:
+            return str(component)
+    job = str(labels.get("job") or target.get("scrapePool") or "")
+    process = job.removeprefix("paystream-")
+    return process if job.startswith("paystream-") and process in PROCESSES else None
+
+
+def prometheus_targets_finding(status: int, body: Any) -> Finding:
+    """``/api/v1/targets``: every long-running process has a target, and each is up."""
     check = "alerting.targets"
     if status != 200 or not isinstance(body, dict):
         return problem(check, f"Prometheus answered {status}", "check PROMETHEUS_URL")
     active = (body.get("data") or {}).get("activeTargets") or []
-    up_jobs = {
-        str((t.get("labels") or {}).get("job") or t.get("scrapePool"))
-        for t in active
-        if t.get("health") == "up"
-    }
-    missing = [j for j in jobs if j not in up_jobs]
-    if missing:
-        down = [
-            f"{t.get('scrapeUrl')}: {t.get('health')} {t.get('lastError', '')}".strip()
-            for t in active
-            if str((t.get("labels") or {}).get("job")) in missing
-        ]
+    ours = [(target_process(t), t) for t in active]
+    seen = {p for p, _t in ours if p}
+    down = [(p, t) for p, t in ours if p and t.get("health") != "up"]
+    missing = [p for p in PROCESSES if p not in seen]
+    if missing or down:
         return problem(
             check,
-            f"not scraped or down: {', '.join(missing)}",
-            "add a scrape job per process (deploy/prometheus/prometheus.yml) and check "
-            "each process's /metrics from Prometheus's network",
-            down,
+            "; ".join(
+                ([f"not scraped: {', '.join(missing)}"] if missing else [])
+                + ([f"{len(down)} target(s) down"] if down else [])
+            ),
+            "scrape each process's /metrics (deploy/prometheus/prometheus.yml, or the pods' "
+            "prometheus.io/* annotations under a kubernetes-pods job) and check each "
+            "target's lastError from Prometheus's network",
+            [
+                f"{p}: {t.get('scrapeUrl')} {t.get('health')} {t.get('lastError', '')}".strip()
+                for p, t in down
+            ],
         )
-    return ok(check, f"all {len(jobs)} processes scraped and up")
+    up = Counter(p for p, _t in ours if p)
+    return ok(
+        check,
+        "every process scraped and up: " + ", ".join(f"{p} {up[p]}" for p in PROCESSES),
+    )

@@ -37,7 +37,7 @@ SELECT
     countIf(outcome = 'dead_lettered') AS dead_lettered,
     failures / attempts AS failure_rate
 FROM ${DATABASE}.sink_attempts FINAL
-WHERE outcome NOT IN ('dismissed', 'retried')  -- a person's actions are not attempts
+WHERE outcome NOT IN ('dismissed', 'retried', 'repaired')  -- a person's actions are not attempts
 GROUP BY window_start, sink;
 
 -- Duplicates per day: deliveries of an event id that had already been delivered before
@@ -63,6 +63,8 @@ GROUP BY day;
 -- Manual interventions per week (weeks start on Monday): a person in the exception queue
 -- (`paystream admin`) retried a dead-lettered command (outcome `retried`) or dismissed it
 -- (outcome `dismissed`); the admin writes one such sink.results row per action.
+-- `paystream crm-repair --apply` writes one (outcome `repaired`) per correction it sent and
+-- per duplicate it put in the queue.
 CREATE OR REPLACE VIEW ${DATABASE}.manual_interventions_per_week AS
 SELECT
     toMonday(acked_at) AS week,
@@ -71,7 +73,7 @@ SELECT
     countIf(outcome = 'retried') AS retries,
     countIf(outcome = 'dismissed') AS dismissals
 FROM ${DATABASE}.sink_attempts FINAL
-WHERE outcome IN ('retried', 'dismissed')
+WHERE outcome IN ('retried', 'dismissed', 'repaired')
 GROUP BY week, sink;
 
 -- Open exceptions as the store sees them: commands whose latest outcome is dead_lettered

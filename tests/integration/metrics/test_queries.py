@@ -155,6 +155,10 @@ def build_results(now_ms: int, rng: random.Random) -> list[dict[str, Any]]:
             (w + 30_000, "dead_lettered", 6),
             (w + 90_000, "dismissed", 6),  # within the last day: not an attempt, an intervention
         ],
+        "crm:cus_repaired:evt_6": [
+            (yesterday + 3000, "repaired", 0),  # paystream crm-repair --apply: intervention
+            (yesterday + 6000, "delivered", 1),
+        ],
         "crm:cus_auto:evt_3": [
             (yesterday + 2000, "retry", 1),
             (yesterday + 4000, "delivered", 2),  # automatic retry: no intervention
@@ -284,7 +288,7 @@ def test_p95_crm_sync_latency_per_minute_and_event_type(dataset: Dataset) -> Non
 def test_failure_rate_per_15_minutes(dataset: Dataset) -> None:
     tally: dict[tuple[datetime, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in dataset.results:
-        if r["outcome"] in ("dismissed", "retried"):  # a person's action, not an attempt
+        if r["outcome"] in ("dismissed", "retried", "repaired"):  # a person's, not an attempt
             continue
         t = tally[(quarter_of(r["acked_at_ms"]), r["sink"])]
         t[0] += 1
@@ -330,7 +334,8 @@ def test_duplicates_per_day(dataset: Dataset) -> None:
 def test_manual_interventions_per_week(dataset: Dataset) -> None:
     tally: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for r in dataset.results:
-        if r["outcome"] in ("retried", "dismissed"):  # what the admin view writes
+        # what the admin view writes, and paystream crm-repair --apply
+        if r["outcome"] in ("retried", "dismissed", "repaired"):
             day = datetime.fromtimestamp(r["acked_at_ms"] / 1000, tz=UTC).date()
             t = tally[(day - timedelta(days=day.weekday()), r["sink"])]
             t[0] += 1
@@ -347,7 +352,7 @@ def test_manual_interventions_per_week(dataset: Dataset) -> None:
         for r in rows
     }
     assert got == expected
-    assert sum(v[0] for v in got.values()) == 3
+    assert sum(v[0] for v in got.values()) == 4  # a retry, two dismissals, a repair
 
 
 def test_open_exceptions(dataset: Dataset) -> None:

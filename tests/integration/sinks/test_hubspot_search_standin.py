@@ -81,6 +81,23 @@ def test_no_query_pages_past_10000_results(hubspot: tuple[HubSpotStandin, httpx.
     assert "10000" in answer.json()["message"]
 
 
+def _filters(n: int) -> list[dict[str, str]]:
+    return [{"propertyName": "stripe_customer_id", "operator": "HAS_PROPERTY"}] * n
+
+
+@pytest.mark.parametrize(
+    ("groups", "status"),
+    [([5] * 5, 200), ([10, 10, 5], 200), ([1] * 6, 400), ([11], 400), ([10, 10, 6], 400)],
+    ids=["5x5", "25 in all", "six groups", "eleven in a group", "26 in all"],
+)
+def test_filters_are_held_to_the_changelogs_limits(
+    hubspot: tuple[HubSpotStandin, httpx.Client], groups: list[int], status: int
+) -> None:
+    _, client = hubspot
+    body = {"filterGroups": [{"filters": _filters(n)} for n in groups], "limit": 1}
+    assert client.post(SEARCH_PATH, json=body).status_code == status
+
+
 def test_the_search_limit_answers_429_without_retry_after(
     hubspot: tuple[HubSpotStandin, httpx.Client],
 ) -> None:

@@ -1,4 +1,5 @@
-"""GET /customers/{id} across two workers: either one answers for every customer."""
+"""GET /customers/{id} across two workers: either one answers for every customer; GET
+/customers lists each worker's own partitions."""
 
 from __future__ import annotations
 
@@ -56,6 +57,20 @@ def test_customer_state_answers_from_either_worker(
     # both workers own partitions: the requests above crossed between them
     owned = [_partitions(w) for w in (one, two)]
     assert owned[0] and owned[1] and not (owned[0] & owned[1]), owned
+
+    # GET /customers (paystream crm-repair): each worker lists its own partitions' records
+    # and names those partitions; together, every customer once
+    listed: list[str] = []
+    for worker, mine in zip((one, two), owned, strict=True):
+        status, page = worker.get("/customers?limit=3", TOKEN)
+        assert status == 200 and set(page["partitions"]) == mine, (status, page)
+        while True:
+            listed += [str(c["stripe_customer_id"]) for c in page["customers"]]
+            if not page["next_after"]:
+                break
+            status, page = worker.get(f"/customers?limit=3&after={page['next_after']}", TOKEN)
+            assert status == 200, (status, page)
+    assert sorted(listed) == sorted(expected.records)
 
     # Faust's own views would hand table contents to anyone reaching the port: all off
     customer = next(iter(expected.records))

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from admin.queue import (
+from paystream.exception_queue.fold import (
     DISMISSED,
     OPEN,
     RESOLVED,

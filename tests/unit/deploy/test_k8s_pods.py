@@ -302,7 +302,13 @@ SECRET_KEYS = {
     "ingest": COMMON | {"STRIPE_WEBHOOK_SECRETS", "PAYSTREAM_APP_SECRETS"},
     "worker": COMMON | {"PAYSTREAM_API_TOKEN"},
     "sinks": COMMON
-    | {"HUBSPOT_ACCESS_TOKEN", "ZENDESK_EMAIL", "ZENDESK_API_TOKEN", "CLICKHOUSE_URL"},
+    | {
+        "HUBSPOT_ACCESS_TOKEN",
+        "ZENDESK_EMAIL",
+        "ZENDESK_API_TOKEN",
+        "CLICKHOUSE_URL",
+        "PAYSTREAM_APP_WEBHOOK_SECRET",
+    },
     "admin": COMMON | {"PAYSTREAM_ADMIN_TOKEN"},
     "reconcile": COMMON | {"STRIPE_API_KEY"},
     "topics": COMMON,

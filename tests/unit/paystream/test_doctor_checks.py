@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from paystream.commands.doctor import checks
 from paystream.commands.doctor.checks import TopicState
-from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
+from paystream.vocabulary import APPLIED, DUPLICATE, HANDLED_STRIPE_EVENT_TYPES, IGNORED, STALE
 from schemas.topics import Topics
 
 PUBLIC = "https://pay.example.com"
@@ -132,17 +135,23 @@ def test_failed_deliveries_name_types_and_the_reconcile_command() -> None:
 
 
 @pytest.mark.parametrize(
-    ("processed", "deliveries", "effects", "outcome"),
+    ("answer", "outcome"),
     [
-        (None, 1, 1, checks.UNKNOWN),
-        (False, 0, 0, checks.NEVER_SEEN),
-        (True, 1, 2, checks.APPLIED),
-        (True, 3, 1, checks.DUPLICATE),
-        (True, 1, 0, checks.STALE),
+        (None, checks.UNKNOWN),
+        ({"error": "unavailable"}, checks.UNKNOWN),
+        ({"processed": False, "outcome": None, "repeated": False}, checks.NEVER_SEEN),
+        ({"processed": True, "outcome": APPLIED, "repeated": False}, APPLIED),
+        ({"processed": True, "outcome": STALE, "repeated": False}, STALE),
+        ({"processed": True, "outcome": IGNORED, "repeated": False}, IGNORED),
+        ({"processed": True, "outcome": APPLIED, "repeated": True}, DUPLICATE),
+        # a worker of an earlier release, or an entry written before outcomes were kept
+        ({"processed": True}, checks.PROCESSED),
+        ({"processed": True, "outcome": None, "repeated": False}, checks.PROCESSED),
+        ({"processed": True, "outcome": "nonsense"}, checks.PROCESSED),
     ],
 )
-def test_event_outcome(processed: bool | None, deliveries: int, effects: int, outcome: str) -> None:
-    assert checks.event_outcome(processed, deliveries, effects) == outcome
+def test_event_outcome(answer: dict[str, Any] | None, outcome: str) -> None:
+    assert checks.event_outcome(answer) == outcome
 
 
 def test_recent_events_never_seen_is_a_problem_with_its_fix() -> None:
@@ -150,7 +159,15 @@ def test_recent_events_never_seen_is_a_problem_with_its_fix() -> None:
     finding = checks.recent_event_findings(events, {"evt_a": checks.NEVER_SEEN}, NOW)
     assert not finding.ok and "reconcile --since 2h" in finding.fix
     assert finding.details == ("evt_a invoice.paid 2h ago: never seen",)
-    assert checks.recent_event_findings(events, {"evt_a": checks.APPLIED}, NOW).ok
+    assert checks.recent_event_findings(events, {"evt_a": APPLIED}, NOW).ok
+
+
+@pytest.mark.parametrize(("age", "ok"), [(30, True), (119, True), (121, False), (4000, False)])
+def test_an_event_of_the_last_two_minutes_is_still_in_flight(age: int, ok: bool) -> None:
+    events = [{"id": "evt_a", "type": "invoice.paid", "created": NOW - age}]
+    finding = checks.recent_event_findings(events, {"evt_a": checks.NEVER_SEEN}, NOW)
+    assert finding.ok is ok
+    assert finding.details[0].endswith(checks.IN_FLIGHT if ok else checks.NEVER_SEEN)
 
 
 @pytest.mark.parametrize(
@@ -175,6 +192,8 @@ def test_hubspot_token(status: int, body: Any, ok: bool, word: str) -> None:
         (200, {"id": 1, "role": "admin", "active": True}, True),
         (200, {"id": 1, "role": "end-user", "active": True}, False),
         (200, {"id": 1, "role": "agent", "active": False}, False),
+        (200, {"id": 1, "role": "agent", "active": True, "suspended": True}, False),
+        (200, {"id": 1, "role": "agent", "active": True, "suspended": False}, True),
         (200, {"id": None, "role": "end-user", "active": False}, False),
         (401, None, False),
     ],
@@ -208,7 +227,7 @@ def rules(*health: str) -> dict[str, Any]:
                 {
                     "name": "paystream",
                     "rules": [
-                        {"name": f"r{i}", "health": h, "lastError": "bad"}
+                        {"name": f"PaystreamRule{i}", "health": h, "lastError": "bad"}
                         for i, h in enumerate(health)
                     ],
                 }
@@ -217,20 +236,98 @@ def rules(*health: str) -> dict[str, Any]:
     }
 
 
-def test_prometheus_rules_and_targets() -> None:
+def test_prometheus_rules() -> None:
     assert checks.prometheus_rules_finding(200, rules("ok", "ok")).ok
+    assert checks.prometheus_rules_finding(200, rules("ok", "unknown")).ok  # not yet evaluated
     assert not checks.prometheus_rules_finding(200, rules("ok", "err")).ok
     assert not checks.prometheus_rules_finding(200, {"data": {"groups": []}}).ok
-    targets = {
-        "data": {
-            "activeTargets": [
-                {"labels": {"job": "a"}, "health": "up"},
-                {"labels": {"job": "b"}, "health": "down"},
-            ]
-        }
+    assert not checks.prometheus_rules_finding(503, None).ok
+    # other rules of the same Prometheus are not paystream's
+    other = {"data": {"groups": [{"name": "paystream", "rules": [{"name": "NodeDown"}]}]}}
+    assert not checks.prometheus_rules_finding(200, other).ok
+
+
+def static(process: str, health: str = "up", job: str = "") -> dict[str, Any]:
+    """A target as deploy/prometheus/prometheus.yml makes it."""
+    labels = {"job": job or f"paystream-{process}", "instance": f"{process}:1"}
+    labels |= {"app_kubernetes_io_name": "paystream", "app_kubernetes_io_component": process}
+    return {"labels": labels, "health": health, "scrapeUrl": f"http://{process}:1/metrics"}
+
+
+def pod(process: str, health: str = "up", *, mapped: bool = True) -> dict[str, Any]:
+    """A target of a cluster's kubernetes-pods job: pod labels mapped by labelmap, or only
+    among the discovered labels when the job maps none."""
+    meta = {
+        "__meta_kubernetes_pod_label_app_kubernetes_io_name": "paystream",
+        "__meta_kubernetes_pod_label_app_kubernetes_io_component": process,
     }
-    assert checks.prometheus_targets_finding(200, targets, ["a"]).ok
-    assert not checks.prometheus_targets_finding(200, targets, ["a", "b"]).ok
+    labels = {"job": "kubernetes-pods", "instance": "10.0.0.1:1"}
+    if mapped:
+        labels |= {k.removeprefix("__meta_kubernetes_pod_label_"): v for k, v in meta.items()}
+    return {"labels": labels, "discoveredLabels": meta, "health": health}
+
+
+def targets(*active: dict[str, Any]) -> dict[str, Any]:
+    return {"data": {"activeTargets": list(active)}}
+
+
+ALL = checks.PROCESSES
+
+
+@pytest.mark.parametrize(
+    ("active", "ok", "word"),
+    [
+        ([static(p) for p in ALL], True, "ingest 1"),
+        ([pod(p) for p in ALL] + [pod("ingest")], True, "ingest 2"),
+        ([pod(p, mapped=False) for p in ALL], True, "admin 1"),
+        # an older copy of prometheus.yml: job names only
+        ([{"labels": {"job": f"paystream-{p}"}, "health": "up"} for p in ALL], True, "sinks 1"),
+        ([static(p) for p in ALL[:3]], False, "not scraped: admin"),
+        ([static(p) for p in ALL] + [pod("ingest", "down")], False, "1 target(s) down"),
+        ([static(p, "down") for p in ALL], False, "4 target(s) down"),
+        # a component of another application, or no labels at all, is nobody of ours
+        (
+            [
+                {
+                    "labels": {"job": "kubernetes-pods", "app_kubernetes_io_component": "worker"},
+                    "health": "up",
+                }
+            ],
+            False,
+            "not scraped: ingest, worker, sinks, admin",
+        ),
+        ([], False, "not scraped"),
+    ],
+)
+def test_prometheus_targets(active: list[dict[str, Any]], ok: bool, word: str) -> None:
+    finding = checks.prometheus_targets_finding(200, targets(*active))
+    assert finding.ok is ok and word in finding.message, finding
+
+
+def test_doctor_knows_the_targets_of_both_deployments() -> None:
+    """deploy/prometheus/prometheus.yml's static targets (by their labels alone, whatever
+    the job is called) and the k8s pods' labels as a kubernetes-pods job maps them are
+    each of the four processes."""
+    deploy = Path(__file__).resolve().parents[3] / "deploy"
+    scrape = yaml.safe_load((deploy / "prometheus" / "prometheus.yml").read_text())
+    found = {
+        checks.target_process({"labels": {"job": "renamed", **sc.get("labels", {})}})
+        for job in scrape["scrape_configs"]
+        for sc in job["static_configs"]
+    }
+    assert set(ALL) <= found
+    pods = {}
+    for manifest in (deploy / "k8s").glob("*.yaml"):
+        for doc in yaml.safe_load_all(manifest.read_text()):
+            if doc and doc["kind"] in ("Deployment", "StatefulSet"):
+                template = doc["spec"]["template"]
+                labels = {
+                    re.sub(r"[^A-Za-z0-9_]", "_", k): v
+                    for k, v in template["metadata"]["labels"].items()
+                }
+                process = checks.target_process({"labels": {"job": "kubernetes-pods", **labels}})
+                pods[process] = template["spec"]["containers"][0]["args"][0]
+    assert pods == {p: p for p in ALL}
 
 
 @given(st.lists(st.sampled_from(HANDLED_STRIPE_EVENT_TYPES), unique=True))
@@ -244,3 +341,11 @@ def test_events_pass_exactly_when_every_handled_type_is_enabled(enabled: list[st
         )
     )
     assert found["stripe.endpoint.events"] is (len(enabled) == len(HANDLED_STRIPE_EVENT_TYPES))
+
+
+def test_the_handled_types_fit_one_events_list_request() -> None:
+    """Stripe's ``types`` filter takes at most 20 names: doctor lists the recent events of
+    every handled type in one request."""
+    from paystream.devstack.stripe_api import MAX_TYPES
+
+    assert len(HANDLED_STRIPE_EVENT_TYPES) <= MAX_TYPES

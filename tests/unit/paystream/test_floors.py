@@ -22,10 +22,6 @@ COMMANDS = (
     "paystream.cli",
     "paystream.__main__",
 )
-#: the one known arrow up, named so no other can join it: ``status`` counts the open
-#: exceptions with the admin's own fold (``admin.kafka.read_queue``) until that fold moves
-#: down to this layer
-KNOWN_UPWARD = {"paystream.status": ["admin.errors", "admin.kafka"]}
 
 
 def _module(path: Path) -> str:
@@ -59,7 +55,7 @@ STAGE_SOURCES = [p for stage in STAGES for p in _sources(stage)]
 @pytest.mark.parametrize("path", SHARED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_the_shared_layer_imports_no_stage(path: Path) -> None:
     upward = sorted(name for name in _imports(path) if _within(name, STAGES))
-    assert upward == KNOWN_UPWARD.get(_module(path), []), f"{_module(path)} imports {upward}"
+    assert upward == [], f"{_module(path)} imports {upward}"
 
 
 @pytest.mark.parametrize("path", STAGE_SOURCES, ids=lambda p: str(p.relative_to(ROOT)))

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from paystream.up import Started, admin_line, banner, command_prefix
+from paystream.errors import SettingsError
+from paystream.settings import load_settings
+from paystream.up import Started, UpSettings, admin_line, banner, command_prefix
 
 REPO = Path("/src/paystream")
 INSTALLED = REPO / ".venv" / "bin" / "paystream"
@@ -82,3 +84,61 @@ def test_the_banner_prints_what_runs_beside_it() -> None:
     assert "whsec_abc" in text
     assert lines[0] == "paystream is up"
     assert banner(started(ready=False), "paystream", True)[0].endswith("(ingest not ready yet)")
+
+
+@pytest.mark.parametrize(
+    ("url", "line"),
+    [
+        (
+            None,
+            "  app notifications off "
+            "(set PAYSTREAM_APP_WEBHOOK_URL and PAYSTREAM_APP_WEBHOOK_SECRET)",
+        ),
+        (
+            "http://127.0.0.1:3000/api/paystream",
+            "  app notifications http://127.0.0.1:3000/api/paystream (billing_state.changed, "
+            "signed with PAYSTREAM_APP_WEBHOOK_SECRET)",
+        ),
+    ],
+)
+def test_the_banner_says_where_notifications_go(url: str | None, line: str) -> None:
+    lines = banner(started(app_webhook_url=url), "paystream", development=True)
+    assert line in lines
+    assert not any("app-webhook-secret" in x for x in lines)
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"PAYSTREAM_APP_WEBHOOK_URL": "http://127.0.0.1:3000/x"}, "PAYSTREAM_APP_WEBHOOK_SECRET"),
+        (
+            {
+                "PAYSTREAM_ENV": "preview",
+                "PAYSTREAM_APP_WEBHOOK_URL": "https://app.example.com/x",
+                "PAYSTREAM_APP_WEBHOOK_SECRET": "app-webhook-secret",
+            },
+            "PAYSTREAM_APP_WEBHOOK_SECRET",
+        ),
+        (
+            {"PAYSTREAM_APP_WEBHOOK_URL": "localhost:3000", "PAYSTREAM_APP_WEBHOOK_SECRET": "s"},
+            "PAYSTREAM_APP_WEBHOOK_URL",
+        ),
+    ],
+)
+def test_up_refuses_a_bad_notification_setting_before_starting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=f"^invalid setting {variable}:"):
+        load_settings(UpSettings)
+
+
+def test_up_passes_a_complete_notification_setting_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PAYSTREAM_APP_WEBHOOK_URL", "http://127.0.0.1:3000/x")
+    monkeypatch.setenv("PAYSTREAM_APP_WEBHOOK_SECRET", "app-webhook-secret")
+    assert load_settings(UpSettings).paystream_app_webhook_url == "http://127.0.0.1:3000/x"

@@ -78,11 +78,31 @@ def test_duplicates_are_counted_and_emit_nothing(processor: BatchProcessor) -> N
     assert len(by_topic(result, TOPICS.sink_crm)) == 1
     assert result.counts["invoice.paid", "applied"] == 1
     assert result.counts["invoice.paid", "duplicate"] == 1
+    # the entry says what the first delivery did, and that it came again
+    assert result.seen["evt_1"] == (0, b"100 applied duplicate")
 
     record = result.records["cus_1"][1]
     again = processor.process([message(first)], lambda c, p: record, lambda e, p: b"100", 1)
-    assert again.outputs == [] and again.records == {} and again.seen == {}
+    assert again.outputs == [] and again.records == {}
+    # an entry of an earlier release (created alone) is marked once, its outcome unknown
+    assert again.seen == {"evt_1": (0, b"100 - duplicate")}
     assert again.counts["invoice.paid", "duplicate"] == 1
+    marked = b"100 applied duplicate"
+    third = processor.process([message(first)], lambda c, p: record, lambda e, p: marked, 1)
+    assert third.seen == {}  # marked already: no further write
+
+
+def test_the_entry_records_a_stale_event_as_stale(processor: BatchProcessor) -> None:
+    newer = encoded_stripe("invoice.payment_failed", "evt_2", 200, "cus_1")
+    older = encoded_stripe("invoice.paid", "evt_1", 100, "cus_1")
+    result = processor.process(
+        [message(newer), message(older)], lambda c, p: None, lambda e, p: None, 1
+    )
+    assert result.counts["invoice.paid", "stale"] == 1
+    assert {k: v for k, (_p, v) in result.seen.items()} == {
+        "evt_2": b"200 applied",
+        "evt_1": b"100 stale",
+    }
 
 
 @pytest.mark.parametrize(

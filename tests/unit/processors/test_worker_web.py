@@ -14,6 +14,7 @@ import pytest
 from paystream.errors import SettingsError
 from processors.app import create_worker
 from processors.settings import WorkerSettings
+from processors.web import event_answer
 
 
 def worker_settings(tmp_path: Any, **values: Any) -> WorkerSettings:
@@ -66,3 +67,19 @@ def test_faust_builtin_views_are_off(tmp_path: Any) -> None:
     assert not conf.web_graph_enabled
     assert not conf.web_stats_enabled
     assert not conf.web_metrics_enabled
+
+
+@pytest.mark.parametrize(
+    ("value", "answer"),
+    [
+        (None, {"processed": False, "outcome": None, "repeated": False}),
+        (b"100 applied", {"processed": True, "outcome": "applied", "repeated": False}),
+        (b"100 stale duplicate", {"processed": True, "outcome": "stale", "repeated": True}),
+        # an entry an earlier release wrote: processed, its outcome not recorded
+        (b"100", {"processed": True, "outcome": None, "repeated": False}),
+    ],
+)
+def test_the_event_lookup_answers_from_the_dedup_entry(
+    value: bytes | None, answer: dict[str, Any]
+) -> None:
+    assert event_answer("evt_1", value) == {"event_id": "evt_1", **answer}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from paystream.errors import SettingsError
+from paystream.metrics import PaystreamMetrics
 from paystream.settings import load_settings
+from sinks.__main__ import default_sinks
+from sinks.app import RunnerService, create_app_webhook_sink
 from sinks.retry import DEFAULT_RETRY
 from sinks.settings import SinkSettings
 
@@ -143,3 +146,43 @@ def test_bad_plan_or_time_zone_names_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(SettingsError, match=f"^invalid setting {variable}:"):
         load_settings(SinkSettings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        ({}, ["crm", "helpdesk", "metrics"]),
+        (
+            {
+                "paystream_app_webhook_url": "http://127.0.0.1:3000/api/paystream",
+                "paystream_app_webhook_secret": "dev-secret",
+            },
+            ["crm", "helpdesk", "metrics", "app_webhook"],
+        ),
+    ],
+)
+def test_the_product_notifications_run_by_default_when_their_url_is_set(
+    settings: dict[str, str], names: list[str]
+) -> None:
+    assert default_sinks(SinkSettings(**settings)) == names  # type: ignore[arg-type]
+
+
+def test_naming_the_app_webhook_sink_without_its_url_names_the_variable() -> None:
+    with pytest.raises(SettingsError, match=r"^invalid setting PAYSTREAM_APP_WEBHOOK_URL:"):
+        create_app_webhook_sink(SinkSettings(), PaystreamMetrics())
+
+
+def test_the_app_webhook_sink_posts_in_dry_run_too() -> None:
+    settings = SinkSettings(
+        paystream_sink_writes="dry-run",
+        paystream_app_webhook_url="http://127.0.0.1:3000/api/paystream",
+        paystream_app_webhook_secret="dev-secret",
+    )
+    service = create_app_webhook_sink(settings, PaystreamMetrics())
+    assert isinstance(service, RunnerService)
+    assert (service.name, service.writes, service.source_topic) == (
+        "app_webhook",
+        True,
+        settings.topics.customer_lifecycle,
+    )
+    assert service.group_id == f"{settings.topic_prefix}sinks.app_webhook"

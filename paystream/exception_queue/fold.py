@@ -5,7 +5,11 @@ topics are read side by side with no order between them):
 
 - a dead letter from ``sink.dlq`` (a command that failed for good, with its attempts);
 - a sink result from ``sink.results`` (only ``delivered`` / ``dry_run`` matter here);
-- a decision from ``admin.exceptions`` (``retrying``, ``dismissed``, ``resolved``).
+- a decision from ``admin.exceptions`` (``retrying``, ``dismissed``, ``resolved``), or
+  an erasure marker there (``erased``, written by ``paystream forget``: the dead letter at
+  one place of ``sink.dlq`` is a forgotten customer's, so it makes no row; see
+  ``paystream.erasure``). A marker drops the row whose latest dead letter it names, with
+  the row's earlier dead letters (``forget`` marks every one of a customer's).
 
 The fold keeps maxima only (latest dead letter, latest delivery, latest decision), so it
 is commutative and idempotent: any permutation or repetition of the same inputs gives
@@ -21,7 +25,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from paystream.vocabulary import DELIVERED, DRY_RUN, customer_dashboard_url
+from paystream.erasure import dead_letter_row_id, marker_position
+from paystream.vocabulary import DELIVERED, DRY_RUN, ERASED, customer_dashboard_url
 
 OPEN = "open"
 RETRYING = "retrying"
@@ -56,6 +61,8 @@ class DeadLetter:
     cause_event_type: str
     source_topic: str
     command: bytes = field(repr=False)
+    #: ``(partition, offset)`` in ``sink.dlq`` (what an erasure marker names)
+    position: tuple[int, int] = (-1, -1)
 
 
 @dataclass(frozen=True)
@@ -105,8 +112,7 @@ class Row:
 def row_id_of(record: Mapping[str, Any], partition: int, offset: int) -> str:
     """The command's idempotency key; a command that could not be decoded has none, so its
     place in ``sink.dlq`` names it instead."""
-    key = str(record.get("idempotency_key") or "")
-    return key or f"{record.get('sink', '')}:dlq:{partition}:{offset}"
+    return dead_letter_row_id(record, partition, offset)
 
 
 def dead_letter_of(
@@ -126,6 +132,7 @@ def dead_letter_of(
         cause_event_type=cause_event_type,
         source_topic=str(record.get("source_topic") or ""),
         command=bytes(record.get("command") or b""),
+        position=(partition, offset),
     )
 
 
@@ -222,11 +229,17 @@ class ExceptionQueue:
         self._sorted: tuple[Row, ...] | None = None
         self._filtered: dict[Filter, tuple[Row, ...]] = {}
         self._counts: dict[CountKey, int] | None = None
+        #: places in ``sink.dlq`` an erasure marker named, and the row seen at each place
+        self._erased: set[tuple[int, int]] = set()
+        self._at: dict[tuple[int, int], str] = {}
         self.version = 0
         self.work = 0
 
     # ------------------------------------------------------------------ the fold
     def add_dead_letter(self, dead: DeadLetter) -> str | None:
+        if dead.position in self._erased:
+            return None
+        self._at[dead.position] = dead.row_id
         runs = self._runs.setdefault(dead.row_id, {})
         changed = runs.get(dead.failed_at_ms) != dead.attempts
         runs[dead.failed_at_ms] = max(dead.attempts, runs.get(dead.failed_at_ms, 0))
@@ -248,6 +261,8 @@ class ExceptionQueue:
         return self._refresh(key) if key in self._dead else None
 
     def add_decision(self, decision: Decision) -> str | None:
+        if decision.status == ERASED:
+            return self._erase(decision.row_id)
         if decision.status not in DECISIONS:
             return None
         current = self._decisions.get(decision.row_id)
@@ -255,6 +270,25 @@ class ExceptionQueue:
             return None
         self._decisions[decision.row_id] = decision
         return self._refresh(decision.row_id) if decision.row_id in self._dead else None
+
+    def _erase(self, marker: str) -> str | None:
+        """An erasure marker: no row from the dead letter at its place, now or later."""
+        position = marker_position(marker)
+        if position is None or position in self._erased:
+            return None
+        self._erased.add(position)
+        row_id = self._at.pop(position, None)
+        dead = self._dead.get(row_id) if row_id is not None else None
+        if row_id is None or dead is None or dead.position != position:
+            return None  # not seen yet (skipped when it comes), or an older dead letter
+        del self._dead[row_id]
+        self._runs.pop(row_id, None)
+        self._rows.pop(row_id, None)
+        self._sorted = None
+        self._counts = None
+        self._filtered.clear()
+        self.version += 1
+        return row_id
 
     def _refresh(self, row_id: str) -> str:
         dead = self._dead[row_id]
