@@ -1,9 +1,10 @@
 """``paystream status``: the one screen an operator reads first.
 
-Webhook success rate (ingest's Prometheus counters), sync latency p50/p95 over the last
-15 minutes (the metrics store), open exceptions by sink and reason (read from Kafka exactly
-as the admin view folds them, so both show the same numbers), consumer lag per group (the
-broker: committed offsets against end offsets).
+Webhook success rate (ingest's Prometheus counters), sync latency p50/p95 of first
+deliveries over the last 15 minutes (the metrics store; dry-run calls, retries and events
+``reconcile`` recovered left out, as the SLO alert does), open exceptions by sink and
+reason (read from Kafka exactly as the admin view folds them, so both show the same
+numbers), consumer lag per group (the broker: committed offsets against end offsets).
 
 The store is reached directly at ``CLICKHOUSE_URL``; with the embedded store (chdb, which
 one process only may open) it is read through the running metrics sink's loopback query
@@ -218,7 +219,7 @@ def latency_sql(database: str, minutes: int) -> str:
         "FROM (SELECT sink, (toUnixTimestamp64Milli(acked_at) - "
         "toInt64(toUnixTimestamp(event_created)) * 1000) / 1000. AS latency_s "
         f"FROM {database}.sink_attempts FINAL "
-        "WHERE outcome IN ('delivered', 'dry_run') "
+        "WHERE outcome = 'delivered' AND delivery = 'first' "
         f"AND acked_at >= now() - INTERVAL {int(minutes)} MINUTE) "
         "GROUP BY sink ORDER BY sink"
     )

@@ -49,6 +49,7 @@ class UpSettings(CommonSettings):
     paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
     paystream_broker_port: int = Field(default=9092, ge=1, le=65535)
     paystream_admin_token: SecretStr | None = None
+    paystream_api_token: SecretStr | None = None
     hubspot_access_token: SecretStr | None = None
     zendesk_api_token: SecretStr | None = None
     clickhouse_url: SecretStr | None = None
@@ -225,6 +226,8 @@ class Started:
     standin_settings: dict[str, str]
     ready: bool = False
     stack_file: Path | None = None
+    #: the worker API's token (``api_token``): in the stack file, never in the banner
+    api_token: str | None = None
     #: where the sinks post billing_state.changed (PAYSTREAM_APP_WEBHOOK_URL); None: off
     app_webhook_url: str | None = None
 
@@ -302,12 +305,17 @@ def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, st
     admin_token, generated = _admin_token(settings)
     if admin_token is not None:
         env["PAYSTREAM_ADMIN_TOKEN"] = admin_token
+    api = api_token(settings)
+    if api is not None:  # the worker's API, and ingest's read-through to it
+        env["PAYSTREAM_API_TOKEN"] = api
     ports = {
         "ingest": _port(settings.paystream_ingest_port),
         "admin": _port(settings.paystream_admin_port),
         "worker": _port(settings.paystream_worker_port),
     }
     env.update({f"PAYSTREAM_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    if api is not None:  # ingest's GET /v1/customers/{id} reads through to this worker
+        env.setdefault("PAYSTREAM_WORKER_URL", f"http://127.0.0.1:{ports['worker']}")
     before = dict(env)
     standins = _start_standins(stack, settings, env)
     python = sys.executable
@@ -323,6 +331,7 @@ def _start(stack: Stack, settings: UpSettings, data_dir: Path, env: dict[str, st
         ports=ports,
         admin_token=admin_token,
         admin_token_generated=generated,
+        api_token=api,
         standins=standins,
         external_store=settings.clickhouse_url is not None,
         sink_writes=settings.paystream_sink_writes,
@@ -342,6 +351,18 @@ def _admin_token(settings: UpSettings) -> tuple[str | None, bool]:
     return secrets.token_urlsafe(32), True
 
 
+def api_token(settings: UpSettings) -> str | None:
+    """The token of the worker's API, given to the worker, to ingest (its customer
+    read-through) and, in the stack file, to the commands beside ``up`` (``crm-repair``,
+    ``doctor``, ``reconcile``): the operator's own, else one ``up`` makes in development
+    only (43 characters; never printed), as for the admin token."""
+    if settings.paystream_api_token is not None:
+        return settings.paystream_api_token.get_secret_value()
+    if settings.paystream_env != "development":
+        return None
+    return secrets.token_urlsafe(32)
+
+
 def _urls(started: Started) -> dict[str, str]:
     ports = started.ports
     return {
@@ -356,11 +377,16 @@ def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
     """What the commands beside ``up`` take from it, by lower-case variable name."""
     ports = started.ports
     chosen: dict[str, Any] = {
+        # the environment up's children run in: a command beside this stack is judged as
+        # they are (a stale file, whose up is gone, gives nothing: PAYSTREAM_ENV stays required)
+        "paystream_env": settings.paystream_env,
         "stripe_webhook_secrets": started.secret,
         "stripe_mode": settings.stripe_mode,
         "kafka_bootstrap_servers": started.bootstrap,
         "paystream_broker_profile": "embedded" if started.embedded_broker else "kafka",
         "paystream_topic_prefix": started.prefix,
+        # crm-repair checks that the workers answer for every partition
+        "paystream_topic_partitions": settings.paystream_topic_partitions,
         "paystream_ingest_port": ports["ingest"],
         "paystream_worker_port": ports["worker"],
         "paystream_admin_port": ports["admin"],
@@ -368,6 +394,8 @@ def stack_settings(settings: UpSettings, started: Started) -> dict[str, Any]:
     }
     if settings.clickhouse_url is not None:
         chosen["clickhouse_url"] = settings.clickhouse_url.get_secret_value()
+    if started.api_token is not None:
+        chosen["paystream_api_token"] = started.api_token
     return chosen | {name.lower(): value for name, value in started.standin_settings.items()}
 
 

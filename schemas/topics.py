@@ -99,6 +99,8 @@ class Topics:
             TopicSpec(self.app_events, n, week),
             TopicSpec(self.customer_lifecycle, n, week),
             TopicSpec(self.sink_crm, n, week),
+            # a longer retention keeps v1 helpdesk records longer: sinks/mapping.py's
+            # trigger_facts says when its v1 reader may go
             TopicSpec(self.sink_helpdesk, n, week),
             TopicSpec(self.sink_results, n, week),
             # The exception queue of record: a dead letter expires after PAYSTREAM_DLQ_RETENTION

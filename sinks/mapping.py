@@ -121,6 +121,8 @@ class CrmUpsert:
     newest: int
     #: indexes of every command of this customer in the batch, the newest included
     covers: tuple[int, ...]
+    #: the later CRM date a crm-repair correction overwrites (``overwrites_changed_at_ms``)
+    overwrites_ms: int | None = None
 
     @property
     def email(self) -> str | None:
@@ -173,9 +175,25 @@ def coalesce_crm(commands: Sequence[Command]) -> list[CrmUpsert]:
                 input=crm_input(merged),
                 newest=i,
                 covers=tuple(covers[customer]),
+                overwrites_ms=_overwrites(commands[i]),
             )
         )
     return upserts
+
+
+def _overwrites(command: Command) -> int | None:
+    value = command.get("overwrites_changed_at_ms")
+    return int(value) if value is not None else None
+
+
+def is_stale(upsert: CrmUpsert, held_ms: int | None) -> bool:
+    """The stale guard: the CRM holds a strictly newer change time than the upsert's, and
+    it is not the one date a crm-repair correction was sent to overwrite (a person set it
+    by hand; the canonical record is the truth). Any other later date — a newer state the
+    worker sent since the repair read the CRM — still wins."""
+    if held_ms is None or held_ms <= upsert.changed_at_ms:
+        return False
+    return held_ms != upsert.overwrites_ms
 
 
 def split_stale(
@@ -185,8 +203,7 @@ def split_stale(
     fresh: list[CrmUpsert] = []
     stale: list[CrmUpsert] = []
     for upsert in upserts:
-        held = current.get(upsert.customer_id)
-        (stale if held is not None and held > upsert.changed_at_ms else fresh).append(upsert)
+        (stale if is_stale(upsert, current.get(upsert.customer_id)) else fresh).append(upsert)
     return fresh, stale
 
 
@@ -296,8 +313,9 @@ def plan_contacts(
 ) -> CrmPlan:
     """Decide, per customer, how its newest state reaches exactly one contact.
 
-    * held by ``stripe_customer_id`` and not older → upsert; when its new email belongs to
-      another contact, upsert without the email and flag ``email_held_by_other_contact``;
+    * held by ``stripe_customer_id`` and not stale (``is_stale``) → upsert; when its new
+      email belongs to another contact, upsert without the email and flag
+      ``email_held_by_other_contact``;
     * not held, and its email belongs to a contact without a Stripe customer (a lead from
       a form or an import) → that contact is updated by id and receives the customer id
       (``linked_existing_contact``), never a duplicate;
@@ -311,12 +329,7 @@ def plan_contacts(
         customer = upsert.customer_id
         email = _lower(upsert.email)
         held = by_customer.get(customer)
-        if (
-            stale_guard
-            and held is not None
-            and held.changed_at_ms is not None
-            and held.changed_at_ms > upsert.changed_at_ms
-        ):
+        if stale_guard and held is not None and is_stale(upsert, held.changed_at_ms):
             plan.reasons[customer] = stale_reason
             continue
         owner = by_email.get(email) if email else None
@@ -377,7 +390,7 @@ def _int(value: object) -> int | None:
 
 
 def trigger_facts(command: Command) -> dict[str, Any]:
-    """The typed facts of the command's trigger (schema v2), or v1's string map converted.
+    """The typed facts of the command's trigger, or v1's string map converted.
 
     v1 wrote ``amount_due`` for a failed renewal and ``amount`` for a chargeback, unix
     times as strings; this reads both so a record written before v2 still renders well.
@@ -386,6 +399,13 @@ def trigger_facts(command: Command) -> dict[str, Any]:
     typed = command.get(trigger) if trigger in TRIGGERS else None
     if isinstance(typed, Mapping):
         return dict(typed)
+    # The v1 reader. Workers up to paystream 0.1.0 wrote the string map beside the typed
+    # record; later ones write the typed record alone, so a record without it was written
+    # by an older worker. Such a record lives as long as sink.helpdesk keeps it (7 days,
+    # schemas/topics.py) and as long as its dead letter in sink.dlq can be retried with
+    # the original bytes (PAYSTREAM_DLQ_RETENTION, 30 days by default). Remove this
+    # branch, and the "facts" field of helpdesk_command.avsc with it, once the longer of
+    # the two has passed since the last 0.1.0 worker stopped.
     facts: Mapping[str, str] = command.get("facts") or {}
     if trigger == FAILED_RENEWAL:
         return {

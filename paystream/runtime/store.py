@@ -77,6 +77,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "cause_event_id",
         "cause_event_type",
         "correlation_id",
+        "delivery",
     ),
 }
 

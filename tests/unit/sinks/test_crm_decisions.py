@@ -1,5 +1,6 @@
-"""Issue 9's pure decisions, as tables: contacts by email, the newest email in a batch,
-the daily reset, safe ids, the daily-limit retry, crm-setup's property check, conflicts."""
+"""The CRM sink's pure decisions, as tables: contacts by email, the newest email in a
+batch, HubSpot's daily reset and daily-limit retry, safe ids, crm-setup's property check,
+conflicts."""
 
 from __future__ import annotations
 
