@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paystream.hashing import customer_hash
-from sinks.mapping import CrmUpsert, HeldContact
+from sinks.mapping import CrmUpsert, HeldContact, is_stale
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def split_known(
         email = email_key(upsert.email, key)
         if known is None or (email is not None and email != known.email_key):
             split.unknown.append(upsert)
-        elif stale_guard and known.changed_at_ms > upsert.changed_at_ms:
+        elif stale_guard and is_stale(upsert, known.changed_at_ms):
             split.stale.append(upsert.customer_id)
         else:
             props = dict(upsert.input["properties"])

@@ -203,3 +203,11 @@ NOT_FOUND = {"category": "OBJECT_NOT_FOUND", "message": "not found"}
 )
 def test_ids_hubspot_has_no_more(status: int, body: Any, missing: bool) -> None:
     assert is_missing(status, body) is missing
+
+
+def test_a_crm_repair_correction_is_not_stale_against_the_date_it_overwrites() -> None:
+    later = {"cus_a": Remembered("101", 5_000, None)}
+    plain, repair = upsert("cus_a", 2_000), upsert("cus_a", 2_000)
+    repair = CrmUpsert(**{**repair.__dict__, "overwrites_ms": 5_000})
+    assert split_known([plain], later).stale == ["cus_a"]
+    assert split_known([repair], later).updated == ["cus_a"]
