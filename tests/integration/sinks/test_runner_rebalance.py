@@ -3,8 +3,7 @@
 librdkafka keeps a partition's pause flag when the partition leaves the assignment and
 comes back (measured on the embedded broker), so a runner that paused its partitions for a
 back-off, lost one of them in a rebalance and resumed only what it still had, got that
-partition back paused: it never delivered from it again (issue 28: "its CRM partitions
-never sent again").
+partition back paused: it never delivered from it again.
 """
 
 from __future__ import annotations
