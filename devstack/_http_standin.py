@@ -189,6 +189,8 @@ class Standin:
                 body: Any = await request.json() if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
+            if raw and request.content_type == "application/x-www-form-urlencoded":
+                body = dict((await request.post()).items())  # Stripe's API encoding
             headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
             peer = request.transport.get_extra_info("peername") if request.transport else None
             record = Recorded(request.method, request.path_qs, headers, body)

@@ -33,6 +33,7 @@ SINK_RESULT = "sink_result"
 DEAD_LETTER = "dead_letter"
 EXCEPTION_STATUS = "exception_status"
 ADMIN_SESSION = "admin_session"
+CONTACT_ID = "contact_id"
 
 
 class SchemaError(PaystreamError):

@@ -159,6 +159,7 @@ def erase_from_kafka(settings: ForgetSettings, customer_id: str, now_ms: int) ->
         (topics.app_events, customer_id, codec.encode(APP_EVENT, erase_event(customer_id, now_ms)))
     ]
     items += [(topics.admin_exceptions, key, None) for key in plan.tombstones]
+    items.append((topics.crm_contacts, customer_id, None))  # the CRM sink's contact id
     items += [
         (
             topics.admin_exceptions,
@@ -174,7 +175,8 @@ def erase_from_kafka(settings: ForgetSettings, customer_id: str, now_ms: int) ->
         "exception queue",
         ERASED_STEP,
         f"{len(plan.markers)} dead letter(s) marked erased (the admin lists no row for them), "
-        f"{len(plan.tombstones)} decision(s) tombstoned on {topics.admin_exceptions}",
+        f"{len(plan.tombstones)} decision(s) tombstoned on {topics.admin_exceptions}; the CRM "
+        f"sink's remembered contact id tombstoned on {topics.crm_contacts}",
     )
     return [
         Step("worker record", REQUESTED, f"erase event published to {topics.app_events}"),

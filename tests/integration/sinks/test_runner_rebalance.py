@@ -62,6 +62,8 @@ def running(service: RunnerService) -> Iterator[SinkRunner]:
         stop.set()
         thread.join(30)
         runner.consumer.close()  # leaves the group: the other member takes the partitions
+        while service.closers:  # the contact-id memory the runners share
+            service.closers.pop()()
         assert not thread.is_alive(), "the runner did not stop"
         assert not errors, errors
 
