@@ -41,7 +41,7 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
   with ``add_customers`` nor in an event) is Stripe's 400 ``resource_missing`` (Errors,
   https://docs.stripe.com/api/errors); no ``customer`` is 400 ``parameter_missing``.
 
-    python -m paystream.devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
+    python -m devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from paystream.devstack.stripe_api import StripeApiStandin
+from devstack.stripe_api import StripeApiStandin
 from paystream.runtime.broker import free_port
 from paystream.signing import sign_header
 from paystream.storyline import storyline

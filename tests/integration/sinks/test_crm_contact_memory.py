@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from paystream.devstack._http_standin import Fault
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack._http_standin import Fault
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.vocabulary import ACTIVE, CANCELED, PAYMENT_FAILED
 from schemas.codec import CONTACT_ID, default_codec
