@@ -20,10 +20,11 @@ import time
 from collections.abc import Sequence
 
 from ingest.errors import InvalidSignature
+from paystream.vocabulary import APP_SIGNATURE_HEADER
 
 #: Header of Stripe webhooks and of first-party app events (same ``t=...,v1=...`` scheme).
 STRIPE_HEADER = "Stripe-Signature"
-APP_HEADER = "Paystream-Signature"
+APP_HEADER = APP_SIGNATURE_HEADER
 
 
 def _timestamp_and_signatures(header: str) -> tuple[int, list[str]]:

@@ -99,7 +99,7 @@ class Topics:
             TopicSpec(self.app_events, n, week),
             TopicSpec(self.customer_lifecycle, n, week),
             TopicSpec(self.sink_crm, n, week),
-            # a longer retention keeps v1 helpdesk records longer: sinks/mapping.py's
+            # a longer retention keeps v1 helpdesk records longer: sinks/ticket_text.py's
             # trigger_facts says when its v1 reader may go
             TopicSpec(self.sink_helpdesk, n, week),
             TopicSpec(self.sink_results, n, week),

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paystream.hashing import customer_hash
-from sinks.mapping import CrmUpsert, HeldContact, is_stale
+from sinks.crm_plan import CrmUpsert, HeldContact, is_stale
 
 
 @dataclass(frozen=True, slots=True)

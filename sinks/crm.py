@@ -1,7 +1,7 @@
 """The CRM sink: ``sink.crm`` commands → HubSpot contact batch upserts.
 
 Ordering: commands of one customer arrive in order on one partition, and a batch sends only
-each customer's newest state (``mapping.coalesce_crm``). Replays after a crash can still
+each customer's newest state (``crm_plan.coalesce_crm``). Replays after a crash can still
 re-send an older state after a newer one went out, so the sink leaves out every customer
 whose CRM record is already strictly newer (outcome ``delivered``, reason ``stale``),
 knowing it from its contact-id memory or from a ``batch/read``.
@@ -16,7 +16,7 @@ forgotten and its customers take the reads, which write the right id.
 
 Existing contacts: HubSpot keeps one contact per email. The read by email finds a contact
 that already has the email — a lead from a website form or an import — and
-``mapping.plan_contacts`` links it instead of creating a duplicate (see the README's
+``crm_plan.plan_contacts`` links it instead of creating a duplicate (see the README's
 choices for two customers sharing an email). A conflict HubSpot still reports (a contact
 created between our read and our write; a whole-batch 409 or a 207 with per-input errors
 alike) is retried, and the next attempt reads and links it.
@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from paystream.vocabulary import LINKED_EXISTING_CONTACT
-from sinks import contact_ids, mapping
+from sinks import contact_ids, crm_plan
 from sinks.contact_memory import ContactMemory
+from sinks.crm_plan import HeldContact
 from sinks.errors import PermanentSinkError, RetryableSinkError
 from sinks.hubspot import CONTACT_CONFLICT, HubSpotClient
-from sinks.mapping import HeldContact
 from sinks.outcomes import COALESCED, STALE
 from sinks.retry import INVALID_COMMAND, is_safe_id
 from sinks.runner import Call, Command, decode_as
@@ -61,23 +61,23 @@ class CrmAdapter:
         return decode_as(self.schema, raw)
 
     def plan(self, commands: Sequence[Command]) -> list[Call]:
-        upserts = mapping.coalesce_crm(commands)
-        return [self._call(chunk) for chunk in mapping.chunks(upserts, self.batch_limit)]
+        upserts = crm_plan.coalesce_crm(commands)
+        return [self._call(chunk) for chunk in crm_plan.chunks(upserts, self.batch_limit)]
 
     @staticmethod
-    def _call(upserts: Sequence[mapping.CrmUpsert]) -> Call:
+    def _call(upserts: Sequence[crm_plan.CrmUpsert]) -> Call:
         indexes = tuple(i for u in upserts for i in u.covers)
         notes = {i: COALESCED for u in upserts for i in u.covers if i != u.newest}
         return Call(indexes=indexes, payload=tuple(upserts), notes=notes)
 
     def split(self, call: Call) -> list[Call]:
-        upserts: tuple[mapping.CrmUpsert, ...] = call.payload
+        upserts: tuple[crm_plan.CrmUpsert, ...] = call.payload
         return [self._call([u]) for u in upserts] if len(upserts) > 1 else [call]
 
     def send(self, call: Call) -> Mapping[int, str]:
         if self.client is None:
             raise RuntimeError("CRM writes need a HubSpot client")
-        upserts: tuple[mapping.CrmUpsert, ...] = call.payload
+        upserts: tuple[crm_plan.CrmUpsert, ...] = call.payload
         bad = [u for u in upserts if not is_safe_id(u.customer_id)]
         if bad:
             raise PermanentSinkError(INVALID_COMMAND, "customer id is not a printable ASCII id")
@@ -93,7 +93,7 @@ class CrmAdapter:
         }
 
     def _send_remembering(
-        self, client: HubSpotClient, memory: ContactMemory, upserts: Sequence[mapping.CrmUpsert]
+        self, client: HubSpotClient, memory: ContactMemory, upserts: Sequence[crm_plan.CrmUpsert]
     ) -> dict[str, str]:
         """Known customers: one ``batch/update`` by contact id; the rest take the reads."""
         known = memory.view(u.customer_id for u in upserts)
@@ -125,12 +125,12 @@ class CrmAdapter:
         self,
         client: HubSpotClient,
         memory: ContactMemory,
-        upserts: Sequence[mapping.CrmUpsert],
+        upserts: Sequence[crm_plan.CrmUpsert],
         forced: set[str],
     ) -> dict[str, str]:
         """Customers the memory cannot vouch for: read by email, by id only when the email
         read leaves the plan open (``contact_ids`` says when and why), then write."""
-        by_email = self._read_emails(client, mapping.emails_to_look_up(upserts, {}))
+        by_email = self._read_emails(client, crm_plan.emails_to_look_up(upserts, {}))
         remembered = memory.view(u.customer_id for u in upserts)
         by_customer = contact_ids.own_contacts(upserts, by_email)
         wanted = contact_ids.ids_to_read(upserts, remembered, by_email, forced)
@@ -139,35 +139,35 @@ class CrmAdapter:
         return self._write(client, upserts, by_customer, by_email, memory)
 
     def _send_read_first(
-        self, client: HubSpotClient, upserts: Sequence[mapping.CrmUpsert]
+        self, client: HubSpotClient, upserts: Sequence[crm_plan.CrmUpsert]
     ) -> dict[str, str]:
         """Without a memory: read by id, read by email, then upsert and link."""
         by_customer = self._read_ids(client, [u.customer_id for u in upserts])
-        emails = mapping.emails_to_look_up(upserts, by_customer)
+        emails = crm_plan.emails_to_look_up(upserts, by_customer)
         by_email = self._read_emails(client, emails)
         return self._write(client, upserts, by_customer, by_email, None)
 
     @staticmethod
     def _read_ids(client: HubSpotClient, customers: Sequence[str]) -> dict[str, HeldContact]:
-        answer = client.batch_read(mapping.ID_PROPERTY, customers, mapping.READ_PROPERTIES)
-        return {c.customer_id: c for c in mapping.held_contacts(answer) if c.customer_id}
+        answer = client.batch_read(crm_plan.ID_PROPERTY, customers, crm_plan.READ_PROPERTIES)
+        return {c.customer_id: c for c in crm_plan.held_contacts(answer) if c.customer_id}
 
     @staticmethod
     def _read_emails(client: HubSpotClient, emails: Sequence[str]) -> dict[str, HeldContact]:
         if not emails:
             return {}
-        answer = client.batch_read("email", emails, mapping.READ_PROPERTIES)
-        return {c.email: c for c in mapping.held_contacts(answer) if c.email}
+        answer = client.batch_read("email", emails, crm_plan.READ_PROPERTIES)
+        return {c.email: c for c in crm_plan.held_contacts(answer) if c.email}
 
     def _write(
         self,
         client: HubSpotClient,
-        upserts: Sequence[mapping.CrmUpsert],
+        upserts: Sequence[crm_plan.CrmUpsert],
         by_customer: Mapping[str, HeldContact],
         by_email: Mapping[str, HeldContact],
         memory: ContactMemory | None,
     ) -> dict[str, str]:
-        plan = mapping.plan_contacts(upserts, by_customer, by_email, self.stale_guard, STALE)
+        plan = crm_plan.plan_contacts(upserts, by_customer, by_email, self.stale_guard, STALE)
         if plan.refused:
             # Nothing is written for a refused customer: alone, it is dead-lettered with the
             # reason; in company, the runner splits the call and the others go through.
@@ -185,9 +185,9 @@ class CrmAdapter:
     @staticmethod
     def _remember(
         memory: ContactMemory,
-        upserts: Sequence[mapping.CrmUpsert],
+        upserts: Sequence[crm_plan.CrmUpsert],
         written: Mapping[str, object],
-        plan: mapping.CrmPlan,
+        plan: crm_plan.CrmPlan,
     ) -> None:
         ids = contact_ids.written_ids(written, plan.links)
         by_id = {u.customer_id: u for u in upserts}

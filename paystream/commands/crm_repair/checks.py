@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
+from paystream.crm_properties import iso8601_ms, parse_crm_datetime
 from paystream.vocabulary import EMAIL_HELD_BY_OTHER_CUSTOMER
 
 BILLING_STATE = "billing_state"
@@ -139,31 +139,6 @@ def set_apart_queued(
     waiting = tuple(d for d in findings.duplicates if key(d.customer_id) in rows)
     new = tuple(d for d in findings.duplicates if d not in waiting)
     return replace(findings, duplicates=new, queued=findings.queued + waiting)
-
-
-def parse_crm_datetime(value: str | None) -> int | None:
-    """A HubSpot datetime property value (ISO 8601 or epoch milliseconds) as epoch ms."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return round(parsed.timestamp() * 1000)
-
-
-def iso8601_ms(ms: int) -> str:
-    """UTC ISO 8601 with milliseconds, as the CRM sink writes the date."""
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def _lower(email: str | None) -> str | None:

@@ -31,7 +31,8 @@ from pydantic import Field
 
 from paystream.backoff import jittered_delay
 from paystream.commands.crm_repair import plan
-from paystream.commands.crm_repair.checks import Contact, Findings, Record, parse_crm_datetime
+from paystream.commands.crm_repair.checks import Contact, Findings, Record
+from paystream.crm_properties import parse_crm_datetime
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.settings import ApiToken, WorkerUrl

@@ -46,7 +46,7 @@ def test_a_correction_is_the_workers_command_for_the_current_state() -> None:
 
 
 def test_a_correction_over_a_later_crm_date_names_that_date_in_its_bytes() -> None:
-    """The sink overwrites exactly that date (``sinks.mapping.is_stale``); the field is in
+    """The sink overwrites exactly that date (``sinks.crm_plan.is_stale``); the field is in
     the command itself, so an exception-queue retry, which re-sends the bytes, keeps it."""
     contact = Contact("101", "cus_A", "a@example.com", "user_1", "canceled", str(MS + 60_000))
     findings = compare([contact], RECORDS | {"cus_B": replace(B, billing_state=None)})

@@ -17,7 +17,7 @@ from processors.lifecycle import ONBOARDING_DEADLINE
 from processors.pipeline import BatchProcessor, InMessage
 from schemas.codec import default_codec
 from schemas.topics import Topics
-from sinks.mapping import ticket_body
+from sinks.ticket_text import ticket_body
 from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
 
 TOPICS = Topics("p.", 2)

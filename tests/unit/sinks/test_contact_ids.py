@@ -19,8 +19,8 @@ from sinks.contact_ids import (
     split_known,
     to_record,
 )
+from sinks.crm_plan import CrmUpsert, HeldContact
 from sinks.hubspot import is_missing
-from sinks.mapping import CrmUpsert, HeldContact
 
 
 def upsert(cid: str, at: int, email: str | None = None) -> CrmUpsert:

@@ -11,22 +11,23 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from devstack.commands import crm_command
+from paystream import crm_properties
 from schemas.codec import default_codec
-from sinks import mapping
-from sinks.mapping import HeldContact
+from sinks import crm_plan
+from sinks.crm_plan import HeldContact
 
 S = 1_765_000_000  # the command's change time, in seconds
 MS = S * 1000
 HAND = MS + 86_400_000  # a date a person set a day later in HubSpot
 
 
-def upsert(**extra: Any) -> mapping.CrmUpsert:
+def upsert(**extra: Any) -> crm_plan.CrmUpsert:
     """The one upsert of a command that went through the wire schema, as the sink reads it."""
     codec = default_codec()
     command = codec.decode_as(
         "crm_command", codec.encode("crm_command", crm_command("cus_A", "active", S, **extra))
     )
-    (one,) = mapping.coalesce_crm([command])
+    (one,) = crm_plan.coalesce_crm([command])
     return one
 
 
@@ -52,7 +53,7 @@ def upsert(**extra: Any) -> mapping.CrmUpsert:
     ],
 )
 def test_is_stale(overwrites: int | None, held: int | None, stale: bool) -> None:
-    assert mapping.is_stale(upsert(overwrites_changed_at_ms=overwrites), held) is stale
+    assert crm_plan.is_stale(upsert(overwrites_changed_at_ms=overwrites), held) is stale
 
 
 @pytest.mark.parametrize(
@@ -70,17 +71,17 @@ def test_plan_contacts_writes_a_correction_over_the_date_it_names(
 ) -> None:
     one = upsert(overwrites_changed_at_ms=overwrites, email="a@x.com")
     by_customer = {"cus_A": HeldContact("5", "cus_A", "a@x.com", held)}
-    plan = mapping.plan_contacts([one], by_customer, {})
+    plan = crm_plan.plan_contacts([one], by_customer, {})
     assert (len(plan.upserts), plan.reasons.get("cus_A")) == (written, reason)
     if written:
         props = plan.upserts[0]["properties"]
-        assert props["billing_state_changed_at"] == mapping.iso8601_ms(MS)
+        assert props["billing_state_changed_at"] == crm_properties.iso8601_ms(MS)
 
 
-def test_split_stale_keeps_a_correction_over_its_date() -> None:
+def test_the_guard_keeps_a_correction_over_its_date() -> None:
     worker, repair = upsert(), upsert(overwrites_changed_at_ms=HAND)
-    assert mapping.split_stale([worker], {"cus_A": HAND}) == ([], [worker])
-    assert mapping.split_stale([repair], {"cus_A": HAND}) == ([repair], [])
+    assert crm_plan.is_stale(worker, HAND) is True
+    assert crm_plan.is_stale(repair, HAND) is False
 
 
 @pytest.mark.parametrize(
@@ -95,7 +96,7 @@ def test_coalescing_carries_the_field_of_the_command_it_sends(
     its own command's field, so a newer worker state never overwrites a later date."""
     repair = crm_command("cus_A", "active", S, overwrites_changed_at_ms=HAND)
     worker = crm_command("cus_A", "payment_failed", worker_s)
-    (one,) = mapping.coalesce_crm([repair, worker])
+    (one,) = crm_plan.coalesce_crm([repair, worker])
     assert (one.input["properties"]["billing_state"], one.overwrites_ms) == (state, overwrites)
 
 
@@ -103,10 +104,10 @@ def test_a_command_written_before_the_field_decodes_without_it() -> None:
     """crm_command v1's bytes (a worker's, or an old dead letter's) keep the stale guard."""
     assert upsert().overwrites_ms is None
     command = crm_command("cus_A", "active", S)
-    assert mapping.coalesce_crm([command])[0].overwrites_ms is None
+    assert crm_plan.coalesce_crm([command])[0].overwrites_ms is None
 
 
 @given(st.integers(0, 2 * MS), st.none() | st.integers(0, 2 * MS))
 def test_without_the_field_the_guard_is_the_old_one(changed_ms: int, held: int | None) -> None:
-    one = mapping.CrmUpsert("cus_A", changed_ms, {"properties": {}}, 0, (0,))
-    assert mapping.is_stale(one, held) is (held is not None and held > changed_ms)
+    one = crm_plan.CrmUpsert("cus_A", changed_ms, {"properties": {}}, 0, (0,))
+    assert crm_plan.is_stale(one, held) is (held is not None and held > changed_ms)
