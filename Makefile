@@ -70,9 +70,11 @@ clients/typescript/node_modules/.installed: clients/typescript/package-lock.json
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# The example is only type-checked: Next's optional native binaries (SWC, sharp) are skipped.
+# The example is built (`next build`) and run (`next start`) by the tests, so Next's optional
+# native compiler comes too: the lock file carries @next/swc-linux-x64-gnu, npm picks the
+# machine's (`npm run build` builds the linked client first, see its scripts/build-client.mjs).
 examples/nextjs/node_modules/.installed: examples/nextjs/package-lock.json | node-tools
-	cd examples/nextjs && npm ci --no-audit --no-fund --loglevel=error --omit=optional
+	cd examples/nextjs && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 run: install
@@ -104,4 +106,5 @@ bench: install test-tools
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
-	rm -rf clients/typescript/node_modules clients/typescript/dist examples/nextjs/node_modules
+	rm -rf clients/typescript/node_modules clients/typescript/dist examples/nextjs/node_modules \
+	  examples/nextjs/.next

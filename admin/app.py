@@ -106,6 +106,12 @@ def create_app(
         await asyncio.get_running_loop().run_in_executor(None, state.writer.close)
 
     app.cleanup_ctx.append(run_feed)
+    _pages_and_routes(app)
+    return app
+
+
+def _pages_and_routes(app: web.Application) -> None:
+    """The templates, the static files and every route of the admin view."""
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("admin", "templates"),
@@ -125,4 +131,3 @@ def create_app(
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/metrics", handlers.metrics_handler)
     app.router.add_static("/static/", str(static), show_index=False, follow_symlinks=False)
-    return app

@@ -23,6 +23,7 @@ from paystream.exception_queue.fold import (
     intervention_result,
     resolved_decision,
 )
+from paystream.runtime.producing import produce
 from paystream.runtime.topic_feed import TopicFeed
 from paystream.settings import CommonSettings
 from paystream.vocabulary import APP_WEBHOOK_SINK, DELIVERY_HEADER, DELIVERY_RETRY
@@ -102,7 +103,6 @@ class QueueWriter:
         headers: Sequence[tuple[str, bytes]] = (),
     ) -> list[bool]:
         """Produce ``(topic, key, value)`` items (with ``headers``); True per item acked."""
-        extra: dict[str, Any] = {"headers": list(headers)} if headers else {}
         acked = [False] * len(items)
 
         def report(i: int) -> Callable[[Any, Any], None]:
@@ -112,14 +112,8 @@ class QueueWriter:
             return on_delivery
 
         for i, (topic, key, value) in enumerate(items):
-            for _ in range(100):
-                try:
-                    self.producer.produce(
-                        topic, key=key, value=value, on_delivery=report(i), **extra
-                    )
-                    break
-                except BufferError:
-                    self.producer.poll(0.1)
+            # a queue that stayed full leaves the item unacknowledged: the caller answers
+            produce(self.producer, topic, key, value, report(i), headers=headers)
         self.producer.flush(timeout)
         return acked
 

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from paystream.proxies import Network, parse_trusted_proxies
-from paystream.settings import CommonSettings, refuse, short_secret_problem
+from paystream.settings import (
+    AdminPort,
+    CommonSettings,
+    TrustedProxies,
+    refuse,
+    short_secret_problem,
+)
 
 
-class AdminSettings(CommonSettings):
+class AdminSettings(CommonSettings, AdminPort, TrustedProxies):
     """The exception-queue view: its token, listener, cookies and paging."""
 
     #: required: the admin refuses to start without it (at least 16 characters; 32 outside
     #: development)
     paystream_admin_token: SecretStr
     paystream_admin_host: str = "127.0.0.1"
-    paystream_admin_port: int = Field(default=8081, ge=0, le=65_535)
-    #: CIDRs of the proxies (ingress, load balancer) whose ``X-Forwarded-For`` and
-    #: ``X-Forwarded-Proto`` are believed: the sign-in throttle's client, Secure and HSTS
-    paystream_trusted_proxies: str = ""
+    # PAYSTREAM_ADMIN_PORT and PAYSTREAM_TRUSTED_PROXIES (the sign-in throttle's client,
+    # Secure and HSTS) are declared once in paystream.settings
     #: replaced by PAYSTREAM_TRUSTED_PROXIES: refused when set, so no deploy loses its
     #: Secure cookies silently
     paystream_admin_trust_forwarded_proto: str = ""
@@ -41,12 +44,6 @@ class AdminSettings(CommonSettings):
         refuse(short_secret_problem(self.paystream_env, {"PAYSTREAM_ADMIN_TOKEN": [token]}))
         return self
 
-    @field_validator("paystream_trusted_proxies")
-    @classmethod
-    def _proxies(cls, value: str) -> str:
-        parse_trusted_proxies(value)
-        return value
-
     @field_validator("paystream_admin_trust_forwarded_proto")
     @classmethod
     def _replaced(cls, value: str) -> str:
@@ -56,10 +53,6 @@ class AdminSettings(CommonSettings):
                 "X-Forwarded-For and X-Forwarded-Proto are believed)"
             )
         return value
-
-    @property
-    def trusted_proxies(self) -> tuple[Network, ...]:
-        return parse_trusted_proxies(self.paystream_trusted_proxies)
 
     @property
     def consumer_group(self) -> str:

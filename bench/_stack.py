@@ -219,7 +219,12 @@ class Stack:
     def spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log = open(self.workdir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the process
         process = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            command,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,  # the stand-ins (devstack/) live in the source checkout
         )
         self.processes.append((name, process))
 
@@ -253,15 +258,11 @@ class Stack:
     def _standins(self, python: str, limit: int) -> None:
         hubspot = ["--port", str(self.standin_port), "--token", self.token]
         hubspot += ["--rate-limit", str(limit), "--rate-period", "10"]
-        self.spawn(
-            "hubspot", [python, "-m", "paystream.devstack.hubspot", *hubspot], {**os.environ}
-        )
+        self.spawn("hubspot", [python, "-m", "devstack.hubspot", *hubspot], {**os.environ})
         if not self.args.only_crm:
             zendesk = ["--port", str(self.zendesk_port), "--email", "agent@example.com"]
             zendesk += ["--token", self.token]
-            self.spawn(
-                "zendesk", [python, "-m", "paystream.devstack.zendesk", *zendesk], {**os.environ}
-            )
+            self.spawn("zendesk", [python, "-m", "devstack.zendesk", *zendesk], {**os.environ})
 
     def _environment(self, bootstrap: str, profile: str, prefix: str) -> dict[str, str]:
         env = {
@@ -279,6 +280,9 @@ class Stack:
             "PAYSTREAM_WORKER_PORT": str(self.worker_port),
             "PAYSTREAM_ADMIN_PORT": str(free_port()),
             "PAYSTREAM_ADMIN_TOKEN": secrets.token_urlsafe(24),
+            # as up: the worker's API, and ingest's read-through to this worker
+            "PAYSTREAM_API_TOKEN": secrets.token_urlsafe(24),
+            "PAYSTREAM_WORKER_URL": f"http://127.0.0.1:{self.worker_port}",
             "PAYSTREAM_SINKS_METRICS_PORT": str(free_port()),
             "PAYSTREAM_SINK_WRITES": "enabled",
             "HUBSPOT_API_BASE": self.standin_url,

@@ -131,6 +131,92 @@ def print_stages(names: list[str], sent: Any, first: dict[str, float], stages: A
             print(f"  {name}: {figures}")
 
 
+def print_sending(args: argparse.Namespace, sent: Any, total: int) -> None:
+    lags = sent.lags_ms()
+    print(
+        f"sent {total} webhooks at {sent.offered_rate():.0f}/s (target {args.rate:.0f}/s); "
+        f"behind schedule p99 {percentile(lags, 99):.1f} ms, max {max(lags):.1f} ms; "
+        f"{sent.retries} retried; {sent.connections} connections ({sent.failed_connects} "
+        f"failed); answers {dict(sorted(sent.statuses.items()))}"
+    )
+
+
+def print_latency(rate: float, names: list[str], latency: dict[str, float]) -> None:
+    """Percentiles of the whole run and the p95 of each 10 s of the schedule."""
+    latencies = list(latency.values())
+    if not latencies:
+        return
+    print(
+        "webhook-to-CRM latency (from the scheduled send): "
+        + ", ".join(f"p{q}: {percentile(latencies, q):.0f} ms" for q in (50, 95, 99))
+        + f", max: {max(latencies):.0f} ms"
+    )
+    slice_n = max(1, int(rate * 10))
+    by_slice = [
+        [latency[c] for c in names[k : k + slice_n] if c in latency]
+        for k in range(0, len(names), slice_n)
+    ]
+    print(
+        "p95 per 10 s of the schedule: "
+        + ", ".join(f"{percentile(v, 95):.0f}" for v in by_slice if v)
+        + " ms"
+    )
+
+
+def print_kafka_requests(during: dict[str, int], sending_s: float, total: int) -> None:
+    if during:
+        busiest = sorted(during.items(), key=lambda kv: -kv[1])
+        print(
+            "Kafka requests while sending (per s, per event): "
+            + ", ".join(f"{key} {n / sending_s:.0f}/s {n / total:.2f}" for key, n in busiest if n)
+        )
+
+
+def measure(
+    stack: Stack, args: argparse.Namespace, total: int, counts_file: Path | None
+) -> dict[str, Any]:
+    """Warm up, send, wait for the CRM; what was seen, by name."""
+    workdir = stack.workdir
+    started = time.monotonic()
+    warm_up(stack)
+    print(f"stack ready in {time.monotonic() - started:.1f} s (logs: {workdir})")
+    run_id = uuid.uuid4().hex[:8]
+    names = [f"cus_e2e{run_id}{i:07d}" for i in range(total)]
+    requests = prepared_requests(stack.ingest_port, stack.secret, names, int(time.time()))
+    stack.crm.poll()
+    crm_before = stack.crm.total.minus(Window())
+    cpu_before = stack.cpu()
+    requests_before = read_counts(counts_file) if counts_file else {}
+    sent = send(stack.ingest_port, requests, args.rate, args.connections)
+    requests_during = counted_since(counts_file, requests_before) if counts_file else {}
+    cpu_sent = stack.cpu()
+    sending_s = sent.finished_wall - sent.t0_wall
+    customers = set(names)
+    first = wait_for(stack, customers, args.grace)
+    drained_wall = time.time()
+    cpu_drained = stack.cpu()
+    crm_window = stack.crm.total.minus(crm_before)
+    counts = stack.crm.count
+    limited_at = [at for at in stack.crm.limited_at if at >= sent.t0_wall]
+    stages = stage_times(stack.settings, customers) if args.stages else {}
+    return {
+        "names": names,
+        "sent": sent,
+        "first": first,
+        "counts": counts,
+        "customers": customers,
+        "limited_at": limited_at,
+        "stages": stages,
+        "crm_window": crm_window,
+        "sending_s": sending_s,
+        "requests_during": requests_during,
+        "cpu_before": cpu_before,
+        "cpu_sent": cpu_sent,
+        "cpu_drained": cpu_drained,
+        "drained_wall": drained_wall,
+    }
+
+
 def main() -> int:
     args = parse_args()
     print(f"uptime before: {uptime()}")
@@ -143,59 +229,24 @@ def main() -> int:
         stack = Stack(args, workdir, EXPECTED_STATE)
         try:
             stack.start(bootstrap, profile, broker_pid)
-            started = time.monotonic()
-            warm_up(stack)
-            print(f"stack ready in {time.monotonic() - started:.1f} s (logs: {workdir})")
-            run_id = uuid.uuid4().hex[:8]
-            names = [f"cus_e2e{run_id}{i:07d}" for i in range(total)]
-            requests = prepared_requests(stack.ingest_port, stack.secret, names, int(time.time()))
-            stack.crm.poll()
-            crm_before = stack.crm.total.minus(Window())
-            cpu_before = stack.cpu()
-            requests_before = read_counts(counts_file) if counts_file else {}
-            sent = send(stack.ingest_port, requests, args.rate, args.connections)
-            requests_during = counted_since(counts_file, requests_before) if counts_file else {}
-            cpu_sent = stack.cpu()
-            sending_s = sent.finished_wall - sent.t0_wall
-            customers = set(names)
-            first = wait_for(stack, customers, args.grace)
-            drained_wall = time.time()
-            cpu_drained = stack.cpu()
-            crm_window = stack.crm.total.minus(crm_before)
-            counts = stack.crm.count
-            limited_at = [at for at in stack.crm.limited_at if at >= sent.t0_wall]
-            stages = stage_times(stack.settings, customers) if args.stages else {}
+            got = measure(stack, args, total, counts_file)
         finally:
             stack.stop()
+    names, sent, first, counts = got["names"], got["sent"], got["first"], got["counts"]
+    customers, limited_at, stages = got["customers"], got["limited_at"], got["stages"]
+    crm_window, sending_s, requests_during = (
+        got["crm_window"],
+        got["sending_s"],
+        got["requests_during"],
+    )
+    cpu_before, cpu_sent, cpu_drained = got["cpu_before"], got["cpu_sent"], got["cpu_drained"]
+    drained_wall = got["drained_wall"]
     # from the moment each webhook was due, so a late sender adds to the latency
     latency = {c: (first[c] - sent.scheduled(i)) * 1000 for i, c in enumerate(names) if c in first}
-    latencies = list(latency.values())
     lost = len(customers - first.keys())
     duplicates = sum(counts.get(c, 0) - 1 for c in customers if counts.get(c, 0) > 1)
-    achieved = sent.offered_rate()
-    lags = sent.lags_ms()
-    print(
-        f"sent {total} webhooks at {achieved:.0f}/s (target {args.rate:.0f}/s); behind schedule "
-        f"p99 {percentile(lags, 99):.1f} ms, max {max(lags):.1f} ms; {sent.retries} retried; "
-        f"{sent.connections} connections ({sent.failed_connects} failed); "
-        f"answers {dict(sorted(sent.statuses.items()))}"
-    )
-    if latencies:
-        print(
-            "webhook-to-CRM latency (from the scheduled send): "
-            + ", ".join(f"p{q}: {percentile(latencies, q):.0f} ms" for q in (50, 95, 99))
-            + f", max: {max(latencies):.0f} ms"
-        )
-        slice_n = max(1, int(args.rate * 10))
-        by_slice = [
-            [latency[c] for c in names[k : k + slice_n] if c in latency]
-            for k in range(0, total, slice_n)
-        ]
-        print(
-            "p95 per 10 s of the schedule: "
-            + ", ".join(f"{percentile(v, 95):.0f}" for v in by_slice if v)
-            + " ms"
-        )
+    print_sending(args, sent, total)
+    print_latency(args.rate, names, latency)
     print(requests_per_write(crm_window) + f" ({quota_note})")
     if limited_at:
         print(
@@ -206,23 +257,18 @@ def main() -> int:
     drain_s = drained_wall - sent.finished_wall
     if drain_s >= 1:
         print(cpu_line("CPU after sending until the last contact", cpu_sent, cpu_drained, drain_s))
-    if requests_during:
-        busiest = sorted(requests_during.items(), key=lambda kv: -kv[1])
-        print(
-            "Kafka requests while sending (per s, per event): "
-            + ", ".join(f"{key} {n / sending_s:.0f}/s {n / total:.2f}" for key, n in busiest if n)
-        )
+    print_kafka_requests(requests_during, sending_s, total)
     if stages:
         print_stages(names, sent, first, stages)
     print(f"lost: {lost}, duplicate effects: {duplicates}")
     if args.keep:
         print(f"logs kept in {workdir}")
     print(f"uptime after: {uptime()}")
-    p95 = percentile(latencies, 95) if latencies else float("nan")
+    p95 = percentile(list(latency.values()), 95) if latency else float("nan")
     raised = f" (HubSpot quota raised to {limit}/10 s)" if args.hubspot_rate_limit else ""
     print(
-        f"e2e rate: {achieved:.0f}/s, p95: {p95:.0f} ms, lost: {lost}, duplicates: {duplicates}"
-        + raised
+        f"e2e rate: {sent.offered_rate():.0f}/s, p95: {p95:.0f} ms, lost: {lost}, "
+        f"duplicates: {duplicates}" + raised
     )
     return 0
 

@@ -36,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._loadgen import Outcome  # noqa: E402
 from bench._measure import percentile  # noqa: E402
 from bench._stack import (  # noqa: E402
     Stack,
@@ -157,6 +158,53 @@ def create_customers(stack: Stack, args: argparse.Namespace, names: list[str]) -
     )
 
 
+Drained = tuple[float | None, float | None]
+
+
+def report(
+    sent: Outcome, total: int, customers: int, drained: Drained, hubspot: int, quota_note: str
+) -> None:
+    """What ingest answered, how the worker drained, what HubSpot got."""
+    answers = sent.answer_ms()
+    print(
+        f"sent {total} invoice.paid at {sent.offered_rate():.0f}/s (target "
+        f"{sent.rate:.0f}/s) for {customers} active customers; {sent.retries} retried; "
+        f"answers {dict(sorted(sent.statuses.items()))}"
+    )
+    print(
+        "ingest answer (from the scheduled send, retries included): "
+        + ", ".join(f"p{q}: {percentile(answers, q):.0f} ms" for q in (50, 95, 99))
+        + f", max: {max(answers):.0f} ms"
+    )
+
+    def since_end(at: float | None) -> str:
+        return f"{at - sent.finished_wall:.1f} s" if at is not None else "not within the timeout"
+
+    counted_at, lag_zero_at = drained
+    print(
+        f"worker drained: every renewal counted {since_end(counted_at)} after the last was "
+        f"sent, consumer lag 0 {since_end(lag_zero_at)} after (embedded lag is approximate)"
+    )
+    print(f"HubSpot requests from the burst's start to the drain + 10 s: {hubspot} ({quota_note})")
+
+
+def print_summary(sent: Outcome, drained: Drained, hubspot: int) -> None:
+    """The targets line and the last line."""
+    p95 = percentile(sent.answer_ms(), 95)
+    errors = sum(n for status, n in sent.statuses.items() if status >= 500)
+    last = max((t for t in drained if t is not None), default=None)
+    drained_s = last - sent.finished_wall if last is not None else float("nan")
+    met = p95 < 500 and errors == 0 and drained_s <= 60 and hubspot == 0
+    print(
+        f"targets: ingest p95 {p95:.0f}/500 ms, 5xx {errors}/0, drained {drained_s:.1f}/60 s, "
+        f"HubSpot requests {hubspot}/0: {'met' if met else 'not met'}"
+    )
+    print(
+        f"renewal rate: {sent.offered_rate():.0f}/s, ingest p95: {p95:.0f} ms, 5xx: {errors}, "
+        f"drained in {drained_s:.1f} s, HubSpot requests: {hubspot}"
+    )
+
+
 def main() -> int:
     args = parse_args()
     print(f"uptime before: {uptime()}")
@@ -184,42 +232,10 @@ def main() -> int:
             hubspot = stack.crm.requests_between(sent.t0_wall, time.time())
         finally:
             stack.stop()
-    answers = sent.answer_ms()
-    errors = sum(n for status, n in sent.statuses.items() if status >= 500)
-    sending_s = sent.finished_wall - sent.t0_wall
-    print(
-        f"sent {total} invoice.paid at {sent.offered_rate():.0f}/s (target {args.rate:.0f}/s) "
-        f"for {len(names)} active customers; {sent.retries} retried; "
-        f"answers {dict(sorted(sent.statuses.items()))}"
-    )
-    print(
-        "ingest answer (from the scheduled send, retries included): "
-        + ", ".join(f"p{q}: {percentile(answers, q):.0f} ms" for q in (50, 95, 99))
-        + f", max: {max(answers):.0f} ms"
-    )
-
-    def since_end(at: float | None) -> str:
-        return f"{at - sent.finished_wall:.1f} s" if at is not None else "not within the timeout"
-
-    print(
-        f"worker drained: every renewal counted {since_end(counted_at)} after the last was "
-        f"sent, consumer lag 0 {since_end(lag_zero_at)} after (embedded lag is approximate)"
-    )
-    print(f"HubSpot requests from the burst's start to the drain + 10 s: {hubspot} ({quota_note})")
-    print(cpu_line("CPU while sending", cpu_before, cpu_sent, sending_s))
+    report(sent, total, len(names), (counted_at, lag_zero_at), hubspot, quota_note)
+    print(cpu_line("CPU while sending", cpu_before, cpu_sent, sent.finished_wall - sent.t0_wall))
     print(f"uptime after: {uptime()}")
-    p95 = percentile(answers, 95)
-    drained = max((t for t in (counted_at, lag_zero_at) if t is not None), default=None)
-    drained_s = drained - sent.finished_wall if drained is not None else float("nan")
-    met = p95 < 500 and errors == 0 and drained_s <= 60 and hubspot == 0
-    print(
-        f"targets: ingest p95 {p95:.0f}/500 ms, 5xx {errors}/0, drained {drained_s:.1f}/60 s, "
-        f"HubSpot requests {hubspot}/0: {'met' if met else 'not met'}"
-    )
-    print(
-        f"renewal rate: {sent.offered_rate():.0f}/s, ingest p95: {p95:.0f} ms, 5xx: {errors}, "
-        f"drained in {drained_s:.1f} s, HubSpot requests: {hubspot}"
-    )
+    print_summary(sent, (counted_at, lag_zero_at), hubspot)
     return 0
 
 

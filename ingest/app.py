@@ -55,8 +55,8 @@ def producer_config(settings: IngestSettings) -> dict[str, Any]:
 
 
 def customer_hasher(key: str) -> Callable[[str | None], str]:
-    """The log line's customer hash (an HMAC, ≈ 5 µs), remembered for the last 4,096
-    customers: Stripe sends several events per customer in a burst (invoice, payment, charge)."""
+    """The log line's customer hash (an HMAC), remembered for the last 4,096 customers:
+    Stripe sends several events per customer in a burst (invoice, payment, charge)."""
     return lru_cache(maxsize=4096)(partial(customer_hash, key=key))
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from paystream.errors import PaystreamError
 
-class IngestError(Exception):
+
+class IngestError(PaystreamError):
     """Root of every error raised by the ingest service.
 
     A subclass names its answer in its header: ``class X(IngestError, status=503,

@@ -1,23 +1,23 @@
 """The bridge from asyncio to one confluent-kafka producer per process.
 
-``produce()`` only enqueues. The event loop itself serves the producer's callbacks
-(``poll(0)``, which never waits): every millisecond while messages are in flight, so each
-delivery report resolves the future its handler awaits on the loop's own thread, and every
-half second otherwise, for the error and log callbacks. A handler answers 2xx only after
-its future holds a delivery report without error (acks=all, idempotent producer), so
-nothing acknowledged can be missing from Kafka. No business logic runs in a callback.
+``produce()`` only enqueues (``paystream.runtime.producing``). The event loop itself serves
+the producer's callbacks (``poll(0)``, which never waits): every millisecond while messages
+are in flight, so each delivery report resolves the future its handler awaits on the loop's
+own thread, and every half second otherwise, for the error and log callbacks. A handler
+answers 2xx only after its future holds a delivery report without error (acks=all,
+idempotent producer), so nothing acknowledged can be missing from Kafka. No business logic
+runs in a callback.
 
-Why not a polling thread (what this module had before): every report batch made that
-thread take the GIL from the busy loop and wake it through its self-pipe. In
-``bench/ingest.py`` the loop's CPU per request went from 182 to 168-175 µs without it (an
-earlier try of loop polling lost throughput at ``linger.ms`` 0.5 on a busier machine:
-docs/ingest.md).
+Polled on the loop rather than by a thread of its own, because such a thread takes the GIL
+from the busy loop for every batch of reports and must wake the loop through its self-pipe
+to hand them over; on the loop a report is answered where it is awaited (docs/ingest.md,
+"Performance", has the measurements).
 
 Every publish of one publisher has the same deadline (``timeout_s``), so the publishes in
 flight are in deadline order: one timer, set for the oldest one still unanswered, answers
-``PublishTimeout`` to each whose deadline passed; closing answers the rest. A timer per
-publish (``call_at``, ``cancel``, then the loop's heap of cancelled handles) cost the loop
-2-7 µs of its ≈ 117 per request in ``bench/ingest.py`` (3 alternating pairs, docs/ingest.md).
+``PublishTimeout`` to each whose deadline passed; closing answers the rest. One timer
+rather than one per publish, because each ``call_at`` and ``cancel`` would leave a
+cancelled handle in the loop's heap for every request.
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import asyncio
 import math
 import time
 from collections import deque
-from functools import partial
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from ingest.errors import PublishFailed, PublishTimeout
+from paystream.runtime.producing import delivery_future, drain_on_loop, produce_on_loop
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -130,10 +130,8 @@ class Publisher:
         producer, loop = self._producer, self._loop
         if producer is None or loop is None:
             return 0
-        deadline = loop.time() + flush_timeout_s
-        # no event tells when librdkafka's queue is empty; the poll timer serves the reports
-        while len(producer) and loop.time() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(POLL_INTERVAL_S)
+        # the poll timer serves the reports meanwhile
+        await drain_on_loop(producer, loop.time() + flush_timeout_s, POLL_INTERVAL_S)
         for timer in (self._poll_timer, self._expiry_timer):
             if timer is not None:
                 timer.cancel()
@@ -150,18 +148,22 @@ class Publisher:
         if producer is None or loop is None:
             raise PublishFailed("publisher not running")
         deadline = loop.time() + self._timeout_s
-        future: asyncio.Future[KafkaError | None] = loop.create_future()
-        on_delivery = partial(self._on_delivery, future)
-        while True:
-            try:
-                producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
-                break
-            except BufferError:  # local queue full: the broker is slow or away
-                if loop.time() + BUFFER_FULL_WAIT_S >= deadline:
-                    raise PublishTimeout("producer queue full") from None
-                await asyncio.sleep(BUFFER_FULL_WAIT_S)
-            except KafkaException as exc:
-                raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        future, on_delivery = delivery_future(loop)
+        try:
+            taken = await produce_on_loop(
+                producer,
+                topic,
+                key,
+                value,
+                on_delivery,
+                headers=headers,
+                give_up_at=deadline,
+                wait_s=BUFFER_FULL_WAIT_S,
+            )
+        except KafkaException as exc:
+            raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
+        if not taken:  # local queue full until the deadline: the broker is slow or away
+            raise PublishTimeout("producer queue full")
         self._poll_soon()
         self._track(loop, deadline, future)
         error = await future
@@ -257,12 +259,6 @@ class Publisher:
             _, future = in_flight.popleft()
             if not future.done():
                 future.set_result(_TIMED_OUT)
-
-    def _on_delivery(
-        self, future: asyncio.Future[KafkaError | None], error: KafkaError | None, _: Message
-    ) -> None:
-        if not future.done():
-            future.set_result(error)
 
     def _on_error(self, error: KafkaError) -> None:
         if error.fatal():

@@ -201,6 +201,87 @@ class WorkerLookup:
         return None
 
 
+class _Recovery:
+    """What one run does with each listed event: check it, ask the worker, publish it."""
+
+    def __init__(
+        self,
+        settings: ReconcileSettings,
+        publisher: Publisher | None,
+        lookup: WorkerLookup | None,
+    ) -> None:
+        self.codec = default_codec()
+        self.topic = settings.topics.stripe_events
+        self.live = settings.stripe_mode == "live"
+        self.run_id = f"reconcile-{uuid.uuid4().hex[:12]}"
+        self.publisher = publisher
+        self.lookup = lookup
+        self.tally = Tally()
+        self.publish_slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+    async def one(self, body: dict[str, Any]) -> None:
+        out = self._parsed(body)
+        if out is None or not await self._not_processed(out):
+            return
+        if self.publisher is None:
+            self.tally.would_publish += 1
+            return
+        value = self.codec.encode(out.schema, out.record)
+        headers: list[tuple[str, str | bytes | None]] = [("x-request-id", self.run_id.encode())]
+        try:
+            async with self.publish_slots:
+                await self.publisher.publish(self.topic, out.key.encode(), value, headers)
+        except PublishUnavailable as exc:
+            _failed(self.tally, "publish_failed", event_id=out.event_id, error=type(exc).__name__)
+        else:
+            self.tally.published += 1
+
+    def _parsed(self, body: dict[str, Any]) -> envelope.Outgoing | None:
+        """The event as a webhook's would be published; None (counted) when refused."""
+        text = orjson.dumps(body).decode()
+        try:
+            return envelope.parse_stripe_event(
+                text,
+                live=self.live,
+                received_at_ms=int(time.time() * 1000),
+                correlation_id=self.run_id,
+                source="reconcile",
+            )
+        except RejectedRequest as exc:  # not an event, or the other mode's: never published
+            _failed(self.tally, "event_refused", event_id=body.get("id"), reason=exc.reason)
+            return None
+
+    async def _not_processed(self, out: envelope.Outgoing) -> bool:
+        """False when the worker says it has the event already (nothing to recover)."""
+        if self.lookup is None:
+            return True
+        seen = await self.lookup.processed(out.event_id, out.key)
+        if seen is None:
+            self.tally.unanswered += 1  # published anyway: dedup decides
+        elif seen:
+            self.tally.already_processed += 1
+            return False
+        else:
+            self.tally.missing += 1
+        return True
+
+    def summary(self, window: Window, error: str | None) -> Summary:
+        tally, asked = self.tally, self.lookup is not None
+        return Summary(
+            window=window,
+            listed=tally.listed,
+            published=tally.published,
+            failed=tally.failed,
+            complete=error is None,
+            already_processed=tally.already_processed if asked else None,
+            missing=tally.missing if asked else None,
+            unanswered=tally.unanswered,
+            error=error,
+            dry_run=self.publisher is None,
+            would_publish=tally.would_publish,
+        )
+
+
 async def reconcile(
     settings: ReconcileSettings,
     window: Window,
@@ -215,86 +296,22 @@ async def reconcile(
     Without a publisher (``--dry-run``) nothing is published: each event that would be is
     counted instead, after the same checks and the same question to the worker.
     """
-    codec = default_codec()
-    topic = settings.topics.stripe_events
-    live = settings.stripe_mode == "live"
-    run_id = f"reconcile-{uuid.uuid4().hex[:12]}"
-    tally = Tally()
-    publish_slots = asyncio.Semaphore(PUBLISH_CONCURRENCY)
-
-    async def one(body: dict[str, Any]) -> None:
-        text = orjson.dumps(body).decode()
-        try:
-            out = envelope.parse_stripe_event(
-                text,
-                live=live,
-                received_at_ms=int(time.time() * 1000),
-                correlation_id=run_id,
-                source="reconcile",
-            )
-        except RejectedRequest as exc:  # not an event, or the other mode's: never published
-            _failed(tally, "event_refused", event_id=body.get("id"), reason=exc.reason)
-            return
-        if lookup is not None:
-            seen = await lookup.processed(out.event_id, out.key)
-            if seen is None:
-                tally.unanswered += 1  # published anyway: dedup decides
-            elif seen:
-                tally.already_processed += 1
-                return  # the pipeline has it: nothing to recover
-            else:
-                tally.missing += 1
-        if publisher is None:
-            tally.would_publish += 1
-            return
-        value = codec.encode(out.schema, out.record)
-        headers: list[tuple[str, str | bytes | None]] = [("x-request-id", run_id.encode())]
-        try:
-            async with publish_slots:
-                await publisher.publish(topic, out.key.encode(), value, headers)
-        except PublishUnavailable as exc:
-            _failed(tally, "publish_failed", event_id=out.event_id, error=type(exc).__name__)
-        else:
-            tally.published += 1
-
+    recovery = _Recovery(settings, publisher, lookup)
     pace = Pacer(settings.paystream_reconcile_requests_per_s, sleep)
+    retries = settings.paystream_reconcile_rate_limit_retries
     cursor: str | None = None
-    error: str | None = None
-    complete = True
     while True:
         try:
-            page = await _list_with_backoff(
-                lister,
-                window,
-                cursor,
-                settings.paystream_reconcile_rate_limit_retries,
-                sleep,
-                pace,
-            )
+            page = await _list_with_backoff(lister, window, cursor, retries, sleep, pace)
         except ListingFailed as exc:
-            error, complete = str(exc), False
-            break
-        tally.listed += len(page.bodies)
-        await asyncio.gather(*(one(body) for body in page.bodies))
+            return recovery.summary(window, str(exc))
+        recovery.tally.listed += len(page.bodies)
+        await asyncio.gather(*(recovery.one(body) for body in page.bodies))
         if progress is not None:
             progress.update(len(page.bodies))
         if not page.has_more or not page.bodies:
-            break
+            return recovery.summary(window, None)
         cursor = str(page.bodies[-1].get("id"))
-    asked = lookup is not None
-    return Summary(
-        window=window,
-        listed=tally.listed,
-        published=tally.published,
-        failed=tally.failed,
-        complete=complete,
-        already_processed=tally.already_processed if asked else None,
-        missing=tally.missing if asked else None,
-        unanswered=tally.unanswered,
-        error=error,
-        dry_run=publisher is None,
-        would_publish=tally.would_publish,
-    )
 
 
 @contextmanager

@@ -235,8 +235,8 @@ COMMANDS: dict[str, Command] = {
             "PAYSTREAM_CRM_SEARCH_PER_SECOND",
             *KAFKA,
         ),
-        failed="contacts drifted or customers are missing (dry run), a date only a person can "
-        "fix remains, or HubSpot, the worker or the broker did not answer",
+        failed="contacts drifted or customers are missing (dry run), or HubSpot, the worker "
+        "or the broker did not answer",
         beside=True,
     ),
     "forget": Command(

@@ -7,6 +7,7 @@ checks that the account holds them, from this one definition.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from paystream.vocabulary import BILLING_STATES
@@ -81,3 +82,30 @@ def property_differences(wanted: Mapping[str, Any], held: Mapping[str, Any]) -> 
     if missing:
         differences.append(f"{name}: options lack {', '.join(missing)}")
     return differences
+
+
+def iso8601_ms(ms: int) -> str:
+    """UTC ISO 8601 with milliseconds, as HubSpot datetime properties accept and return."""
+    return (
+        datetime.fromtimestamp(ms / 1000, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def parse_crm_datetime(value: object) -> int | None:
+    """A HubSpot datetime property value (ISO 8601 or epoch milliseconds) as epoch ms."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return round(parsed.timestamp() * 1000)

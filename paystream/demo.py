@@ -15,24 +15,20 @@ import time
 from typing import Any
 
 import aiohttp
-from pydantic import Field, SecretStr
 
 from paystream.command_help import command_parser
 from paystream.errors import SettingsError
 from paystream.runtime.running_stack import load_beside_running_stack
-from paystream.settings import CommonSettings, Environment
+from paystream.settings import CommonSettings, Environment, IngestPort, WebhookSecrets
 from paystream.signing import sign_header
 from paystream.storyline import storyline, two_subscriptions
 
 
-class DemoSettings(CommonSettings):
+class DemoSettings(CommonSettings, IngestPort, WebhookSecrets):
     """What the demo needs: where ingest listens and the secret to sign with."""
 
     #: a local tool (beside ``paystream up``): development unless told otherwise
     paystream_env: Environment = "development"
-
-    stripe_webhook_secrets: SecretStr | None = None
-    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
 
 
 async def send_storyline(

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from paystream.runtime.store import MetricsStoreSettings
 from paystream.settings import (
+    HTTP_URL,
     Environment,
     is_https_or_loopback,
     plain_http_problem,
@@ -53,16 +54,22 @@ def app_webhook_problem(
     return short_secret_problem(env, {APP_WEBHOOK_SECRET: secrets})
 
 
-class DestinationSettings(MetricsStoreSettings):
-    """The CRM and helpdesk endpoints and credentials, the write switch, the store's URL."""
-
-    hubspot_api_base: str = Field(default="https://api.hubapi.com", pattern=r"^https?://\S+$")
+class CrmToken(BaseModel):
+    #: HubSpot private-app token; ``up`` starts the stand-in for writes without one
     hubspot_access_token: SecretStr | None = None
-    zendesk_api_base: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    zendesk_email: str | None = None
+
+
+class HelpdeskToken(BaseModel):
+    #: Zendesk API token; ``up`` starts the stand-in for writes without one
     zendesk_api_token: SecretStr | None = None
+
+
+class AppWebhook(BaseModel):
+    """Product notifications: read by the sinks (which post) and by ``up`` (which checks
+    them before starting anything and passes them on)."""
+
     #: the product's endpoint for ``billing_state.changed`` notifications; unset: off
-    paystream_app_webhook_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    paystream_app_webhook_url: str | None = Field(default=None, pattern=HTTP_URL)
     #: signs them (``Paystream-Signature``); comma-separated during a rotation
     paystream_app_webhook_secret: SecretStr | None = None
 
@@ -71,6 +78,14 @@ class DestinationSettings(MetricsStoreSettings):
     def _blank_is_unset(cls, value: object) -> object:
         # ``PAYSTREAM_APP_WEBHOOK_URL=`` (a line left empty in .env, a blank k8s value): off
         return None if isinstance(value, str) and not value.strip() else value
+
+
+class DestinationSettings(MetricsStoreSettings, CrmToken, HelpdeskToken, AppWebhook):
+    """The CRM and helpdesk endpoints and credentials, the write switch, the store's URL."""
+
+    hubspot_api_base: str = Field(default="https://api.hubapi.com", pattern=HTTP_URL)
+    zendesk_api_base: str | None = Field(default=None, pattern=HTTP_URL)
+    zendesk_email: str | None = None
 
     @field_validator("hubspot_api_base", "zendesk_api_base")
     @classmethod

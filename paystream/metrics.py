@@ -17,7 +17,13 @@ class PaystreamMetrics:
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
-        r = self.registry
+        self._ingest(self.registry)
+        self._worker(self.registry)
+        self._sinks(self.registry)
+        self._consumers_and_queue(self.registry)
+
+    def _ingest(self, r: CollectorRegistry) -> None:
+        """What ingest answers (``/webhooks/stripe``, ``/events/app``)."""
         self.webhook_requests = Counter(
             "paystream_webhook_requests",
             "Webhook requests by HTTP status and reason.",
@@ -36,6 +42,9 @@ class PaystreamMetrics:
             ["status", "reason"],
             registry=r,
         )
+
+    def _worker(self, r: CollectorRegistry) -> None:
+        """What the worker and ``paystream reconcile`` processed."""
         self.events = Counter(
             "paystream_events",
             "Events processed by the worker by type, outcome (applied, duplicate, stale) and "
@@ -57,6 +66,9 @@ class PaystreamMetrics:
             ["type"],
             registry=r,
         )
+
+    def _sinks(self, r: CollectorRegistry) -> None:
+        """What the sinks sent and how long a change took to reach its destination."""
         self.sink_requests = Counter(
             "paystream_sink_requests",
             "Sink command outcomes by sink.",
@@ -77,6 +89,9 @@ class PaystreamMetrics:
             ["sink", "reason"],
             registry=r,
         )
+
+    def _consumers_and_queue(self, r: CollectorRegistry) -> None:
+        """The consumer groups, the exception queue and the metrics store."""
         self.consumer_lag = Gauge(
             "paystream_consumer_lag",
             "Records a consumer group has not committed yet, by partition: end offset minus "

@@ -15,10 +15,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from paystream.errors import SettingsError
+from paystream.proxies import Network, parse_trusted_proxies
 from schemas.topics import Topics
 
 StripeMode = Literal["test", "live"]
@@ -400,6 +410,97 @@ class CommonSettings(BaseSettings):
             config.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
         config.update(extra)
         return config
+
+
+# Settings more than one process reads, each declared once here: a model that reads one
+# inherits it (``class IngestSettings(CommonSettings, IngestPort, ...)``), so its type and
+# bounds cannot drift between the process that serves and the tools that find it.
+# ``tests/unit/paystream/test_settings_declared_once.py`` walks every model to keep it so.
+# Plain ``BaseModel`` mixins: they carry fields only, never a settings config of their own.
+
+#: a TCP port a process listens on (0, "any port", is no address for the tools beside it)
+PortNumber = Annotated[int, Field(ge=1, le=65_535)]
+#: an ``http(s)://`` URL (which of the two is allowed is each environment's rule)
+HTTP_URL = r"^https?://\S+$"
+
+
+def secret_list(value: SecretStr | None) -> tuple[str, ...]:
+    """``"a, b"`` → ``("a", "b")``; blank or unset → ``()``."""
+    text = value.get_secret_value() if value is not None else ""
+    return tuple(p.strip() for p in text.split(",")) if text.strip() else ()
+
+
+def _no_blank_entry(value: SecretStr | None) -> SecretStr | None:
+    text = value.get_secret_value() if value is not None else ""
+    if text.strip() and any(not p.strip() for p in text.split(",")):
+        raise ValueError("empty secret in the comma-separated list")
+    return value
+
+
+#: a comma-separated list of secrets (rotation: any one may match), kept whole and secret;
+#: ``secret_list`` reads its entries. An entry that is blank is an error, not a silent skip.
+Secrets = Annotated[SecretStr | None, AfterValidator(_no_blank_entry)]
+
+
+class IngestPort(BaseModel):
+    paystream_ingest_port: PortNumber = 8080
+
+
+class AdminPort(BaseModel):
+    paystream_admin_port: PortNumber = 8081
+
+
+class WorkerPort(BaseModel):
+    paystream_worker_port: PortNumber = 6066
+
+
+class AdminToken(BaseModel):
+    #: the admin view's token: optional for ``up`` (which makes one in development) and
+    #: doctor; the admin itself requires it (the same type, without the None)
+    paystream_admin_token: SecretStr | None = None
+
+
+class ApiToken(BaseModel):
+    #: Bearer token of the worker's API and of ingest's ``/v1/customers`` (the same token)
+    paystream_api_token: SecretStr | None = None
+
+
+class WorkerUrl(BaseModel):
+    #: The worker's web address, asked for customer state (any worker: it routes to the
+    #: key's owner). ``http://`` off loopback is refused in production (plain_http_problem).
+    paystream_worker_url: str | None = Field(default=None, pattern=HTTP_URL)
+
+
+class StripeApiBase(BaseModel):
+    #: Stripe's API base URL; the tests point it at the stand-in (``devstack.stripe_api``)
+    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=HTTP_URL)
+
+
+class WebhookSecrets(BaseModel):
+    #: Comma-separated ``whsec_...`` endpoint secrets; any one may match (rotation).
+    #: Optional here (``up`` makes one, ``demo`` finds ``up``'s); ingest requires one.
+    stripe_webhook_secrets: Secrets = None
+
+
+class AppSecrets(BaseModel):
+    #: Secrets of first-party app events (``POST /events/app``); empty turns the endpoint off.
+    paystream_app_secrets: Secrets = None
+
+
+class TrustedProxies(BaseModel):
+    #: CIDRs of the proxies (ingress, load balancer) whose ``X-Forwarded-For`` (and the
+    #: admin's ``X-Forwarded-Proto``) are believed: the client a throttle counts against
+    paystream_trusted_proxies: str = ""
+
+    @field_validator("paystream_trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_trusted_proxies(value)
+        return value
+
+    @property
+    def trusted_proxies(self) -> tuple[Network, ...]:
+        return parse_trusted_proxies(self.paystream_trusted_proxies)
 
 
 S = TypeVar("S", bound=BaseSettings)

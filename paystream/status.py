@@ -1,9 +1,10 @@
 """``paystream status``: the one screen an operator reads first.
 
-Webhook success rate (ingest's Prometheus counters), sync latency p50/p95 over the last
-15 minutes (the metrics store), open exceptions by sink and reason (read from Kafka exactly
-as the admin view folds them, so both show the same numbers), consumer lag per group (the
-broker: committed offsets against end offsets).
+Webhook success rate (ingest's Prometheus counters), sync latency p50/p95 of first
+deliveries over the last 15 minutes (the metrics store; dry-run calls, retries and events
+``reconcile`` recovered left out, as the SLO alert does), open exceptions by sink and
+reason (read from Kafka exactly as the admin view folds them, so both show the same
+numbers), consumer lag per group (the broker: committed offsets against end offsets).
 
 The store is reached directly at ``CLICKHOUSE_URL``; with the embedded store (chdb, which
 one process only may open) it is read through the running metrics sink's loopback query
@@ -38,16 +39,14 @@ from paystream.runtime.store import (
 )
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
 from paystream.runtime.topic_feed import FeedNotLoaded
-from paystream.settings import Environment
+from paystream.settings import Environment, IngestPort
 
 
-class StatusSettings(MetricsStoreSettings):
+class StatusSettings(MetricsStoreSettings, IngestPort):
     """Where ``paystream status`` reads from."""
 
     #: a local tool (beside ``paystream up``): development unless told otherwise
     paystream_env: Environment = "development"
-
-    paystream_ingest_port: int = Field(default=8080, ge=1, le=65535)
     #: ingest's Prometheus endpoint; default: this machine's ingest port
     paystream_status_ingest_metrics_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
@@ -218,7 +217,7 @@ def latency_sql(database: str, minutes: int) -> str:
         "FROM (SELECT sink, (toUnixTimestamp64Milli(acked_at) - "
         "toInt64(toUnixTimestamp(event_created)) * 1000) / 1000. AS latency_s "
         f"FROM {database}.sink_attempts FINAL "
-        "WHERE outcome IN ('delivered', 'dry_run') "
+        "WHERE outcome = 'delivered' AND delivery = 'first' "
         f"AND acked_at >= now() - INTERVAL {int(minutes)} MINUTE) "
         "GROUP BY sink ORDER BY sink"
     )

@@ -75,6 +75,22 @@ def make_event(
     return event
 
 
+def _failed_renewal(invoice: str, sub: str, email: str, attempt: int) -> dict[str, Any]:
+    """The fields of a renewal invoice's ``attempt``-th failed payment (USD 49.00 due)."""
+    return {
+        "id": invoice,
+        "subscription": sub,
+        "billing_reason": "subscription_cycle",
+        "attempt_count": attempt,
+        "status": "open",
+        "paid": False,
+        "customer_email": email,
+        "amount_due": 4900,
+        "amount_paid": 0,
+        "amount_remaining": 4900,
+    }
+
+
 def storyline(
     customer: str,
     start: int,
@@ -95,19 +111,7 @@ def storyline(
         )
 
     def failed(attempt: int) -> dict[str, Any]:
-        return ev(
-            "invoice.payment_failed",
-            id=invoice,
-            subscription=sub,
-            billing_reason="subscription_cycle",
-            attempt_count=attempt,
-            status="open",
-            paid=False,
-            customer_email=email,
-            amount_due=4900,
-            amount_paid=0,
-            amount_remaining=4900,
-        )
+        return ev("invoice.payment_failed", **_failed_renewal(invoice, sub, email, attempt))
 
     paid_cycle = dict(subscription=sub, billing_reason="subscription_cycle", customer_email=email)
     return [

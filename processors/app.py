@@ -65,31 +65,27 @@ def _table(
     return table
 
 
-def create_worker(
-    settings: WorkerSettings, resume_from: Mapping[str, Mapping[int, int]] | None = None
-) -> WorkerParts:
-    """Build the Faust app, its topics, tables, publisher and metrics (not started).
+def _embedded_tuning(settings: WorkerSettings) -> dict[str, Any]:
+    """Faust settings for the embedded broker (none for a real Kafka)."""
+    if not settings.embedded_broker:
+        return {}
+    return {
+        "producer_max_batch_size": 1,
+        "broker_session_timeout": 6,
+        "broker_heartbeat_interval": 1,
+        # Tansu reports end offsets too low (see processors.localstate), so Faust's
+        # check that a local offset is below the changelog's end would refuse kept
+        # tables; whether they may be kept is decided before start instead.
+        "recovery_consistency_check": False,
+    }
 
-    ``resume_from``: changelog topic → partition → last offset the kept local files hold.
 
-    The shells (agents, timers, web) are registered on it by ``processors.__main__``.
-    """
+def _faust_app(settings: WorkerSettings) -> faust.App:
+    """The Faust app of one worker: raw bytes in and out, RocksDB tables, its web server."""
     topics = settings.topics
-    resume = resume_from or {}
     bind, port = settings.paystream_worker_host, settings.paystream_worker_port
     advertised = settings.advertised_host
-    tuning: dict[str, Any] = {}
-    if settings.embedded_broker:
-        tuning = {
-            "producer_max_batch_size": 1,
-            "broker_session_timeout": 6,
-            "broker_heartbeat_interval": 1,
-            # Tansu reports end offsets too low (see processors.localstate), so Faust's
-            # check that a local offset is below the changelog's end would refuse kept
-            # tables; whether they may be kept is decided before start instead.
-            "recovery_consistency_check": False,
-        }
-    app = faust.App(
+    return faust.App(
         topics.worker_app_id,
         broker=broker_url(settings.bootstrap_servers),
         broker_credentials=settings.faust_credentials(),  # TLS/SASL, as every other client
@@ -119,8 +115,22 @@ def create_worker(
         web_stats_enabled=False,
         web_metrics_enabled=False,
         autodiscover=False,
-        **tuning,
+        **_embedded_tuning(settings),
     )
+
+
+def create_worker(
+    settings: WorkerSettings, resume_from: Mapping[str, Mapping[int, int]] | None = None
+) -> WorkerParts:
+    """Build the Faust app, its topics, tables, publisher and metrics (not started).
+
+    ``resume_from``: changelog topic → partition → last offset the kept local files hold.
+
+    The shells (agents, timers, web) are registered on it by ``processors.__main__``.
+    """
+    topics = settings.topics
+    resume = resume_from or {}
+    app = _faust_app(settings)
     publisher = Publisher(settings.producer_config(**{"linger.ms": 5}))
     customers = _table(
         app, CUSTOMERS, topics.partitions, publisher, resume.get(topics.changelog(CUSTOMERS), {})

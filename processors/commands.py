@@ -1,6 +1,8 @@
 """Effects → Avro command records for sink.crm, sink.helpdesk and customer.lifecycle (pure).
 
-Every field is a function of the events seen, except ``processed_at_ms`` (telemetry).
+Every field is a function of the events seen, except ``processed_at_ms`` (telemetry). A
+sink command carries its cause event's ``source`` (``webhook``, ``reconcile``, ``demo``), so
+the sinks can label the sync latency of an event ``reconcile`` recovered as such.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def crm_command(record: CustomerRecord, event: Event, processed_at_ms: int) -> d
         "cause_event_id": event.event_id,
         "cause_event_type": event.type,
         **_stages(event, processed_at_ms),
+        "source": event.delivered_by,
     }
 
 
@@ -55,6 +58,7 @@ def lifecycle_change(
         "cause_event_type": event.type,
         "changed_at_ms": record.state_changed_at_ms,
         **_stages(event, processed_at_ms),
+        "source": event.delivered_by,
     }
 
 
@@ -72,10 +76,12 @@ def helpdesk_command(
         "customer_id": customer_id,
         "email": record.email if record else None,
         "user_id": record.user_id if record else None,
-        "facts": dict(ticket.facts),
-        # typed facts (schema v2): the trigger's own record, None for the other triggers
+        # the trigger's own typed record, None for the other triggers; v1's string map
+        # ("facts") stays empty (the schema keeps it only for records written before)
+        "facts": {},
         **{t: (dict(ticket.details) if t == ticket.trigger else None) for t in TICKET_TRIGGERS},
         "cause_event_id": event.event_id,
         "cause_event_type": event.type,
         **_stages(event, processed_at_ms),
+        "source": event.delivered_by,
     }

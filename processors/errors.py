@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from paystream.errors import PaystreamError
 
-class ProcessorError(Exception):
+
+class ProcessorError(PaystreamError):
     """Root of every error raised by the worker (dedup, lifecycle, timers, web)."""
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Message, Producer
 
+from paystream.runtime.producing import Deliveries, produce
 from processors.errors import RetryableProcessorError
 
 
@@ -22,7 +23,7 @@ class Publisher:
     def __init__(self, config: dict[str, Any]) -> None:
         self._config = config
         self._producer: Producer | None = None
-        self._failures: list[str] = []
+        self._deliveries = Deliveries(on_ack=self._on_ack)
         #: (topic, partition) → highest offset acknowledged by the broker in this run
         self.acked: dict[tuple[str, int], int] = {}
 
@@ -30,10 +31,7 @@ class Publisher:
         if self._producer is None:
             self._producer = Producer(self._config)
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is not None:
-            self._failures.append(err.name())
-            return
+    def _on_ack(self, msg: Message) -> None:
         tp, offset = (msg.topic(), msg.partition()), msg.offset()
         if offset is not None and offset > self.acked.get(tp, -1):  # type: ignore[arg-type]
             self.acked[tp] = offset  # type: ignore[index]
@@ -44,22 +42,24 @@ class Publisher:
         producer = self._producer
         if producer is None:
             raise RetryableProcessorError("publisher not started")
-        kwargs: dict[str, Any] = {"on_delivery": self._on_delivery}
-        if partition is not None:
-            kwargs["partition"] = partition
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, **kwargs)
-                return
-            except BufferError:  # local queue full: let deliveries drain
-                producer.poll(0.05)
+        # a full local queue is waited out however long it lasts: librdkafka makes room as
+        # it reports each message before this one, delivered or timed out
+        produce(
+            producer,
+            topic,
+            key,
+            value,
+            self._deliveries,
+            partition=partition,
+            attempts=None,
+            wait_s=0.05,
+        )
 
     def flush_sync(self, timeout: float = 30.0) -> None:
         producer = self._producer
         if producer is None:
             return
-        remaining = producer.flush(timeout)
-        failures, self._failures = self._failures, []
+        remaining, failures = self._deliveries.flush(producer, timeout)
         if remaining or failures:
             reason = failures[0] if failures else f"{remaining} messages not delivered"
             raise RetryableProcessorError(f"publish failed: {reason}")
@@ -71,6 +71,6 @@ class Publisher:
         """Flush and drop the producer; True when everything produced was acknowledged."""
         producer, self._producer = self._producer, None
         if producer is None:
-            return not self._failures
+            return not self._deliveries.failures
         left = producer.flush(timeout)
-        return left == 0 and not self._failures
+        return left == 0 and not self._deliveries.failures

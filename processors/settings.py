@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
 from paystream.errors import SettingsError
 from paystream.settings import (
+    ApiToken,
     CommonSettings,
     Duration,
+    WorkerPort,
     parse_duration,
     refuse,
     secret_values,
@@ -17,8 +19,9 @@ from paystream.settings import (
 __all__ = ["Duration", "WorkerSettings", "parse_duration"]
 
 
-class WorkerSettings(CommonSettings):
-    """Settings of the Faust worker (field name == environment variable)."""
+class WorkerSettings(CommonSettings, WorkerPort, ApiToken):
+    """Settings of the Faust worker (field name == environment variable); its port and the
+    API token (unset: GET /customers/{id} answers 404) are declared in paystream.settings."""
 
     #: how long a customer may stay ``onboarding_pending`` before a helpdesk ticket
     paystream_onboarding_stuck_after: Duration = 24 * 3600.0
@@ -27,9 +30,6 @@ class WorkerSettings(CommonSettings):
     #: how long an event id is remembered for deduplication (and how often it is purged)
     paystream_dedup_retention: Duration = 30 * 86400.0
     paystream_dedup_purge_interval: Duration = 3600.0
-    #: bearer token of GET /customers/{id}; unset: the customer-state API answers 404
-    paystream_api_token: SecretStr | None = None
-    paystream_worker_port: int = Field(default=6066, ge=1, le=65535)
     #: address the web server binds (loopback unless told otherwise; deploy/ sets 0.0.0.0)
     paystream_worker_host: str = "127.0.0.1"
     #: address other workers reach this one at (Faust routes /customers/{id} there);

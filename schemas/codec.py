@@ -18,6 +18,8 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
+from paystream.errors import PaystreamError
+
 MARKER = b"\xc3\x01"
 HEADER_SIZE = 10
 
@@ -31,9 +33,10 @@ SINK_RESULT = "sink_result"
 DEAD_LETTER = "dead_letter"
 EXCEPTION_STATUS = "exception_status"
 ADMIN_SESSION = "admin_session"
+CONTACT_ID = "contact_id"
 
 
-class SchemaError(Exception):
+class SchemaError(PaystreamError):
     """Raised when bytes cannot be decoded as a paystream Avro message."""
 
 

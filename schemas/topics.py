@@ -75,6 +75,11 @@ class Topics:
         return self.prefix + "admin.sessions"
 
     @property
+    def crm_contacts(self) -> str:
+        """The CRM sink's contact ids: one record per Stripe customer (``contact_id``)."""
+        return self.prefix + "sink.crm.contacts"
+
+    @property
     def worker_app_id(self) -> str:
         """Faust app id (also the worker's consumer group and changelog prefix)."""
         return self.prefix + "worker"
@@ -94,6 +99,8 @@ class Topics:
             TopicSpec(self.app_events, n, week),
             TopicSpec(self.customer_lifecycle, n, week),
             TopicSpec(self.sink_crm, n, week),
+            # a longer retention keeps v1 helpdesk records longer: sinks/ticket_text.py's
+            # trigger_facts says when its v1 reader may go
             TopicSpec(self.sink_helpdesk, n, week),
             TopicSpec(self.sink_results, n, week),
             # The exception queue of record: a dead letter expires after PAYSTREAM_DLQ_RETENTION
@@ -103,6 +110,9 @@ class Topics:
             TopicSpec(self.admin_exceptions, n, compact),
             # One record per ended session (keyed by it): compacted, read whole by every admin.
             TopicSpec(self.admin_sessions, 1, compact),
+            # Each customer's HubSpot contact id (keyed like sink.crm): compacted, read whole
+            # by every CRM sink replica, so known customers skip HubSpot's reads.
+            TopicSpec(self.crm_contacts, n, compact),
             TopicSpec(f"{self.worker_app_id}-__assignor-__leader", 1, compact),
         ]
         specs += [TopicSpec(self.changelog(t), n, compact) for t in WORKER_TABLES]

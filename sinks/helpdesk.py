@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sinks import mapping
+from sinks import ticket_text
 from sinks.errors import PermanentSinkError
 from sinks.outcomes import COALESCED
 from sinks.retry import INVALID_COMMAND, is_safe_id
@@ -42,7 +42,7 @@ class HelpdeskAdapter:
             by_key.setdefault(str(command["idempotency_key"]), []).append(i)
         calls = []
         for key, indexes in by_key.items():
-            body = mapping.ticket_body(commands[indexes[0]], requester=self.set_requester)
+            body = ticket_text.ticket_body(commands[indexes[0]], requester=self.set_requester)
             calls.append(
                 Call(
                     indexes=tuple(indexes),

@@ -58,6 +58,16 @@ def is_conflict(status: int, body: Any) -> bool:
     return False
 
 
+def is_missing(status: int, body: Any) -> bool:
+    """A 404, or a 207 whose errors all say ``OBJECT_NOT_FOUND`` (ids HubSpot has no more)."""
+    if status == 404:
+        return True
+    if status != 207 or not isinstance(body, dict):
+        return False
+    errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+    return bool(errors) and all(e.get("category") == "OBJECT_NOT_FOUND" for e in errors)
+
+
 class HubSpotClient:
     """Bearer-token client; every request passes the client-side rate limit first."""
 
@@ -124,11 +134,11 @@ class HubSpotClient:
     def update_known(self, inputs: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
         """``batch/update`` by remembered contact ids; ``None`` when HubSpot has one no more.
 
-        A 404 (a merged or deleted contact) tells the caller to forget the ids and take the
-        path by reads instead.
+        A 404, or a 207 whose every error is ``OBJECT_NOT_FOUND`` (a merged or deleted
+        contact), tells the caller to forget the ids and take the path by reads instead.
         """
         answer = self._post(UPDATE_PATH, {"inputs": list(inputs)})
-        if answer.status == 404:
+        if is_missing(answer.status, answer.body):
             return None
         return self._written(answer, "HubSpot batch update")
 

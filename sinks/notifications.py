@@ -32,13 +32,14 @@ from paystream.vocabulary import (
     BILLING_STATE_CHANGED,
     BILLING_STATES,
 )
+from sinks.errors import SinkError
 
 #: the sink's name: the ``sink`` label, ``paystream sinks app_webhook``, its consumer group
 SINK = APP_WEBHOOK_SINK
 ID_PREFIX = "bsc_"
 
 
-class InvalidChange(ValueError):
+class InvalidChange(SinkError, ValueError):
     """Raised when a lifecycle change cannot be put into a notification (unknown state, no
     customer): the runner dead-letters it as ``invalid_command``."""
 

@@ -50,6 +50,7 @@ def sink_result(
         "processed_at_ms": int(command.get("processed_at_ms") or 0),
         "acked_at_ms": acked_at_ms,
         "correlation_id": str(command.get("correlation_id") or ""),
+        "delivery": delivery_of(command, None),
     }
 
 

@@ -37,6 +37,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 
 from paystream.metrics import PaystreamMetrics
+from paystream.runtime.producing import produce
 from paystream.vocabulary import DELIVERY_FIRST
 from schemas.codec import SchemaError, default_codec
 from sinks.errors import OutcomeNotWritten, PermanentSinkError, RetryableSinkError
@@ -328,15 +329,11 @@ class SinkRunner:
     def _produce(self, topic: str, key: str, value: bytes) -> None:
         """Hand one record to the producer, or raise OutcomeNotWritten (the runner stops)."""
         assert self.producer is not None
-        for _ in range(100):
-            try:
-                self.producer.produce(topic, key=key, value=value, on_delivery=self._on_delivery)
-                break
-            except BufferError:
-                self.producer.poll(0.1)
-            except KafkaException as exc:
-                raise OutcomeNotWritten(f"{topic}: {exc.args[0] if exc.args else exc}") from None
-        else:
+        try:
+            taken = produce(self.producer, topic, key, value, self._on_delivery)
+        except KafkaException as exc:
+            raise OutcomeNotWritten(f"{topic}: {exc.args[0] if exc.args else exc}") from None
+        if not taken:
             raise OutcomeNotWritten(f"{topic}: the producer queue stayed full")
         self.producer.poll(0)
 

@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import model_validator
 
 from paystream.command_help import command_parser
 from paystream.erasure import (
@@ -51,7 +51,9 @@ from paystream.runtime.store import (
 from paystream.runtime.store_endpoint import HttpStoreReader, read_endpoint_file
 from paystream.runtime.topic_feed import TopicFeed
 from paystream.settings import (
+    ApiToken,
     Environment,
+    WorkerUrl,
     plain_http_problem,
     refuse,
     secret_values,
@@ -62,14 +64,13 @@ from schemas.codec import APP_EVENT, DEAD_LETTER, EXCEPTION_STATUS, SchemaError,
 DAY_S = 86400.0
 
 
-class ForgetSettings(MetricsStoreSettings):
+class ForgetSettings(MetricsStoreSettings, WorkerUrl, ApiToken):
     """What ``paystream forget`` reads: Kafka, the metrics store, the worker's API."""
 
     #: as ``paystream status``: beside ``paystream up`` nobody sets it (a deploy does)
     paystream_env: Environment = "development"
-    #: the worker's customer-state API, asked until the record is gone (confirmation)
-    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    paystream_api_token: SecretStr | None = None
+    # the worker's customer-state API (PAYSTREAM_WORKER_URL) is asked until the record is
+    # gone (confirmation)
 
     @model_validator(mode="after")
     def _production_rules(self) -> ForgetSettings:
@@ -158,6 +159,7 @@ def erase_from_kafka(settings: ForgetSettings, customer_id: str, now_ms: int) ->
         (topics.app_events, customer_id, codec.encode(APP_EVENT, erase_event(customer_id, now_ms)))
     ]
     items += [(topics.admin_exceptions, key, None) for key in plan.tombstones]
+    items.append((topics.crm_contacts, customer_id, None))  # the CRM sink's contact id
     items += [
         (
             topics.admin_exceptions,
@@ -173,7 +175,8 @@ def erase_from_kafka(settings: ForgetSettings, customer_id: str, now_ms: int) ->
         "exception queue",
         ERASED_STEP,
         f"{len(plan.markers)} dead letter(s) marked erased (the admin lists no row for them), "
-        f"{len(plan.tombstones)} decision(s) tombstoned on {topics.admin_exceptions}",
+        f"{len(plan.tombstones)} decision(s) tombstoned on {topics.admin_exceptions}; the CRM "
+        f"sink's remembered contact id tombstoned on {topics.crm_contacts}",
     )
     return [
         Step("worker record", REQUESTED, f"erase event published to {topics.app_events}"),

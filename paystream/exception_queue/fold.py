@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paystream.erasure import dead_letter_row_id, marker_position
-from paystream.vocabulary import DELIVERED, DRY_RUN, ERASED, customer_dashboard_url
+from paystream.vocabulary import DELIVERED, DELIVERY_FIRST, DRY_RUN, ERASED, customer_dashboard_url
 
 OPEN = "open"
 RETRYING = "retrying"
@@ -430,6 +430,7 @@ def intervention_result(row: Row, outcome: str, at_ms: int) -> dict[str, Any]:
         "processed_at_ms": 0,
         "acked_at_ms": at_ms,
         "correlation_id": "",
+        "delivery": DELIVERY_FIRST,  # the schema's default: a person's action is no sync
     }
 
 

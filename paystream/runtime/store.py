@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from paystream.errors import PaystreamError
 from paystream.settings import CommonSettings
@@ -77,6 +77,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "cause_event_id",
         "cause_event_type",
         "correlation_id",
+        "delivery",
     ),
 }
 
@@ -283,11 +284,14 @@ def _short_db_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first[:300]}"
 
 
-class MetricsStoreSettings(CommonSettings):
-    """Where the metrics store is: a ClickHouse server, or the embedded engine in the data dir."""
-
+class StoreUrl(BaseModel):
     #: ``http(s)://user:pass@host:8123/db``; unset: the embedded engine (chdb)
     clickhouse_url: SecretStr | None = None
+
+
+class MetricsStoreSettings(CommonSettings, StoreUrl):
+    """Where the metrics store is: a ClickHouse server, or the embedded engine in the data dir."""
+
     #: database of the paystream tables; the URL's path wins when it names one
     paystream_metrics_database: str = Field(
         default="paystream", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$"

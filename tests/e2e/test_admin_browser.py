@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.topics_admin import ensure_topics
 from schemas.codec import CRM_COMMAND, default_codec

@@ -207,7 +207,7 @@ class Stack:
                 "--rate-limit",
                 "1000",
             ],
-            "paystream.devstack.hubspot",
+            "devstack.hubspot",
         )
         self.run(
             "zendesk",
@@ -219,7 +219,7 @@ class Stack:
                 "--token",
                 ZENDESK_TOKEN,
             ],
-            "paystream.devstack.zendesk",
+            "devstack.zendesk",
         )
         for name in ("ingest", "worker", "sinks"):
             self.start_service(name)

@@ -17,6 +17,7 @@ import stat
 import subprocess
 import sys
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,19 @@ def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def worker_page(url: str, token: str) -> dict[str, object] | None:
+    """The worker's answer, or None while it is not ready (503: joining, rebalancing)."""
+    asking = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(asking, timeout=10) as answer:  # noqa: S310 (loopback)
+            page: dict[str, object] = json.loads(answer.read())
+            return page
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            return None
+        raise
 
 
 APP_WEBHOOK_SECRET = "up-app-webhook-secret-0123456789"
@@ -159,6 +173,18 @@ def test_up_then_demo_then_sigterm_stops_everything(
         assert ready.status == 200
     with urllib.request.urlopen(admin + "/login", timeout=5) as login:  # noqa: S310
         assert "Admin token" in login.read().decode()
+    # The worker's API token up made (none was given): in the stack file for crm-repair and
+    # doctor beside it, never in up's output; the worker answers it with the demo's customers.
+    token = json.loads(stack_file.read_text())["settings"]["paystream_api_token"]
+    assert len(token) >= 32 and token not in up.log.read_text()
+    worker = f"http://127.0.0.1:{ports['WORKER']}/customers?limit=500"
+    listed = wait_until(lambda: worker_page(worker, token), 60, "the worker's API", [up])
+    assert isinstance(listed, dict) and listed["customers"], "the demo's customers"
+    # ingest's read-through (what a Next.js app on the outside calls) reaches that worker
+    first = listed["customers"][0]  # type: ignore[index]
+    through = f"http://127.0.0.1:{ports['INGEST']}/v1/customers/{first['stripe_customer_id']}"
+    record = wait_until(lambda: worker_page(through, token), 60, "ingest's customer read", [up])
+    assert isinstance(record, dict) and record["billing_state"] == first["billing_state"]
 
     assert up.stop(signal.SIGTERM, timeout=40) == 0
     assert not stack_file.exists()

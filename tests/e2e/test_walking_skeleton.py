@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.hubspot import HubSpotStandin
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from paystream.signing import sign_header

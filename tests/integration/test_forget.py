@@ -155,6 +155,7 @@ def test_forget_erases_the_customer_from_every_store_of_paystream(
     ] * 3, report
     assert "1 dead letter(s)" in steps["exception queue"]["detail"]
     assert "1 decision(s)" in steps["exception queue"]["detail"]
+    assert _latest(settings, settings.topics.crm_contacts) == {GONE.encode(): None}
     assert {"HubSpot", "Zendesk", "logs"} <= {s for s, v in steps.items() if v["status"] == "kept"}
 
     assert worker.get(f"/customers/{GONE}", TOKEN)[0] == 404

@@ -1,10 +1,13 @@
 /**
  * The seam to your app's authentication: the only app-specific piece of this example.
  *
- * paystream never learns who is signed in; the route handlers ask this function, and they
- * take the Stripe customer id from *your* user record — never from the browser (a query
- * string or a request body could name anybody's customer).
+ * paystream never learns who is signed in; the route handlers, the onboarding Server
+ * Action and the pages ask this function with the request's headers (cookies included),
+ * and they take the Stripe customer id from *your* user record — never from the browser (a
+ * query string or a request body could name anybody's customer).
  */
+
+import "server-only";
 
 export interface SignedInUser {
   /** Your own user id (sent to paystream as `user_id`). */
@@ -16,14 +19,28 @@ export interface SignedInUser {
   readonly stripeCustomerId: string | null;
 }
 
+/** `user_1:cus_123` → that user; anything else → `undefined`. */
+export function parseExampleUser(value: string | undefined): SignedInUser | undefined {
+  const match = /^([\w.-]{1,64}):(cus_\w{1,64})$/.exec(value?.trim() ?? "");
+  return match ? { id: match[1] as string, stripeCustomerId: match[2] as string } : undefined;
+}
+
 /**
- * The user signed in on `request`, or `null` when nobody is.
+ * The user signed in on the request with `requestHeaders` (a route handler passes
+ * `request.headers`, a Server Action or a page `await headers()` from `next/headers`), or
+ * `null` when nobody is.
  *
  * Implement it with your auth: NextAuth/Auth.js `auth()`, Clerk `auth()`, Supabase
  * `getUser()`, or your own session cookie, then look the Stripe customer id up in your
- * database. Until then it throws, so a copied route cannot run unauthenticated by accident.
+ * database. Until then, `EXAMPLE_SIGNED_IN_USER=user_1:cus_...` signs every visitor in as
+ * that one user (to try the example locally; the browser test uses it) — delete it with
+ * this body. Unset, it throws, so a copied route cannot run unauthenticated by accident.
  */
-export async function getSignedInUser(request: Request): Promise<SignedInUser | null> {
-  void request;
+export async function getSignedInUser(requestHeaders: Headers): Promise<SignedInUser | null> {
+  void requestHeaders;
+  const exampleUser = parseExampleUser(process.env.EXAMPLE_SIGNED_IN_USER);
+  if (exampleUser !== undefined) {
+    return exampleUser;
+  }
   throw new Error("getSignedInUser() is not implemented: connect your auth in lib/auth.ts");
 }

@@ -73,6 +73,22 @@ export interface ViewContext {
   readonly fromCheckout: boolean;
   /** How long this page has been waiting. */
   readonly waitedMs: number;
+  /**
+   * The browser came from finishing onboarding (`?onboarded=1`, the Server Action's
+   * redirect): paystream may not have the step yet, so `onboarding_pending` is shown as
+   * "finishing" for a while, polling, rather than asking for onboarding again.
+   */
+  readonly fromOnboarding?: boolean;
+}
+
+function finishingSetup(): BillingView {
+  return {
+    tone: "info",
+    title: "Finishing your setup…",
+    body: "Your onboarding is done; we are switching everything on. This page updates by itself.",
+    action: null,
+    keepPolling: true,
+  };
 }
 
 /** After this long, "still syncing" says so plainly and offers support (and keeps polling). */
@@ -204,7 +220,14 @@ export function describeBilling(state: PageState, context: ViewContext): Billing
         context.fromCheckout &&
         !hasAccess(state.billingState) &&
         context.waitedMs < CHECKOUT_GRACE_MS;
-      return waiting ? syncing(context, true) : ofState(state.billingState);
+      if (waiting) {
+        return syncing(context, true);
+      }
+      const finishing =
+        context.fromOnboarding === true &&
+        state.billingState === "onboarding_pending" &&
+        context.waitedMs < CHECKOUT_GRACE_MS;
+      return finishing ? finishingSetup() : ofState(state.billingState);
     }
     default:
       return assertNever(state);

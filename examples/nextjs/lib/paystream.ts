@@ -1,10 +1,14 @@
 /**
- * paystream on the server side of the app: settings from the environment (read once per
- * request handler call, cheap), and how a paystream error becomes an HTTP answer.
+ * paystream on the server side of the app: settings from the environment (read per call,
+ * cheap), the billing state read (cached per customer while paystream's notifications
+ * keep it fresh), and how a paystream error becomes an HTTP answer.
  *
- * Server-only: `PAYSTREAM_APP_SECRET` and `PAYSTREAM_API_TOKEN` must never reach a browser
- * (never prefix them with `NEXT_PUBLIC_`).
+ * Server-only (`import "server-only"` makes a client import a build error):
+ * `PAYSTREAM_APP_SECRET`, `PAYSTREAM_API_TOKEN` and `PAYSTREAM_APP_WEBHOOK_SECRET` must never
+ * reach a browser (never prefix them with `NEXT_PUBLIC_`).
  */
+
+import "server-only";
 
 import {
   type AppEventsConfig,
@@ -13,7 +17,11 @@ import {
   PaystreamUnavailableError,
   appEventsConfigFromEnv,
   customerStateConfigFromEnv,
+  getCustomerState,
 } from "@paystream/client";
+import { unstable_cache } from "next/cache";
+
+import { type BillingStateAnswer, billingStateAnswer } from "@/lib/billing-view";
 
 export function appEvents(): AppEventsConfig {
   return appEventsConfigFromEnv(process.env);
@@ -21,6 +29,51 @@ export function appEvents(): AppEventsConfig {
 
 export function customerState(): CustomerStateConfig {
   return customerStateConfigFromEnv(process.env);
+}
+
+/** `PAYSTREAM_APP_WEBHOOK_SECRET` (paystream's sink signs with it), or `null`: notifications off. */
+export function notificationSecret(): string | null {
+  return process.env.PAYSTREAM_APP_WEBHOOK_SECRET?.trim() || null;
+}
+
+/** The cache tag of one customer's billing state (the notification route revalidates it). */
+export function billingTag(customer: string): string {
+  return `paystream-billing:${customer}`;
+}
+
+/**
+ * How long a cached state may be served when a notification went missing (a dead-lettered
+ * delivery), seconds: `PAYSTREAM_STATE_CACHE_S`, 60 by default; anything but a whole
+ * number of seconds is refused, naming the variable.
+ */
+export function stateCacheSeconds(): number {
+  const text = process.env.PAYSTREAM_STATE_CACHE_S?.trim() || "60";
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error("invalid setting PAYSTREAM_STATE_CACHE_S: a whole number of seconds, at least 1");
+  }
+  return value;
+}
+
+async function readState(customer: string, signal?: AbortSignal): Promise<BillingStateAnswer> {
+  return billingStateAnswer(await getCustomerState(customerState(), customer, { signal }));
+}
+
+/**
+ * The customer's state as the page shows it. With notifications on, it is cached under
+ * `billingTag(customer)` until paystream says it changed (`app/api/paystream/notifications`
+ * revalidates the tag), so the page's polls cost paystream nothing; without them, every
+ * call asks paystream. An error is never cached.
+ */
+export async function billingState(customer: string, signal?: AbortSignal): Promise<BillingStateAnswer> {
+  if (notificationSecret() === null) {
+    return readState(customer, signal);
+  }
+  const cached = unstable_cache((id: string) => readState(id), ["paystream-billing-state"], {
+    tags: [billingTag(customer)],
+    revalidate: stateCacheSeconds(),
+  });
+  return cached(customer);
 }
 
 /** JSON answer that no cache keeps (the billing state changes under the same URL). */

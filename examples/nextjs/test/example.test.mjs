@@ -79,6 +79,19 @@ describe("billing view", { skip }, () => {
     assert.equal(paid.tone, "success");
   });
 
+  test("back from onboarding, a pending state is 'finishing' (polling) until the grace ends", async () => {
+    const { describeBilling, CHECKOUT_GRACE_MS } = await load("lib/billing-view.js");
+    const pending = known("onboarding_pending");
+    const soon = describeBilling(pending, { fromCheckout: false, fromOnboarding: true, waitedMs: 0 });
+    assert.equal(soon.keepPolling, true);
+    assert.match(soon.title, /Finishing your setup/);
+    const later = { fromCheckout: false, fromOnboarding: true, waitedMs: CHECKOUT_GRACE_MS };
+    assert.equal(describeBilling(pending, later).action?.label, "Continue onboarding");
+    const done = describeBilling(known("active"), { fromCheckout: false, fromOnboarding: true, waitedMs: 0 });
+    assert.equal(done.title, "You are all set");
+    assert.equal(done.keepPolling, false);
+  });
+
   test("the route's answer carries the state, not the customer's details", async () => {
     const { billingStateAnswer } = await load("lib/billing-view.js");
     assert.deepEqual(billingStateAnswer(null), { status: "syncing" });
@@ -108,6 +121,37 @@ describe("billing view", { skip }, () => {
     assert.deepEqual(delays.slice(0, 4), [1000, 1500, 2250, 3375]);
     assert.equal(delays[4], 10_000);
     assert.equal(delays[5], 10_000);
+  });
+});
+
+describe("the example's sign-in stand-in", { skip }, () => {
+  test("EXAMPLE_SIGNED_IN_USER is read only in its exact shape", async () => {
+    const { parseExampleUser } = await load("lib/auth.js");
+    assert.deepEqual(parseExampleUser("user_1:cus_Abc123"), { id: "user_1", stripeCustomerId: "cus_Abc123" });
+    for (const bad of [undefined, "", "user_1", "user_1:", ":cus_1", "user_1:sub_1", "a:cus_1:x", "a b:cus_1"]) {
+      assert.equal(parseExampleUser(bad), undefined, String(bad));
+    }
+  });
+});
+
+describe("the state cache's setting", { skip }, () => {
+  test("PAYSTREAM_STATE_CACHE_S: whole seconds, 60 when unset, anything else refused", async () => {
+    const { stateCacheSeconds } = await load("lib/paystream.js");
+    const saved = process.env.PAYSTREAM_STATE_CACHE_S;
+    try {
+      for (const [value, seconds] of [[undefined, 60], ["", 60], ["600", 600], [" 5 ", 5]]) {
+        if (value === undefined) delete process.env.PAYSTREAM_STATE_CACHE_S;
+        else process.env.PAYSTREAM_STATE_CACHE_S = value;
+        assert.equal(stateCacheSeconds(), seconds, String(value));
+      }
+      for (const bad of ["0", "-1", "1.5", "60s", "1e3", "abc"]) {
+        process.env.PAYSTREAM_STATE_CACHE_S = bad;
+        assert.throws(() => stateCacheSeconds(), /PAYSTREAM_STATE_CACHE_S/, bad);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.PAYSTREAM_STATE_CACHE_S;
+      else process.env.PAYSTREAM_STATE_CACHE_S = saved;
+    }
   });
 });
 

@@ -10,5 +10,6 @@ register("./resolve-hooks.mjs", import.meta.url, {
     build: pathToFileURL(`${process.env.PAYSTREAM_EXAMPLE_BUILD}/`).href,
     client: new URL("../../../clients/typescript/dist/esm/index.js", import.meta.url).href,
     auth: new URL("./signed-in-user.mjs", import.meta.url).href,
+    example: new URL("../package.json", import.meta.url).href,
   },
 });

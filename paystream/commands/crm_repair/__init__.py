@@ -59,7 +59,7 @@ def render(findings: Findings, header: str) -> str:
             f"{'canonical value':<{WIDE}} since"
         )
     for d in findings.drifts:
-        note = "  (by hand: clear this contact's date in HubSpot)" if d.by_hand else ""
+        note = "  (date set later by hand: overwritten)" if d.crm_later_ms else ""
         lines.append(
             f"  {d.customer_id:<19} {d.contact_id:<8} {d.field:<24} {_cell(d.crm_value):<{WIDE}} "
             f"{_cell(d.canonical_value):<{WIDE}} {when(d.since_ms)}{note}"
@@ -99,7 +99,6 @@ def as_json(findings: Findings, applied: dict[str, int] | None) -> str:
 
 
 def summary(findings: Findings, applied: dict[str, int] | None) -> str:
-    by_hand = sum(1 for d in findings.drifts if d.by_hand)
     counts = (
         f"{len({d.contact_id for d in findings.drifts})} contact(s) drifted, "
         f"{len(findings.duplicates)} duplicate(s), {len(findings.missing)} customer(s) missing"
@@ -115,16 +114,10 @@ def summary(findings: Findings, applied: dict[str, int] | None) -> str:
             f"{counts}: `paystream crm-repair --apply` corrects them and puts each duplicate "
             "in the exception queue (dry run: nothing sent)"
         )
-    text = (
+    return (
         f"{counts}: sent {applied['corrections']} correction(s) through sink.crm, opened "
         f"{applied['duplicates']} exception-queue row(s) (duplicate_contact)"
     )
-    if by_hand:
-        text += (
-            f"; {by_hand} field(s) not sent: the CRM's billing_state_changed_at is later than "
-            "the record's, which the CRM sink never overwrites; clear it in HubSpot, run again"
-        )
-    return text
 
 
 def findings_now(settings: Any) -> tuple[Findings, dict[str, Record]]:
@@ -179,5 +172,4 @@ def main(argv: Sequence[str]) -> int:
         print(render(findings, header) + "\n\n" + summary(findings, applied))
         if applied and applied["corrections"] and not settings.writes_enabled:
             print(DRY_RUN_SINKS)
-    by_hand = any(d.by_hand for d in findings.drifts)
-    return 0 if findings.clean or (applied is not None and not by_hand) else 1
+    return 0 if findings.clean or applied is not None else 1

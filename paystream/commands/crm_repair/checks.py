@@ -12,9 +12,10 @@ customer id included). ``compare`` decides, per customer:
   contact) — an upsert cannot correct either, a person merges them;
 * **drift**: the one contact differs in ``billing_state``, ``billing_state_changed_at``,
   ``email`` or ``paystream_user_id`` (email and user id only when the record knows them).
-  A contact whose ``billing_state_changed_at`` is later than the record's is *by hand*: the
-  CRM sink never writes an older state over a newer one (its stale guard), so a correction
-  sent through it would be left out; a person sets that date (or clears it) in HubSpot;
+  A contact whose ``billing_state_changed_at`` is later than the record's (set by hand) keeps
+  that date in ``crm_later_ms``: the correction names it (``overwrites_changed_at_ms``), so
+  the CRM sink's stale guard writes the canonical state over exactly that date — and still
+  leaves the correction out over any other, a newer state the worker sent since;
 * **unknown**: a contact with a customer id the worker has no record of (another mode's,
   one erased by ``paystream forget``): listed, never changed.
 
@@ -27,8 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 
+from paystream.crm_properties import iso8601_ms, parse_crm_datetime
 from paystream.vocabulary import EMAIL_HELD_BY_OTHER_CUSTOMER
 
 BILLING_STATE = "billing_state"
@@ -82,8 +83,9 @@ class Drift:
     crm_value: str | None
     canonical_value: str | None
     since_ms: int | None
-    #: the sink's stale guard would leave a correction out: a person fixes the date
-    by_hand: bool = False
+    #: the contact's ``billing_state_changed_at`` (ms) when later than the record's (set by
+    #: hand): the date the correction overwrites
+    crm_later_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -114,12 +116,17 @@ class Findings:
     @property
     def correctable(self) -> tuple[str, ...]:
         """Customers ``--apply`` re-sends through the CRM sink, in id order."""
-        drifted = {d.customer_id for d in self.drifts if not d.by_hand}
+        drifted = {d.customer_id for d in self.drifts}
         return tuple(sorted(drifted | {m.customer_id for m in self.missing}))
 
     @property
+    def overwrites(self) -> dict[str, int]:
+        """customer id → the later CRM date its correction overwrites (see ``Drift``)."""
+        return {d.customer_id: d.crm_later_ms for d in self.drifts if d.crm_later_ms}
+
+    @property
     def clean(self) -> bool:
-        """Nothing to correct, no date a person must fix, no duplicate outside the queue."""
+        """Nothing to correct, no duplicate outside the exception queue."""
         return not self.drifts and not self.missing and not self.duplicates
 
 
@@ -132,31 +139,6 @@ def set_apart_queued(
     waiting = tuple(d for d in findings.duplicates if key(d.customer_id) in rows)
     new = tuple(d for d in findings.duplicates if d not in waiting)
     return replace(findings, duplicates=new, queued=findings.queued + waiting)
-
-
-def parse_crm_datetime(value: str | None) -> int | None:
-    """A HubSpot datetime property value (ISO 8601 or epoch milliseconds) as epoch ms."""
-    text = (value or "").strip()
-    if not text:
-        return None
-    if text.isdigit():
-        return int(text)
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return round(parsed.timestamp() * 1000)
-
-
-def iso8601_ms(ms: int) -> str:
-    """UTC ISO 8601 with milliseconds, as the CRM sink writes the date."""
-    return (
-        datetime.fromtimestamp(ms / 1000, tz=UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def _lower(email: str | None) -> str | None:
@@ -173,11 +155,11 @@ def field_drifts(record: Record, contact: Contact, email_is_free: bool) -> list[
     the order of ``FIELDS``. ``email_is_free``: no other contact holds the record's email."""
     held_ms = parse_crm_datetime(contact.changed_at)
     canonical_ms = record.changed_at_ms
-    ahead = held_ms is not None and canonical_ms is not None and held_ms > canonical_ms
+    later = held_ms if held_ms and canonical_ms is not None and held_ms > canonical_ms else None
     since = _since(record, contact)
 
     def drift(name: str, crm: str | None, canonical: str | None) -> Drift:
-        return Drift(record.customer_id, contact.contact_id, name, crm, canonical, since, ahead)
+        return Drift(record.customer_id, contact.contact_id, name, crm, canonical, since, later)
 
     found = []
     if (contact.billing_state or None) != record.billing_state:

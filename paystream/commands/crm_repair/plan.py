@@ -4,7 +4,10 @@
   (``crm_command`` schema on ``sink.crm``, keyed by customer id), with the worker's own
   idempotency key ``crm:<customer>:<cause event>``: the one CRM sink applies it with its
   batching, rate limits, retries and dead letters. It is marked a person's re-send (the
-  ``paystream-delivery: retry`` header), so its sync latency stays out of the SLO.
+  ``paystream-delivery: retry`` header), so its sync latency stays out of the SLO. Over a
+  contact whose ``billing_state_changed_at`` was set later by hand it carries that date
+  (``overwrites_changed_at_ms``, in the command's bytes, so an exception-queue retry keeps
+  it): the sink writes the canonical state over that date, and over no other later one.
 * A **duplicate** becomes an exception-queue row: a dead letter on ``sink.dlq`` with the
   reason ``duplicate_contact``, keyed ``crm-repair:duplicate_contact:<customer>``. It holds a
   correction under that same key, so once a person has merged the contacts in HubSpot, the
@@ -50,9 +53,14 @@ class Message:
 
 
 def crm_command(
-    record: Record, now_ms: int, correlation_id: str, key: str | None = None
+    record: Record,
+    now_ms: int,
+    correlation_id: str,
+    key: str | None = None,
+    overwrites_ms: int | None = None,
 ) -> dict[str, Any]:
-    """The ``crm_command`` of the record's current state, as the worker would send it."""
+    """The ``crm_command`` of the record's current state, as the worker would send it, and
+    the later CRM date it overwrites (``None``: the sink's stale guard as for the worker's)."""
     assert record.billing_state is not None
     cause = record.cause_event_id or NO_CAUSE
     changed = record.changed_at_ms or 0
@@ -71,6 +79,7 @@ def crm_command(
         "processed_at_ms": now_ms,
         "livemode": record.livemode,
         "correlation_id": correlation_id,
+        "overwrites_changed_at_ms": overwrites_ms,
     }
 
 
@@ -134,8 +143,10 @@ def corrections(
 ) -> list[Message]:
     """The CRM command and the intervention row of every correctable customer."""
     out = []
+    later = findings.overwrites
     for customer_id in findings.correctable:
-        command = crm_command(records[customer_id], now_ms, correlation_id)
+        record = records[customer_id]
+        command = crm_command(record, now_ms, correlation_id, None, later.get(customer_id))
         out.append(Message("sink_crm", customer_id, "crm_command", command))
         out.append(
             Message(

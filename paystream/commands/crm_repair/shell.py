@@ -27,13 +27,15 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from paystream.backoff import jittered_delay
 from paystream.commands.crm_repair import plan
-from paystream.commands.crm_repair.checks import Contact, Findings, Record, parse_crm_datetime
+from paystream.commands.crm_repair.checks import Contact, Findings, Record
+from paystream.crm_properties import parse_crm_datetime
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
+from paystream.settings import ApiToken, WorkerUrl
 from paystream.vocabulary import DELIVERY_HEADER, DELIVERY_RETRY
 
 SEARCH_PATH = "/crm/v3/objects/contacts/search"
@@ -53,12 +55,11 @@ PROPERTIES = [
 WORKER_PAGE = 500
 
 
-class CrmRepairSettings(DestinationSettings):
+class CrmRepairSettings(DestinationSettings, WorkerUrl, ApiToken):
     """What ``paystream crm-repair`` reads: HubSpot, the workers' API, the broker."""
 
-    #: every worker's customer-state API (comma separated when there are several)
-    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    paystream_api_token: SecretStr | None = None
+    # PAYSTREAM_WORKER_URL here names every worker's customer-state API (comma separated
+    # when there are several)
     paystream_crm_repair_timeout_s: float = Field(default=10.0, gt=0, le=120)
     #: requests per second paced under the search API's own limit (HubSpot: 5 per token)
     paystream_crm_search_per_second: float = Field(default=4.0, gt=0, le=50)

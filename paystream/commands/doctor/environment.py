@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings
 
 from paystream.commands.doctor import checks
@@ -32,31 +32,29 @@ from paystream.destinations import DestinationSettings
 from paystream.errors import SettingsError
 from paystream.runtime.running_stack import load_beside_running_stack, read_running_stack
 from paystream.settings import (
+    AdminToken,
+    ApiToken,
+    AppSecrets,
     CommonSettings,
+    Environment,
+    WebhookSecrets,
+    WorkerUrl,
     plain_http_problem,
     refuse,
+    secret_list,
     secret_values,
     short_secret_problem,
 )
 
 
-def _values(secret: SecretStr | None) -> list[str]:
-    """A comma-separated secret list's entries (ingest's app secrets)."""
-    return [v for v in (secret.get_secret_value() if secret else "").split(",") if v.strip()]
-
-
-class IngestRules(CommonSettings):
-    """What ``ingest/settings.py`` checks besides the common rules."""
-
-    stripe_webhook_secrets: SecretStr | None = None
-    paystream_app_secrets: SecretStr | None = None
-    paystream_api_token: SecretStr | None = None
-    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+class IngestRules(CommonSettings, WebhookSecrets, AppSecrets, ApiToken, WorkerUrl):
+    """What ``ingest/settings.py`` checks besides the common rules (the same declarations:
+    ``paystream.settings``'; the webhook secret optional here, judged apart)."""
 
     @model_validator(mode="after")
     def _ingest_rules(self) -> IngestRules:
         secrets = {
-            "PAYSTREAM_APP_SECRETS": _values(self.paystream_app_secrets),
+            "PAYSTREAM_APP_SECRETS": list(secret_list(self.paystream_app_secrets)),
             "PAYSTREAM_API_TOKEN": secret_values(self.paystream_api_token),
         }
         refuse(short_secret_problem(self.paystream_env, secrets))
@@ -68,10 +66,8 @@ class IngestRules(CommonSettings):
         return self
 
 
-class WorkerRules(CommonSettings):
+class WorkerRules(CommonSettings, ApiToken):
     """What ``processors/settings.py`` checks besides the common rules."""
-
-    paystream_api_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _worker_rules(self) -> WorkerRules:
@@ -84,10 +80,8 @@ class SinksRules(DestinationSettings):
     """``sinks/settings.py`` adds no environment rule to ``DestinationSettings``'."""
 
 
-class AdminRules(CommonSettings):
+class AdminRules(CommonSettings, AdminToken):
     """What ``admin/settings.py`` checks besides the common rules."""
-
-    paystream_admin_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _admin_rules(self) -> AdminRules:
@@ -110,16 +104,24 @@ class _Here(BaseSettings):
 
     model_config = CommonSettings.model_config
     paystream_data_dir: str = "var"
-    paystream_env: str | None = None
+    paystream_env: Environment | None = None
 
 
 def up_overrides() -> dict[str, Any]:
     """What a ``paystream up`` running here gives its children beyond its stack file:
     ``PAYSTREAM_ENV=development``, unless this environment names one."""
-    here = _Here()
+    try:
+        here = _Here()
+    except ValidationError:  # a bad PAYSTREAM_ENV: each process's own rules name it
+        return {}
     if here.paystream_env is None and read_running_stack(Path(here.paystream_data_dir)) is not None:
         return {"paystream_env": "development"}
     return {}
+
+
+def _given(secret: SecretStr | None) -> bool:
+    """Whether a required secret holds anything."""
+    return secret is not None and bool(secret.get_secret_value().strip())
 
 
 def judge(cls: type[CommonSettings]) -> tuple[str | None, CommonSettings | None]:
@@ -146,8 +148,7 @@ def environment_findings() -> list[Finding]:
                 )
             )
             continue
-        secret = getattr(settings, required) if required else None
-        unset = required is not None and (secret is None or not secret.get_secret_value().strip())
+        unset = required is not None and not _given(getattr(settings, required))
         note = f" ({required.upper()} not set here: not judged)" if unset and required else ""
         findings.append(checks.ok(check, "passes every environment rule" + note))
     return findings

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from paystream.commands.doctor import checks
 from paystream.commands.doctor.checks import Finding, TopicState
@@ -23,7 +23,7 @@ from paystream.crm_properties import contact_properties, property_differences
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.runtime.store import MetricsStoreUnavailable, QueryRejected
-from paystream.settings import Environment
+from paystream.settings import ApiToken, Environment, StripeApiBase, WorkerUrl
 from paystream.status import Status, StatusSettings, open_reader, read_lag
 from paystream.stripe_objects import stripe_customer_id, stripe_event_key
 from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
@@ -36,19 +36,17 @@ FAILED_WINDOW_S = 3 * 24 * 3600
 _EVENT_ID = re.compile(r"^evt_[A-Za-z0-9_]{1,100}$")
 
 
-class DoctorSettings(DestinationSettings, StatusSettings):
+class DoctorSettings(DestinationSettings, StatusSettings, StripeApiBase, WorkerUrl, ApiToken):
     """What ``paystream doctor`` reads: every API the pipeline talks to."""
 
     #: a local tool, like ``paystream status``: development unless told otherwise (the
     #: processes' own rules are judged apart, ``paystream.commands.doctor.environment``)
     paystream_env: Environment = "development"
 
-    stripe_api_base: str = Field(default="https://api.stripe.com", pattern=r"^https?://\S+$")
     #: the address Stripe reaches ingest at (the endpoint must be this + /webhooks/stripe)
     paystream_public_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    #: the worker's customer-state API, asked what it did with each recent event
-    paystream_worker_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
-    paystream_api_token: SecretStr | None = None
+    # the worker's customer-state API (PAYSTREAM_WORKER_URL, PAYSTREAM_API_TOKEN) is asked
+    # what it did with each recent event
     #: Prometheus's HTTP API (rules and targets); unset: alerting is not checked
     prometheus_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
     paystream_doctor_timeout_s: float = Field(default=10.0, gt=0, le=120)

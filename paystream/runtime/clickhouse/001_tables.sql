@@ -78,10 +78,18 @@ CREATE TABLE IF NOT EXISTS ${DATABASE}.sink_attempts
     customer_hash     String,
     cause_event_id    String,
     cause_event_type  LowCardinality(String),
-    correlation_id    String
+    correlation_id    String,
+    delivery          LowCardinality(String) DEFAULT 'first' COMMENT 'first, retry or reconcile'
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toDate(acked_at)
 ORDER BY (sink, cause_event_type, acked_at, idempotency_key, attempts, outcome)
 TTL toDateTime(acked_at) + INTERVAL ${TTL_DAYS} DAY
 SETTINGS non_replicated_deduplication_window = 1000;
+
+-- Migrations of tables created by an earlier version (CREATE TABLE IF NOT EXISTS leaves an
+-- existing table as it is). Here, before the views of 002 read the new columns; rows
+-- written before a column existed read its DEFAULT.
+ALTER TABLE ${DATABASE}.sink_attempts
+    ADD COLUMN IF NOT EXISTS delivery LowCardinality(String) DEFAULT 'first'
+    COMMENT 'first, retry or reconcile' AFTER correlation_id;

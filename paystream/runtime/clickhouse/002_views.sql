@@ -4,7 +4,10 @@
 -- count once.
 
 -- p95 payment→CRM sync latency per minute and event type: from Stripe's `created` to the
--- sink's acknowledgement, for commands that reached the API (or were built in dry-run).
+-- sink's acknowledgement, for first deliveries the API acknowledged. A dry-run call was
+-- never sent (it is not a sync), and a retry pressed in the exception queue a day later or
+-- an event `paystream reconcile` recovered measures the delay of a person or of Stripe's
+-- lost webhook, not the pipeline's (delivery `retry`/`reconcile`, as the SLO alert reads).
 -- quantileExact: exact nearest-rank values, so the figures are reproducible.
 CREATE OR REPLACE VIEW ${DATABASE}.sync_latency_per_minute AS
 SELECT
@@ -22,7 +25,7 @@ FROM
         (toUnixTimestamp64Milli(acked_at) - toInt64(toUnixTimestamp(event_created)) * 1000) / 1000.
             AS latency_s
     FROM ${DATABASE}.sink_attempts FINAL
-    WHERE outcome IN ('delivered', 'dry_run')
+    WHERE outcome = 'delivered' AND delivery = 'first'
 )
 GROUP BY minute, sink, event_type;
 

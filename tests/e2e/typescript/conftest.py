@@ -103,3 +103,25 @@ def example_build(
     check = run(args, EXAMPLE)
     (out / "package.json").write_text('{"type": "module"}\n')
     return ExampleBuild(check, out)
+
+
+def npm_binary() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("npm is not installed: run `make install`")
+    return npm
+
+
+#: Next asks the network for nothing during a build or a run with its telemetry off.
+NEXT_ENV = {"NEXT_TELEMETRY_DISABLED": "1"}
+
+
+@pytest.fixture(scope="session")
+def next_build(typescript_client: Path) -> NodeRun:
+    """``npm run build`` in ``examples/nextjs``, once per session, as a fresh clone runs it
+    after ``npm ci``: its ``prebuild`` finds the client just built (``typescript_client``)
+    and leaves it, then ``next build`` (Turbopack, Next's own type check) writes ``.next/``,
+    which ``next start`` serves."""
+    if not (EXAMPLE / "node_modules" / "@next" / "swc-linux-x64-gnu").is_dir():
+        pytest.fail("examples/nextjs: Next's compiler missing: run `make install` (npm ci)")
+    return run([npm_binary(), "run", "build"], EXAMPLE, {**os.environ, **NEXT_ENV}, timeout=600)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from paystream.devstack.commands import crm_command
+from devstack.commands import crm_command
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from schemas.codec import CRM_COMMAND, DEAD_LETTER, SINK_RESULT, default_codec

@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestClient
 
 from admin.app import create_app
 from admin.settings import AdminSettings
-from paystream.devstack.commands import helpdesk_command
+from devstack.commands import helpdesk_command
 from paystream.settings import CommonSettings
 from tests.integration.admin.conftest import (
     ADMIN_TOKEN,

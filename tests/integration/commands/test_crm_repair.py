@@ -2,12 +2,13 @@
 
 Six customers go through the pipeline (events → worker → sink.crm → ``paystream sinks crm``
 → stand-in). Then a person edits contacts by hand in HubSpot: one's billing state, one's
-email and user id, one's change date (earlier), one contact is deleted (a customer the CRM
-never got), and one customer's email moves to a new lead while their own contact gets
-another address (a duplicate). The dry run names exactly these; ``--apply`` sends the
-corrections through sink.crm and a duplicate_contact dead letter; once the sink has written,
-a second run finds nothing, though the search index still lags behind those writes (the
-duplicate waits in the exception queue for a person's merge).
+email and user id, one's change date (earlier), another's change date and state (a date
+later than paystream's, which the sink's stale guard alone would keep), one contact is
+deleted (a customer the CRM never got), and one customer's email moves to a new lead while
+their own contact gets another address (a duplicate). The dry run names exactly these;
+``--apply`` sends the corrections through sink.crm and a duplicate_contact dead letter;
+once the sink has written, a second run finds nothing, though the search index still lags
+behind those writes (the duplicate waits in the exception queue for a person's merge).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from devstack.hubspot import HubSpotStandin
 from paystream.commands.crm_repair import main as crm_repair
-from paystream.devstack.hubspot import HubSpotStandin
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from tests.integration.worker.conftest import PAYSTREAM, WorkerProcess
@@ -31,7 +32,8 @@ from tests.kafka_helpers import consume, decode_all, produce
 from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
 
 TOKEN = "crm-repair-test-api-token"
-CUSTOMERS = ("cus_rpA", "cus_rpB", "cus_rpC", "cus_rpD", "cus_rpE", "cus_rpF")
+CUSTOMERS = ("cus_rpA", "cus_rpB", "cus_rpC", "cus_rpD", "cus_rpE", "cus_rpF", "cus_rpG")
+LATER = "2030-01-01T00:00:00.000Z"  # a date a person typed into HubSpot
 T0 = 1_765_000_000
 
 
@@ -143,12 +145,13 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
     code, first = run(capsys)
     assert (code, first["drifts"], first["duplicates"], first["missing"]) == (0, [], [], [])
 
-    a, b, c, e, f = (hubspot.contact_by("stripe_customer_id", x) for x in
-                     ("cus_rpA", "cus_rpB", "cus_rpC", "cus_rpE", "cus_rpF"))  # fmt: skip
-    assert a and b and c and e and f
+    edited = ("cus_rpA", "cus_rpB", "cus_rpC", "cus_rpE", "cus_rpF", "cus_rpG")
+    a, b, c, e, f, g = (hubspot.contact_by("stripe_customer_id", x) for x in edited)
+    assert a and b and c and e and f and g
     hubspot.edit_contact(a["id"], billing_state="canceled")
     hubspot.edit_contact(b["id"], email="b.personal@example.com", paystream_user_id="someone")
     hubspot.edit_contact(f["id"], billing_state_changed_at="2020-01-01T00:00:00.000Z")
+    hubspot.edit_contact(g["id"], billing_state="paused", billing_state_changed_at=LATER)
     hubspot.delete_contact(c["id"])
     hubspot.edit_contact(e["id"], email="e.personal@example.com")
     lead = hubspot.seed_contact(email=email("cus_rpE"), firstname="Lead")
@@ -162,10 +165,13 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
         ("cus_rpB", "email"),
         ("cus_rpB", "paystream_user_id"),
         ("cus_rpF", "billing_state_changed_at"),
+        ("cus_rpG", "billing_state"),
+        ("cus_rpG", "billing_state_changed_at"),
     ]
     assert drifted[("cus_rpA", "billing_state")]["crm_value"] == "canceled"
     assert drifted[("cus_rpB", "email")]["canonical_value"] == email("cus_rpB")
-    assert not any(d["by_hand"] for d in found["drifts"])
+    later = {d["customer_id"] for d in found["drifts"] if d["crm_later_ms"]}
+    assert later == {"cus_rpG"}
     assert found["duplicates"] == [
         {
             "customer_id": "cus_rpE",
@@ -178,7 +184,7 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
 
     code, applied = run(capsys, "--apply")
     assert code == 0
-    assert applied["applied"] == {"corrections": 4, "duplicates": 1}
+    assert applied["applied"] == {"corrections": 5, "duplicates": 1}
 
     def corrected() -> bool:
         return (
@@ -189,6 +195,7 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
             .get("billing_state_changed_at", "")
             .startswith("2020")
             and bool(contact(hubspot, "cus_rpC"))
+            and contact(hubspot, "cus_rpG").get("billing_state_changed_at") != LATER
         )
 
     wait_for(corrected, "the sink to write the corrections")
@@ -213,9 +220,9 @@ def test_drift_duplicates_and_missing_are_found_applied_and_gone(
         consume(
             pipeline_settings,
             topics.sink_results,
-            until=lambda ms: sum(b"repaired" in (m.value() or b"") for m in ms) >= 5,
+            until=lambda ms: sum(b"repaired" in (m.value() or b"") for m in ms) >= 6,
             timeout=30,
         )
     )
     repaired = sorted(r["customer_id"] for r in results if r["outcome"] == "repaired")
-    assert repaired == ["cus_rpA", "cus_rpB", "cus_rpC", "cus_rpE", "cus_rpF"]
+    assert repaired == ["cus_rpA", "cus_rpB", "cus_rpC", "cus_rpE", "cus_rpF", "cus_rpG"]

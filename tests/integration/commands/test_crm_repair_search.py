@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from devstack.hubspot import HubSpotStandin
 from paystream.commands.crm_repair.shell import (
     SEARCH_PATH,
     Client,
@@ -17,7 +18,6 @@ from paystream.commands.crm_repair.shell import (
     hubspot_client,
     search_contacts,
 )
-from paystream.devstack.hubspot import HubSpotStandin
 
 
 @pytest.fixture

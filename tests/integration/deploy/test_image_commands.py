@@ -3,7 +3,7 @@ COPY lines, the same ``pip wheel`` line), installed as the Dockerfile installs i
 (requirements.lock with ``--require-hashes``, no dev extra, then the wheel ``--no-deps``)
 into a fresh virtual environment; every ``paystream`` command answers ``--help``, and every
 long-running one started from that environment with the production overlay's environment
-answers 200 on its readiness path.
+answers 200 on its readiness path; the stand-ins (``devstack/``) are not in it.
 
 Unlike the Dockerfile, pip keeps its cache (``--no-cache-dir`` dropped from the install
 lines) so a re-run takes seconds, not minutes: the cache changes no installed file. The
@@ -111,6 +111,42 @@ def test_the_image_has_no_dev_dependency(image_venv: Path) -> None:
         check=True,
     ).stdout.lower()
     assert not {"chdb", "pytest", "hypothesis"} & {line.split("==")[0] for line in found.split()}
+
+
+def test_the_image_has_no_stand_ins(image_venv: Path, tmp_path: Path) -> None:
+    """``devstack/`` ships with the source checkout only: ``up`` there, when it needs a
+    stand-in, says so in one line (exit 2) before starting anything."""
+    python = str(image_venv / "bin" / "python")
+    clean = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    found = subprocess.run(
+        [python, "-c", "import importlib.util as u; print(u.find_spec('devstack'))"],
+        cwd=tmp_path,  # not the work tree: nothing imported from it
+        env=clean,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "None"
+    up = subprocess.run(
+        [str(image_venv / "bin" / "paystream"), "up"],
+        cwd=tmp_path,
+        env={
+            **clean,
+            "PAYSTREAM_ENV": "development",
+            "PAYSTREAM_SINK_WRITES": "enabled",
+            # external broker and store: the dev extra (not in the image) is not what stops it
+            "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+            "CLICKHOUSE_URL": f"http://127.0.0.1:{free_port()}/paystream",
+            "PAYSTREAM_DATA_DIR": str(tmp_path / "var"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert up.returncode == 2, up.stderr
+    [line] = up.stderr.splitlines()
+    assert line.startswith("paystream up: ") and "ship with the source checkout" in line
 
 
 def test_every_long_running_command_starts_from_the_image(

@@ -1,7 +1,8 @@
 """The manifests run: each workload of deploy/k8s (as each overlay builds it) is
 started as a process with exactly the environment its pod gets, the config map plus its own
 Secret's keys with stub values, and must answer 200 on its readiness probe's path; the
-topics Job must exit 0.
+topics Job must exit 0, and so must the reconcile CronJob's command once the workloads run
+(against the Stripe API stand-in, devstack/stripe_api.py, listing a few events).
 
 What is overridden, and why (nothing else is):
 
@@ -13,6 +14,8 @@ What is overridden, and why (nothing else is):
 * ``PAYSTREAM_DATA_DIR``: a temporary directory (the pod's volume);
 * ``PAYSTREAM_WORKER_ADVERTISED_HOST``: 127.0.0.1 (the pod IP the downward API gives);
 * ``CLICKHOUSE_URL``: empty, i.e. the embedded store (no ClickHouse server here);
+* ``STRIPE_API_BASE``: the Stripe stand-in on loopback (production refuses ``http://`` off
+  loopback only), which knows the stub ``STRIPE_API_KEY`` of the overlay's mode;
 * ``PAYSTREAM_TOPIC_PREFIX``: a fresh one per run, so the session's other tests never share
   topics with it; with ``PAYSTREAM_TOPIC_PREFIX_WITHOUT_MODE=yes`` as production requires for
   a prefix that does not name the mode, and ``PAYSTREAM_REPLICATION_FACTOR=1`` (one broker).
@@ -32,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from devstack.stripe_api import StripeApiStandin, events_from_fixtures
 from paystream.runtime.broker import free_port
 from tests.unit.deploy.kustomize import build
 
@@ -48,16 +52,26 @@ STUB = "s" * 40  # at least 32 characters: production refuses shorter secrets
 #: Stub values where a secret has a shape of its own.
 STUBS = {
     "STRIPE_WEBHOOK_SECRETS": "whsec_" + STUB,
-    "STRIPE_API_KEY": "rk_live_" + STUB,
     "ZENDESK_EMAIL": "support@example.com",
     "CLICKHOUSE_URL": "",
 }
 
 
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    """The pod template's spec of a workload (a CronJob's inside its job template)."""
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    pod: dict[str, Any] = spec["template"]["spec"]
+    return pod
+
+
+def stripe_key(config: dict[str, str]) -> str:
+    """A restricted key of the overlay's Stripe mode (the prefix must agree with it)."""
+    return f"rk_{config['STRIPE_MODE']}_{STUB}"
+
+
 def pod_env(doc: dict[str, Any], config: dict[str, str]) -> dict[str, str]:
     """The environment a pod of ``doc`` gets: its config map, then its own env entries."""
-    spec = doc["spec"]["template"]["spec"]
-    (container,) = spec["containers"]
+    (container,) = pod_spec(doc)["containers"]
     env: dict[str, str] = {}
     for ref in container.get("envFrom", []):
         assert set(ref) == {"configMapRef"}, ref  # secrets come key by key
@@ -65,6 +79,8 @@ def pod_env(doc: dict[str, Any], config: dict[str, str]) -> dict[str, str]:
     for entry in container.get("env", []):
         if "value" in entry:
             env[entry["name"]] = entry["value"]
+        elif entry["name"] == "STRIPE_API_KEY":
+            env[entry["name"]] = stripe_key(config)
         elif "secretKeyRef" in entry["valueFrom"]:
             env[entry["name"]] = STUBS.get(entry["name"], STUB)
         else:
@@ -107,7 +123,7 @@ def start(
 
 
 def args(doc: dict[str, Any]) -> list[str]:
-    (container,) = doc["spec"]["template"]["spec"]["containers"]
+    (container,) = pod_spec(doc)["containers"]
     found: list[str] = container["args"]
     return found
 
@@ -143,11 +159,22 @@ def answers_200(url: str) -> bool:
         return False
 
 
+def run_reconcile(cron: dict[str, Any], env: dict[str, str], fixtures: Path, log: Path) -> None:
+    """The CronJob's command, once, against the Stripe stand-in listing three events."""
+    live = env["STRIPE_MODE"] == "live"
+    events = events_from_fixtures(fixtures, 3, newest=int(time.time()) - 60, livemode=live)
+    with StripeApiStandin(env["STRIPE_API_KEY"]) as stripe:
+        stripe.add_events(events)
+        proc = start(args(cron), {**env, "STRIPE_API_BASE": stripe.url}, log)
+        assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
+    assert "listed: 3" in log.read_text().splitlines(), log.read_text()[-3000:]
+
+
 @pytest.mark.parametrize(
     ("overlay", "env_name"), [("staging", "preview"), ("production", "production")]
 )
 def test_every_workload_of_the_overlay_runs(
-    overlay: str, env_name: str, kafka_bootstrap: str, tmp_path: Path
+    overlay: str, env_name: str, kafka_bootstrap: str, stripe_fixtures_dir: Path, tmp_path: Path
 ) -> None:
     docs = build(DEPLOY / "k8s" / "overlays" / overlay)
     config: dict[str, str] = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
@@ -177,5 +204,9 @@ def test_every_workload_of_the_overlay_runs(
             )
         assert set(procs) == set(PORT_SETTINGS)
         wait_ready(procs, tmp_path)
+        (cron,) = [d for d in docs if d["kind"] == "CronJob"]
+        env = {**pod_env(cron, config), **common}
+        env.pop("KAFKA_SASL_MECHANISM")
+        run_reconcile(cron, env, stripe_fixtures_dir, tmp_path / "reconcile.log")
     finally:
         stop(procs)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack.hubspot import HubSpotStandin
+from devstack.stripe_api import DEFAULT_KEY, StripeApiStandin
+from devstack.zendesk import ZendeskStandin
 from paystream.commands.doctor.checks import Finding
 from paystream.commands.doctor.shell import DoctorSettings
-from paystream.devstack.hubspot import HubSpotStandin
-from paystream.devstack.stripe_api import DEFAULT_KEY, StripeApiStandin
-from paystream.devstack.zendesk import ZendeskStandin
 from paystream.settings import CommonSettings
 from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
 

@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
+from devstack.hubspot import SINK_SCOPES
 from paystream.commands.doctor import shell
 from paystream.crm_properties import contact_properties
-from paystream.devstack.hubspot import SINK_SCOPES
 from tests.integration.doctor.conftest import Group, RunDoctor, Standins
 
 pytestmark = pytest.mark.broker

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.stripe_api import DEFAULT_KEY, events_from_fixtures
 from paystream.commands.doctor import shell
-from paystream.devstack.stripe_api import DEFAULT_KEY, events_from_fixtures
 from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
 from tests.conftest import LIVE_ENV
 from tests.integration.doctor.conftest import PUBLIC_URL, WEBHOOK_URL, Group, RunDoctor, Standins

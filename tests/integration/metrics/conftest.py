@@ -87,6 +87,7 @@ def sink_result(
     acked_at_ms: int,
     customer: str = "cus_Metrics0001",
     reason_code: str | None = None,
+    delivery: str = "first",
 ) -> dict[str, Any]:
     return {
         "sink": sink,
@@ -103,6 +104,7 @@ def sink_result(
         "processed_at_ms": created * 1000 + 300,
         "acked_at_ms": acked_at_ms,
         "correlation_id": uuid.uuid4().hex,
+        "delivery": delivery,
     }
 
 

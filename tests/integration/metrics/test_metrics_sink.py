@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -389,6 +390,50 @@ def test_store_deduplicates_by_token_at_insert_and_by_key_on_read(
         store.insert("sink_attempts", values[:5], "another-token")  # re-consumed, new batch
         assert store.query(raw).rows == [[15]]
         assert store.query(raw + " FINAL").rows == [[10]]
+    finally:
+        store.close()
+
+
+def test_a_sink_attempts_table_of_the_first_release_gets_the_delivery_column(
+    metrics_settings: SinkSettings, stripe_fixtures_dir: Path
+) -> None:
+    """The start-up DDL migrates a table made before ``delivery`` existed: its rows read
+    ``first``, new rows keep theirs, and the latency view counts first deliveries only."""
+    from paystream.runtime.store import DDL_DIR, load_ddl, render_ddl
+    from schemas.codec import SINK_RESULT
+    from sinks.metrics_rows import to_row
+
+    store = open_store(metrics_settings)
+    try:
+        db = store.database
+        first_release = [
+            re.sub(r",\n\s+delivery .*\n\)", "\n)", s)
+            for s in render_ddl((DDL_DIR / "001_tables.sql").read_text(), db, 30)
+            if not s.startswith("ALTER")
+        ]
+        store.apply_ddl(first_release)
+        columns = (
+            f"SELECT name FROM system.columns WHERE database = '{db}' AND table = 'sink_attempts'"
+        )
+        assert ["delivery"] not in store.query(columns).rows
+        assert ["correlation_id"] in store.query(columns).rows
+        store.apply_ddl(
+            [
+                f"INSERT INTO {db}.sink_attempts (acked_at, event_created, received_at,"
+                " processed_at, sink, idempotency_key, outcome, attempts, reason_code,"
+                " call_latency_ms, customer_hash, cause_event_id, cause_event_type,"
+                " correlation_id) VALUES (now64(3), now() - 5, now64(3), now64(3), 'crm',"
+                " 'crm:h:evt_old', 'delivered', 1, '', 1.5, 'h', 'evt_old', 'invoice.paid', 'c')"
+            ]
+        )
+        store.apply_ddl(load_ddl(db, 30))  # what the sink runs at start-up
+        _, _, results = _traffic(stripe_fixtures_dir, 1, "migrate")
+        late = to_row(SINK_RESULT, results[0] | {"delivery": "reconcile"})
+        store.insert("sink_attempts", [late.values])
+        by_delivery = f"SELECT delivery, count() FROM {db}.sink_attempts GROUP BY 1 ORDER BY 1"
+        assert store.query(by_delivery).rows == [["first", 1], ["reconcile", 1]]
+        syncs = f"SELECT sum(syncs) FROM {db}.sync_latency_per_minute"
+        assert store.query(syncs).rows == [[1]]
     finally:
         store.close()
 

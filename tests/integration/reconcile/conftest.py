@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
+from devstack.stripe_api import DEFAULT_KEY, StripeApiStandin, events_from_fixtures
 from ingest import envelope
-from paystream.devstack.stripe_api import DEFAULT_KEY, StripeApiStandin, events_from_fixtures
 from paystream.settings import CommonSettings
 from schemas.codec import default_codec
 from tests.integration.worker.conftest import WorkerProcess, start_worker  # noqa: F401

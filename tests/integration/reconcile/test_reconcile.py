@@ -18,8 +18,8 @@ import threading
 
 import pytest
 
+from devstack.stripe_api import StripeApiStandin
 from ingest import envelope
-from paystream.devstack.stripe_api import StripeApiStandin
 from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from tests.integration.reconcile.conftest import (

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import stripe
 
-from paystream.devstack.stripe_api import (
+from devstack.stripe_api import (
     DEFAULT_KEY,
     RETENTION_S,
     StripeApiStandin,
@@ -169,3 +169,65 @@ def test_delivery_success_filters_the_events_listed(
     assert {e["id"] for e in body["data"]} == failed
     _, body, _ = get(stripe_api, "/v1/events?limit=100&delivery_success=true")
     assert {e["id"] for e in body["data"]} == {e["id"] for e in loaded} - failed
+
+
+def test_a_portal_session_through_the_stripe_library_leads_to_a_page_back_to_the_app(
+    stripe_api: StripeApiStandin,
+) -> None:
+    stripe_api.add_customers(["cus_Portal1"])
+    client = stripe.StripeClient(DEFAULT_KEY, base_addresses={"api": stripe_api.url})
+    back = "http://app.test/billing?from=portal&x=<y>"
+    session = client.v1.billing_portal.sessions.create(
+        params={"customer": "cus_Portal1", "return_url": back}
+    )
+    assert session.object == "billing_portal.session" and session.id.startswith("bps_")
+    assert (session.customer, session.return_url, session.livemode) == ("cus_Portal1", back, False)
+    assert session.url.startswith(stripe_api.url + "/p/session?secret=test_")
+    # the customer's browser: no API key, the url's secret only
+    with urllib.request.urlopen(session.url, timeout=10) as page:  # noqa: S310 - loopback
+        text = page.read().decode()
+    assert 'id="customer">cus_Portal1<' in text
+    assert 'href="http://app.test/billing?from=portal&amp;x=&lt;y&gt;"' in text
+    second = client.v1.billing_portal.sessions.create(params={"customer": "cus_Portal1"})
+    assert second.url != session.url and second.return_url is None  # one session per call
+    with pytest.raises(urllib.error.HTTPError) as unknown:
+        urllib.request.urlopen(stripe_api.url + "/p/session?secret=test_nope", timeout=10)  # noqa: S310
+    assert unknown.value.code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "key", "status", "code"),
+    [
+        ({"customer": "cus_Nobody"}, DEFAULT_KEY, 400, "resource_missing"),
+        ({"return_url": "http://app.test/"}, DEFAULT_KEY, 400, "parameter_missing"),
+        ({"customer": "cus_FromEvent"}, "sk_test_wrong", 401, None),
+    ],
+)
+def test_a_portal_session_is_refused_as_stripe_refuses_it(
+    stripe_api: StripeApiStandin,
+    stripe_fixtures_dir: Path,
+    params: dict[str, str],
+    key: str,
+    status: int,
+    code: str | None,
+) -> None:
+    event = events_from_fixtures(stripe_fixtures_dir, 1, newest=NOW)[0]
+    event["data"]["object"]["customer"] = "cus_FromEvent"
+    stripe_api.add_events([event])
+    client = stripe.StripeClient(key, base_addresses={"api": stripe_api.url})
+    with pytest.raises(stripe.StripeError) as refused:
+        client.v1.billing_portal.sessions.create(params=params)  # type: ignore[arg-type]
+    assert refused.value.http_status == status
+    assert refused.value.code == code
+    assert stripe_api.state()["portal_sessions"] == []
+
+
+def test_a_customer_named_by_an_event_exists(
+    stripe_api: StripeApiStandin, stripe_fixtures_dir: Path
+) -> None:
+    event = events_from_fixtures(stripe_fixtures_dir, 1, newest=NOW)[0]
+    event["data"]["object"]["customer"] = "cus_FromEvent"
+    stripe_api.add_events([event])
+    client = stripe.StripeClient(DEFAULT_KEY, base_addresses={"api": stripe_api.url})
+    session = client.v1.billing_portal.sessions.create(params={"customer": "cus_FromEvent"})
+    assert session.customer == "cus_FromEvent"

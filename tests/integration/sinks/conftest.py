@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from paystream.devstack import hubspot as hubspot_standin
-from paystream.devstack import zendesk as zendesk_standin
+from devstack import hubspot as hubspot_standin
+from devstack import zendesk as zendesk_standin
 from paystream.metrics import PaystreamMetrics
 from paystream.settings import CommonSettings
 from schemas.codec import default_codec

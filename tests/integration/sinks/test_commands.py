@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.hubspot import HubSpotStandin
 from tests.integration.sinks.conftest import PAYSTREAM
 
 

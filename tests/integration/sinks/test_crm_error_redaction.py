@@ -10,9 +10,9 @@ from collections.abc import Callable
 import pytest
 import structlog
 
-from paystream.devstack._http_standin import Fault
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack._http_standin import Fault
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
 from sinks.app import create_crm_sink

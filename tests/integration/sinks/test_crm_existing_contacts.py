@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin
 from paystream.metrics import PaystreamMetrics
 from sinks.app import create_crm_sink
 from sinks.settings import SinkSettings

@@ -17,8 +17,8 @@ import pytest
 import structlog
 from prometheus_client import generate_latest
 
-from paystream.devstack.commands import crm_command
-from paystream.devstack.hubspot import HubSpotStandin, invalid_email_message
+from devstack.commands import crm_command
+from devstack.hubspot import HubSpotStandin, invalid_email_message
 from paystream.logging import configure_logging
 from paystream.metrics import PaystreamMetrics
 from sinks.app import create_crm_sink

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from paystream.devstack.commands import helpdesk_command
-from paystream.devstack.hubspot import HubSpotStandin
-from paystream.devstack.zendesk import ZendeskStandin
+from devstack.commands import helpdesk_command
+from devstack.hubspot import HubSpotStandin
+from devstack.zendesk import ZendeskStandin
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.broker import free_port
 from sinks.app import create_helpdesk_sink
@@ -173,7 +173,7 @@ def test_dry_run_process_makes_no_network_call(
     hubspot: HubSpotStandin,
     zendesk: ZendeskStandin,
 ) -> None:
-    from paystream.devstack.commands import crm_command
+    from devstack.commands import crm_command
 
     settings = sink_settings()
     crm = [crm_command(f"cus_d{i}", "active", 1_700_000_000) for i in range(3)]

@@ -9,9 +9,9 @@ from collections.abc import Callable
 import pytest
 from pydantic import SecretStr
 
-from paystream.devstack._http_standin import Fault
-from paystream.devstack.commands import helpdesk_command
-from paystream.devstack.zendesk import ZendeskStandin
+from devstack._http_standin import Fault
+from devstack.commands import helpdesk_command
+from devstack.zendesk import ZendeskStandin
 from paystream.metrics import PaystreamMetrics
 from sinks.app import create_helpdesk_sink
 from sinks.errors import RetryableSinkError

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from paystream.devstack.hubspot import (
+from devstack.hubspot import (
     DEFAULT_TOKEN,
     SEARCH_PATH,
     TOKEN_INFO_PATH,

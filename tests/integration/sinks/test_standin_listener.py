@@ -18,7 +18,7 @@ def _accepts(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-@pytest.mark.parametrize("module", ["paystream.devstack.hubspot", "paystream.devstack.zendesk"])
+@pytest.mark.parametrize("module", ["devstack.hubspot", "devstack.zendesk"])
 @pytest.mark.parametrize(
     ("args", "bound", "other"),
     [([], "127.0.0.1", "127.0.0.2"), (["--host", "127.0.0.2"], "127.0.0.2", "127.0.0.1")],

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from paystream.devstack.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
-from paystream.devstack.zendesk import DEFAULT_EMAIL, DEFAULT_TOKEN
+from devstack.hubspot import DEFAULT_TOKEN as HUBSPOT_TOKEN
+from devstack.zendesk import DEFAULT_EMAIL, DEFAULT_TOKEN
 from paystream.runtime.broker import free_port
 from sinks.errors import RetryableSinkError
 from sinks.hubspot import HubSpotClient
@@ -57,12 +57,12 @@ def _serve(module: str) -> Iterator[str]:
 
 @pytest.fixture
 def zendesk_process() -> Iterator[str]:
-    yield from _serve("paystream.devstack.zendesk")
+    yield from _serve("devstack.zendesk")
 
 
 @pytest.fixture
 def hubspot_process() -> Iterator[str]:
-    yield from _serve("paystream.devstack.hubspot")
+    yield from _serve("devstack.hubspot")
 
 
 def test_zendesk_process_records_injects_and_replays(zendesk_process: str) -> None:

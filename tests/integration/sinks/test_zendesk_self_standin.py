@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from paystream.devstack.zendesk import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskStandin
+from devstack.zendesk import DEFAULT_EMAIL, DEFAULT_TOKEN, ZendeskStandin
 
 
 @pytest.fixture

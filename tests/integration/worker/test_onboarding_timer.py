@@ -51,5 +51,5 @@ def test_stuck_onboarding_opens_one_ticket(
     (ticket,) = tickets
     assert ticket["trigger"] == "onboarding_stuck"
     assert ticket["customer_id"] == "cus_stuck"
-    assert ticket["facts"]["opened_by"] == "evt_stuck"
+    assert ticket["onboarding_stuck"]["opened_by_event_id"] == "evt_stuck"
     assert ticket["email"] == "billz@supabase.io"

@@ -22,9 +22,9 @@ SPEC_ALERTS = {
     "PaystreamFailedPaymentNotificationsStopped",
     "PaystreamExceptionQueueNotEmpty",
     "PaystreamNoWebhooks",
-    # issue 14: the delivery gap `paystream reconcile` finds
+    # the delivery gap `paystream reconcile` finds
     "PaystreamWebhooksMissed",
-    # issue 9: HubSpot's daily limit pauses the CRM sink
+    # HubSpot's daily limit pauses the CRM sink
     "PaystreamHubSpotDailyLimitReached",
     # a destination outage is ridden out by retries for minutes: page while it lasts
     "PaystreamSinkDestinationFailing",

@@ -100,13 +100,26 @@ def test_since_is_the_later_of_the_record_change_and_the_contact_edit() -> None:
     assert compare([stale], {"cus_1": RECORD}).drifts[0].since_ms == MS
 
 
-def test_a_crm_date_later_than_the_record_is_for_a_person() -> None:
-    """The sink's stale guard would leave the correction out: not re-sent, still a finding."""
-    ahead = written(RECORD, billing_state="canceled", changed_at=iso8601_ms(MS + 1))
-    found = compare([ahead], {"cus_1": RECORD})
+@pytest.mark.parametrize(
+    ("changed_at", "later"),
+    [
+        (iso8601_ms(MS + 1), MS + 1),  # set later by hand: the correction overwrites it
+        (str(MS + 60_000), MS + 60_000),  # written as epoch ms, the same instant kept
+        (iso8601_ms(MS - 1), None),  # earlier: the stale guard lets it through anyway
+        ("", None),
+    ],
+    ids=["later", "later, epoch ms", "earlier", "cleared"],
+)
+def test_a_crm_date_later_than_the_record_is_corrected_over_that_date(
+    changed_at: str, later: int | None
+) -> None:
+    """The record is the truth: every drift is re-sent, and a later date is the one named."""
+    edited = written(RECORD, billing_state="canceled", changed_at=changed_at)
+    found = compare([edited], {"cus_1": RECORD})
     assert {d.field for d in found.drifts} == {"billing_state", "billing_state_changed_at"}
-    assert all(d.by_hand for d in found.drifts)
-    assert (found.correctable, found.clean) == ((), False)
+    assert {d.crm_later_ms for d in found.drifts} == {later}
+    assert (found.correctable, found.clean) == (("cus_1",), False)
+    assert found.overwrites == ({"cus_1": later} if later else {})
 
 
 def test_a_customer_the_crm_never_got_is_missing_one_without_a_state_is_not() -> None:

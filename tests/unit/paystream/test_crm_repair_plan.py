@@ -3,6 +3,8 @@ duplicate's exception-queue row as the admin reads it, one intervention row each
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from paystream.commands.crm_repair import plan
@@ -10,6 +12,7 @@ from paystream.commands.crm_repair.checks import (
     EMAIL_HELD_BY_OTHER_CUSTOMER,
     EMAIL_HELD_BY_SECOND_CONTACT,
     SAME_CUSTOMER_ID,
+    Contact,
     Duplicate,
     Findings,
     Missing,
@@ -40,6 +43,22 @@ def test_a_correction_is_the_workers_command_for_the_current_state() -> None:
     assert (decoded["billing_state"], decoded["billing_state_changed_at_ms"]) == ("active", MS)
     assert (decoded["email"], decoded["user_id"]) == ("a@example.com", "user_1")
     assert decoded["cause_event_type"] == "invoice.paid"
+
+
+def test_a_correction_over_a_later_crm_date_names_that_date_in_its_bytes() -> None:
+    """The sink overwrites exactly that date (``sinks.crm_plan.is_stale``); the field is in
+    the command itself, so an exception-queue retry, which re-sends the bytes, keeps it."""
+    contact = Contact("101", "cus_A", "a@example.com", "user_1", "canceled", str(MS + 60_000))
+    findings = compare([contact], RECORDS | {"cus_B": replace(B, billing_state=None)})
+    (command,) = [
+        m.value for m in plan.corrections(findings, RECORDS, MS, "r") if m.schema == "crm_command"
+    ]
+    codec = default_codec()
+    decoded = codec.decode_as("crm_command", codec.encode("crm_command", command))
+    assert decoded["overwrites_changed_at_ms"] == MS + 60_000
+    assert decoded["billing_state_changed_at_ms"] == MS
+    # the worker's commands, and every other correction, leave the stale guard as it is
+    assert plan.crm_command(A, MS, "r")["overwrites_changed_at_ms"] is None
 
 
 @pytest.mark.parametrize(

@@ -46,3 +46,15 @@ def test_json_holds_the_same_findings() -> None:
     assert [d["contact_ids"] for d in body["duplicates"]] == [["102", "204"]]
     assert [m["customer_id"] for m in body["missing"]] == ["cus_C"]
     assert body["unknown_contacts"] == ["103"]
+
+
+def test_a_date_set_later_by_hand_is_named_and_corrected_like_any_drift() -> None:
+    later = Contact("101", "cus_A", "a@example.com", "user_1", "active", iso8601_ms(MS + 1))
+    findings = compare([later], {"cus_A": A})
+    text = render(findings, "paystream crm-repair")
+    assert "billing_state_changed_at" in text and "(date set later by hand: overwritten)" in text
+    assert summary(findings, {"corrections": 1, "duplicates": 0}).startswith(
+        "1 contact(s) drifted, 0 duplicate(s), 0 customer(s) missing: sent 1 correction(s)"
+    )
+    (drift,) = json.loads(as_json(findings, None))["drifts"]
+    assert drift["crm_later_ms"] == MS + 1

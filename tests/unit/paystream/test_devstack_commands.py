@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from paystream.devstack.commands import crm_command, helpdesk_command
+from devstack.commands import crm_command, helpdesk_command
 from schemas.codec import default_codec
 
 SAMPLES = [

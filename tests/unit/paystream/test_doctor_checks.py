@@ -346,6 +346,6 @@ def test_events_pass_exactly_when_every_handled_type_is_enabled(enabled: list[st
 def test_the_handled_types_fit_one_events_list_request() -> None:
     """Stripe's ``types`` filter takes at most 20 names: doctor lists the recent events of
     every handled type in one request."""
-    from paystream.devstack.stripe_api import MAX_TYPES
+    from devstack.stripe_api import MAX_TYPES
 
     assert len(HANDLED_STRIPE_EVENT_TYPES) <= MAX_TYPES

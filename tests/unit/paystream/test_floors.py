@@ -1,6 +1,7 @@
 """``paystream/`` is the shared layer below the stages: nothing in it imports a stage, and no
-stage imports one of its commands. Read from the source (``ast``), so a lazy import inside a
-function counts too."""
+stage imports one of its commands; and no part of the product imports the stand-ins
+(``devstack/``, in the source checkout only: ``up`` runs them as modules). Read from the source
+(``ast``), so a lazy import inside a function counts too."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ STAGES = ("ingest", "processors", "sinks", "admin")
 #: the commands (no stage may import them)
 COMMANDS = (
     "paystream.commands",
-    "paystream.devstack",
     "paystream.up",
     "paystream.status",
     "paystream.demo",
@@ -50,6 +50,9 @@ def _sources(package: str) -> list[Path]:
 
 SHARED = _sources("paystream")
 STAGE_SOURCES = [p for stage in STAGES for p in _sources(stage)]
+PRODUCT = SHARED + STAGE_SOURCES + _sources("schemas")
+#: the local stand-ins: not in the wheel or the image, so nothing of the product imports them
+STANDINS = ("devstack",)
 
 
 @pytest.mark.parametrize("path", SHARED, ids=lambda p: str(p.relative_to(ROOT)))
@@ -64,7 +67,15 @@ def test_no_stage_imports_a_command(path: Path) -> None:
     assert commands == [], f"{_module(path)} imports {commands}"
 
 
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_product_imports_no_stand_in(path: Path) -> None:
+    standins = sorted(name for name in _imports(path) if _within(name, STANDINS))
+    assert standins == [], f"{_module(path)} imports {standins}"
+
+
 def test_the_check_sees_an_upward_import() -> None:
     assert _within("admin.kafka", STAGES)
     assert not _within("administration", STAGES)
+    assert _within("devstack.hubspot", STANDINS) and not _within("paystream", STANDINS)
+    assert (ROOT / "devstack" / "hubspot.py").is_file()
     assert _module(ROOT / "paystream" / "commands" / "__init__.py") == "paystream.commands"

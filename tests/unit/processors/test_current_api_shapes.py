@@ -31,7 +31,7 @@ from processors.lifecycle import (
 from processors.pipeline import BatchProcessor, InMessage
 from schemas.codec import default_codec
 from schemas.topics import Topics
-from sinks.mapping import ticket_body
+from sinks.ticket_text import ticket_body
 
 OPENAPI = Path(__file__).resolve().parents[2] / "fixtures" / "stripe-openapi"
 BASIL = "2025-03-31.basil"

@@ -351,7 +351,7 @@ def test_chargeback_without_customer_is_an_orphan_ticket() -> None:
     (effect,) = apply_orphan(dispute)
     assert isinstance(effect, OpenTicket)
     assert effect.ticket.key == "paystream:chargeback:dp_9"
-    assert effect.ticket.facts["charge"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
+    assert effect.ticket.details["charge_id"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
 
 
 def deadline(created: int) -> Event:

@@ -8,6 +8,7 @@ from processors.lifecycle import CustomerRecord
 from processors.pipeline import BatchProcessor, InMessage
 from schemas.codec import STRIPE_EVENT, default_codec
 from schemas.topics import Topics
+from sinks.outcomes import delivery_of
 from tests.unit.processors.stripe_events import encoded_app, encoded_stripe, envelope, stripe_body
 
 TOPICS = Topics("p.", 2)
@@ -163,7 +164,7 @@ def test_dispute_without_customer_still_opens_its_ticket(processor: BatchProcess
     (ticket,) = by_topic(result, TOPICS.sink_helpdesk)
     assert ticket["idempotency_key"] == "paystream:chargeback:dp_1"
     assert ticket["customer_id"] == ""
-    assert ticket["facts"]["charge"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
+    assert ticket["chargeback"]["charge_id"] == "ch_1IqtGAJDPojXS6LNstgEfUji"
     assert result.records == {}
 
 
@@ -231,3 +232,35 @@ def test_an_event_of_the_other_mode_is_counted_and_never_folded(live: bool, live
     assert set(result.seen) == {"evt_y"}
     assert all(o.key == b"cus_y" for o in result.outputs)
     assert result.outputs
+
+
+@pytest.mark.parametrize(
+    ("delivered_by", "delivery"),
+    [("webhook", "first"), ("reconcile", "reconcile"), ("demo", "first")],
+)
+def test_sink_commands_carry_how_their_cause_arrived(
+    processor: BatchProcessor, delivered_by: str, delivery: str
+) -> None:
+    """The envelope's source reaches sink.crm, sink.helpdesk and customer.lifecycle, where it
+    picks the sync latency's ``delivery`` label (an event ``reconcile`` recovered is no first
+    delivery)."""
+    failed = encoded_stripe(
+        "invoice.payment_failed",
+        "evt_2",
+        200,
+        "cus_1",
+        billing_reason="subscription_cycle",
+        attempt_count=2,
+        id="in_9",
+        delivered_by=delivered_by,
+    )
+    result = processor.process([message(failed)], lambda c, p: None, lambda e, p: None, 5)
+    commands = [
+        *by_topic(result, TOPICS.sink_crm),
+        *by_topic(result, TOPICS.sink_helpdesk),
+        *by_topic(result, TOPICS.customer_lifecycle),  # the product webhook's input
+    ]
+    assert len(commands) == 3
+    for command in commands:
+        assert command["source"] == delivered_by
+        assert delivery_of(command, None) == delivery

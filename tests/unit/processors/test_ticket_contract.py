@@ -17,7 +17,7 @@ from processors.lifecycle import ONBOARDING_DEADLINE
 from processors.pipeline import BatchProcessor, InMessage
 from schemas.codec import default_codec
 from schemas.topics import Topics
-from sinks.mapping import ticket_body
+from sinks.ticket_text import ticket_body
 from tests.unit.processors.stripe_events import encoded_app, encoded_stripe
 
 TOPICS = Topics("p.", 2)
@@ -134,8 +134,16 @@ def test_onboarding_stuck_ticket_shows_since_when_as_a_date() -> None:
     assert not re.search(r"\b1[6-9]\d{8}\b", text), "a unix time reached the ticket"
 
 
+def test_the_worker_writes_the_typed_facts_alone() -> None:
+    (command,) = tickets_for(failed_renewal(4900, "usd"))
+    assert command["facts"] == {}
+    assert command["failed_renewal"]["amount_due"] == 4900
+
+
 def test_a_v1_command_still_renders_its_amount() -> None:
     """Records written before the typed facts (v1) carried ``amount_due`` as a string."""
     (command,) = tickets_for(failed_renewal(4900, "usd"))
-    v1 = {**command, "failed_renewal": None}
+    # the string map a worker up to 0.1.0 wrote for this invoice, without the typed record
+    old_facts = {"invoice": "in_9", "attempt_count": "2", "amount_due": "4900", "currency": "usd"}
+    v1 = {**command, "failed_renewal": None, "facts": old_facts}
     assert "Renewal payment failed twice (USD 49.00)" in rendered(v1)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from devstack.commands import crm_command, helpdesk_command
 from paystream.crm_properties import contact_properties
-from paystream.devstack.commands import crm_command, helpdesk_command
 from paystream.vocabulary import BILLING_STATES
 from sinks.crm import CrmAdapter
 from sinks.helpdesk import HelpdeskAdapter

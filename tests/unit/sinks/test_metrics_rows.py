@@ -152,3 +152,20 @@ def test_values_the_store_cannot_hold_make_the_message_a_bad_one(
     """Refused here (skipped and logged by the sink), never retried forever as an insert."""
     with pytest.raises(ValueError):
         to_row(schema, record)
+
+
+@pytest.mark.parametrize(
+    ("record", "delivery"),
+    [
+        (RESULT | {"delivery": "first"}, "first"),
+        (RESULT | {"delivery": "retry"}, "retry"),
+        (RESULT | {"delivery": "reconcile"}, "reconcile"),
+        ({k: v for k, v in RESULT.items() if k != "delivery"}, "first"),  # a v1 record
+        (RESULT | {"delivery": "bogus"}, "first"),  # never a value of its own
+    ],
+)
+def test_sink_attempts_keep_the_delivery(record: dict[str, Any], delivery: str) -> None:
+    row = to_row(SINK_RESULT, record)
+    assert (
+        dict(zip(TABLE_COLUMNS["sink_attempts"], row.values, strict=True))["delivery"] == delivery
+    )

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from paystream.devstack.commands import crm_command, helpdesk_command
+from devstack.commands import crm_command, helpdesk_command
 from paystream.hashing import customer_hash
 from schemas.codec import default_codec
 from sinks.outcomes import (
@@ -125,3 +125,15 @@ H = "paystream-delivery"
 )
 def test_delivery_label(command: dict[str, str], headers: object, delivery: str) -> None:
     assert delivery_of(command, headers) == delivery  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("delivery", ["first", "retry", "reconcile"])
+def test_sink_result_carries_the_delivery_label(delivery: str) -> None:
+    command = crm_command("cus_A", "active", 1_700_000_000, delivery=delivery)
+    record = sink_result(
+        "crm", command, "delivered", attempts=1, reason_code=None, latency_ms=1.0, acked_at_ms=1
+    )
+    codec = default_codec()
+    assert (
+        codec.decode_as("sink_result", codec.encode("sink_result", record))["delivery"] == delivery
+    )

@@ -1,9 +1,11 @@
 "use client";
 
 /**
- * The billing status box: asks `/api/paystream/billing-state` and shows `describeBilling`'s
- * view, polling with growing delays while the state may still change (after checkout,
- * while syncing, while paystream is unreachable). Every view has a next step.
+ * The billing status box: shows `describeBilling`'s view of the state the page rendered
+ * with (`initial`, read on the server), and asks `/api/paystream/billing-state` again with
+ * growing delays only while the state may still change (after checkout or onboarding, while
+ * syncing, while paystream is unreachable). A settled state is not polled. Every view has a
+ * next step.
  */
 
 import { useEffect, useState } from "react";
@@ -35,14 +37,19 @@ async function fetchState(signal: AbortSignal): Promise<PageState> {
 export interface BillingStatusProps {
   /** The page was opened from Stripe Checkout's success URL (wording only, never the state). */
   readonly fromCheckout: boolean;
+  /** The page was opened right after onboarding was completed (wording and polling only). */
+  readonly fromOnboarding: boolean;
+  /** What the server read while rendering the page. */
+  readonly initial: PageState;
 }
 
-export function BillingStatus({ fromCheckout }: BillingStatusProps) {
+export function BillingStatus({ fromCheckout, fromOnboarding, initial }: BillingStatusProps) {
   const [startedAt] = useState(() => Date.now());
   const [seen, setSeen] = useState<{ state: PageState; at: number }>({
-    state: { status: "loading" },
+    state: initial,
     at: startedAt,
   });
+  const [first] = useState(initial);
 
   useEffect(() => {
     const controller = new AbortController();
@@ -54,18 +61,24 @@ export function BillingStatus({ fromCheckout }: BillingStatusProps) {
       }
       const at = Date.now();
       setSeen({ state, at });
-      if (describeBilling(state, { fromCheckout, waitedMs: at - startedAt }).keepPolling) {
+      if (describeBilling(state, { fromCheckout, fromOnboarding, waitedMs: at - startedAt }).keepPolling) {
         timer = setTimeout(() => void poll(n + 1), nextPollDelayMs(n));
       }
     };
-    void poll(0);
+    if (describeBilling(first, { fromCheckout, fromOnboarding, waitedMs: 0 }).keepPolling) {
+      timer = setTimeout(() => void poll(1), nextPollDelayMs(0));
+    }
     return () => {
       controller.abort();
       clearTimeout(timer);
     };
-  }, [fromCheckout, startedAt]);
+  }, [fromCheckout, fromOnboarding, first, startedAt]);
 
-  const view = describeBilling(seen.state, { fromCheckout, waitedMs: seen.at - startedAt });
+  const view = describeBilling(seen.state, {
+    fromCheckout,
+    fromOnboarding,
+    waitedMs: seen.at - startedAt,
+  });
   return (
     <section role="status" aria-live="polite" data-tone={view.tone}>
       <h2>{view.title}</h2>

@@ -19,7 +19,7 @@ import { STEPS, onboardingEvent, stepOf } from "@/lib/onboarding";
 import { appEvents, json, paystreamFailure } from "@/lib/paystream";
 
 export async function POST(request: Request): Promise<Response> {
-  const user = await getSignedInUser(request);
+  const user = await getSignedInUser(request.headers);
   if (user === null) {
     return json({ error: "signed_out" }, 401);
   }

@@ -189,6 +189,8 @@ class Standin:
                 body: Any = await request.json() if raw else None
             except ValueError:
                 body = raw.decode("utf-8", "replace")
+            if raw and request.content_type == "application/x-www-form-urlencoded":
+                body = dict((await request.post()).items())  # Stripe's API encoding
             headers = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
             peer = request.transport.get_extra_info("peername") if request.transport else None
             record = Recorded(request.method, request.path_qs, headers, body)
@@ -306,6 +308,6 @@ class Standin:
 
 
 def serve_forever(standin: Standin, port: int, host: str = "127.0.0.1") -> None:
-    """Run a stand-in in the foreground (``python -m paystream.devstack.<name> --port N``)."""
+    """Run a stand-in in the foreground (``python -m devstack.<name> --port N``)."""
     print(f"{type(standin).__name__} listening on http://{host}:{port}", flush=True)
     web.run_app(standin.make_app(), host=host, port=port, print=None, access_log=None)

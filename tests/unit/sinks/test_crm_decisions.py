@@ -1,5 +1,6 @@
-"""Issue 9's pure decisions, as tables: contacts by email, the newest email in a batch,
-the daily reset, safe ids, the daily-limit retry, crm-setup's property check, conflicts."""
+"""The CRM sink's pure decisions, as tables: contacts by email, the newest email in a
+batch, HubSpot's daily reset and daily-limit retry, safe ids, crm-setup's property check,
+conflicts."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devstack.commands import crm_command
 from paystream.crm_properties import contact_properties, property_differences
-from paystream.devstack.commands import crm_command
-from sinks import mapping
+from sinks import crm_plan
+from sinks.crm_plan import HeldContact
 from sinks.hubspot import is_conflict
-from sinks.mapping import HeldContact
 from sinks.retry import (
     DAILY_LIMIT,
     RATE_LIMITED,
@@ -26,8 +27,8 @@ from sinks.retry import (
 )
 
 
-def upsert(customer: str, email: str | None, changed_s: int = 100) -> mapping.CrmUpsert:
-    (one,) = mapping.coalesce_crm([crm_command(customer, "active", changed_s, email=email)])
+def upsert(customer: str, email: str | None, changed_s: int = 100) -> crm_plan.CrmUpsert:
+    (one,) = crm_plan.coalesce_crm([crm_command(customer, "active", changed_s, email=email)])
     return one
 
 
@@ -118,8 +119,8 @@ def test_plan_contacts(
     refused: str | None,
 ) -> None:
     one = upsert("cus_A", "A@x.com")
-    assert mapping.emails_to_look_up([one], by_customer) == ([wanted] if wanted else [])
-    plan = mapping.plan_contacts([one], by_customer, by_email)
+    assert crm_plan.emails_to_look_up([one], by_customer) == ([wanted] if wanted else [])
+    plan = crm_plan.plan_contacts([one], by_customer, by_email)
     assert (len(plan.upserts), len(plan.links)) == (upserts, links), name
     assert plan.reasons.get("cus_A") == reason
     assert plan.refused.get("cus_A") == refused
@@ -131,7 +132,7 @@ def test_plan_contacts(
 
 
 def test_two_new_customers_with_one_email_in_one_batch_never_share_a_contact() -> None:
-    plan = mapping.plan_contacts([upsert("cus_1", "s@x.com"), upsert("cus_2", "S@x.com")], {}, {})
+    plan = crm_plan.plan_contacts([upsert("cus_1", "s@x.com"), upsert("cus_2", "S@x.com")], {}, {})
     assert [u["id"] for u in plan.upserts] == ["cus_1"]
     assert plan.refused == {"cus_2": "email_held_by_other_customer"}
 
@@ -148,11 +149,11 @@ def test_two_new_customers_with_one_email_in_one_batch_never_share_a_contact() -
     )
 )
 def test_plan_never_writes_one_email_to_two_contacts(batch: list[tuple[str, Any, bool]]) -> None:
-    upserts = mapping.coalesce_crm(
+    upserts = crm_plan.coalesce_crm(
         [crm_command(c, "active", 100 + i, email=e) for i, (c, e, _) in enumerate(batch)]
     )
     held = {c: contact(f"h{c}", c, None) for c, _, known in batch if known}
-    plan = mapping.plan_contacts(upserts, held, {})
+    plan = crm_plan.plan_contacts(upserts, held, {})
     emails = [u["properties"].get("email") for u in plan.upserts if u["properties"].get("email")]
     emails += [link["properties"].get("email") for link in plan.links]
     assert len(emails) == len(set(emails))
@@ -174,7 +175,7 @@ def test_coalescing_keeps_the_email_of_the_contact_change() -> None:
         event_created=100,
         cause_event_id="evt_c",
     )
-    (one,) = mapping.coalesce_crm([state, contact_change])
+    (one,) = crm_plan.coalesce_crm([state, contact_change])
     assert one.input["properties"]["email"] == "a@x.com"
     assert one.input["properties"]["paystream_user_id"] == "u1"
     assert one.input["properties"]["billing_state"] == "active"
@@ -193,7 +194,7 @@ def test_coalescing_takes_the_latest_known_email(
     emails: list[str | None], expected: str | None
 ) -> None:
     commands = [crm_command("cus_A", "active", 100 + i, email=e) for i, e in enumerate(emails)]
-    (one,) = mapping.coalesce_crm(commands)
+    (one,) = crm_plan.coalesce_crm(commands)
     assert one.input["properties"].get("email") == expected
 
 

@@ -1,4 +1,5 @@
-"""A local Stripe API stand-in: the Events API that ``paystream reconcile`` pages through.
+"""A local Stripe API stand-in: the Events API that ``paystream reconcile`` pages through,
+and the Billing Portal sessions the Next.js example (``examples/nextjs``) opens.
 
 ``GET /v1/events`` and ``GET /v1/events/{id}`` as Stripe documents them, built from real
 webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``created``):
@@ -18,7 +19,7 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
 - Rate limits (https://docs.stripe.com/rate-limits): 429 with Stripe's error body and, as
   in general for Stripe's rate limiter, no ``Retry-After`` header (inject one with
   ``fail_next(429, retry_after="1")`` to test a client that honours it). Faults are
-  injected as for the other stand-ins (``paystream.devstack._http_standin``).
+  injected as for the other stand-ins (``devstack._http_standin``).
 - ``delivery_success`` (List all events, https://docs.stripe.com/api/events/list): "Filter
   events by whether all webhooks were successfully delivered. If false, events which are
   still pending or have failed all delivery attempts to a webhook endpoint will be
@@ -30,7 +31,17 @@ webhook bodies (``../shared/stripe-fixtures/`` cloned with distinct ids and ``cr
   ``status`` ``enabled``/``disabled`` and ``livemode``; the ``secret`` is "only returned
   at creation", so a listing never carries it. ``add_webhook_endpoint(...)`` plants one.
 
-    python -m paystream.devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
+- ``POST /v1/billing_portal/sessions`` (Create a portal session,
+  https://docs.stripe.com/api/customer_portal/sessions/create): form-encoded ``customer``
+  ("The ID of an existing customer") and optional ``return_url``; answers the
+  ``billing_portal.session`` object, whose ``url`` (Stripe's is
+  ``https://billing.stripe.com/p/session?secret=...``) is the stand-in's own
+  ``/p/session?secret=...``: a page naming the customer with a link back to ``return_url``,
+  so a browser test can follow it. A customer the stand-in does not know (neither planted
+  with ``add_customers`` nor in an event) is Stripe's 400 ``resource_missing`` (Errors,
+  https://docs.stripe.com/api/errors); no ``customer`` is 400 ``parameter_missing``.
+
+    python -m devstack.stripe_api --port 8093 --fixtures ../shared/stripe-fixtures
 """
 
 from __future__ import annotations
@@ -38,7 +49,9 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import html
 import json
+import secrets
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -46,7 +59,7 @@ from typing import Any
 
 from aiohttp import web
 
-from paystream.devstack._http_standin import Standin, serve_forever
+from devstack._http_standin import Standin, serve_forever
 
 DEFAULT_KEY = "sk_test_standin_reconcile"
 #: "List events, going back up to 30 days" (https://docs.stripe.com/api/events/list)
@@ -55,6 +68,8 @@ MAX_LIMIT = 100
 #: ``types`` takes "an array of up to 20 strings" (https://docs.stripe.com/api/events/list)
 MAX_TYPES = 20
 DEFAULT_LIMIT = 10
+#: where a portal session's url leads (Stripe's: https://billing.stripe.com/p/session)
+PORTAL_PAGE = "/p/session"
 
 
 def _error(status: int, type_: str, message: str, **extra: Any) -> web.Response:
@@ -124,15 +139,30 @@ class StripeApiStandin(Standin):
         self.route("GET", "/v1/events", self.list_events)
         self.route("GET", "/v1/events/{id}", self.retrieve_event)
         self.route("GET", "/v1/webhook_endpoints", self.list_webhook_endpoints)
+        self.route("POST", "/v1/billing_portal/sessions", self.create_portal_session)
+        self.route("GET", PORTAL_PAGE, self.portal_page)
 
     def reset_state(self) -> None:
         self.events: dict[str, dict[str, Any]] = {}
         #: ids of events whose webhook delivery is still pending or failed
         self.undelivered: set[str] = set()
         self.webhook_endpoints: list[dict[str, Any]] = []
+        self.customers: set[str] = set()
+        #: portal sessions by their url's secret
+        self.portal_sessions: dict[str, dict[str, Any]] = {}
 
     def state(self) -> Any:
-        return {"events": len(self.events)}
+        return {"events": len(self.events), "portal_sessions": list(self.portal_sessions.values())}
+
+    def add_customers(self, ids: Iterable[str]) -> None:
+        """Customers that exist in the account (besides those the events name)."""
+        with self.lock:
+            self.customers.update(ids)
+
+    def _customer_exists(self, customer: str) -> bool:
+        if customer in self.customers:
+            return True
+        return any(_customer_of(e) == customer for e in self.events.values())
 
     def add_events(self, events: Iterable[dict[str, Any]]) -> None:
         with self.lock:
@@ -180,6 +210,8 @@ class StripeApiStandin(Standin):
 
     # ------------------------------------------------------------------ auth
     def authorized(self, request: web.Request) -> bool:
+        if request.path == PORTAL_PAGE:  # the customer's browser, holding the url's secret
+            return True
         return _key_of(request.headers.get("Authorization", "")) == self.api_key
 
     def unauthorized(self) -> web.Response:
@@ -245,6 +277,61 @@ class StripeApiStandin(Standin):
             self.webhook_endpoints, key=lambda e: (e["created"], e["id"]), reverse=True
         )
         return _page(endpoints, "/v1/webhook_endpoints", limit, after, before, "webhook endpoint")
+
+    async def create_portal_session(self, _request: web.Request, body: Any) -> web.Response:
+        params = body if isinstance(body, dict) else {}
+        customer = params.get("customer")
+        if not customer:
+            return _error(
+                400,
+                "invalid_request_error",
+                "Missing required param: customer.",
+                code="parameter_missing",
+                param="customer",
+            )
+        if not self._customer_exists(str(customer)):
+            return _error(
+                400,
+                "invalid_request_error",
+                f"No such customer: '{customer}'",
+                code="resource_missing",
+                param="customer",
+            )
+        secret = f"test_{secrets.token_urlsafe(24)}"
+        session = {
+            "id": f"bps_{secrets.token_hex(12)}",
+            "object": "billing_portal.session",
+            "configuration": "bpc_standin",
+            "created": int(self._clock()),
+            "customer": str(customer),
+            "flow": None,
+            "livemode": not self.api_key.startswith(("sk_test_", "rk_test_")),
+            "locale": None,
+            "on_behalf_of": None,
+            "return_url": params.get("return_url"),
+            "url": f"{self.url}{PORTAL_PAGE}?secret={secret}",
+        }
+        self.portal_sessions[secret] = session
+        return web.json_response(session)
+
+    async def portal_page(self, request: web.Request, _body: Any) -> web.Response:
+        session = self.portal_sessions.get(request.query.get("secret", ""))
+        if session is None:
+            return web.Response(status=404, text="This portal session does not exist.")
+        back = session["return_url"]
+        link = f'<a id="return" href="{html.escape(back)}">Return</a>' if back else ""
+        page = (
+            "<!doctype html><title>Billing portal (Stripe stand-in)</title>"
+            f'<h1>Billing portal</h1><p id="customer">{html.escape(session["customer"])}</p>'
+            f"<p>Update your payment method here.</p>{link}"
+        )
+        return web.Response(text=page, content_type="text/html")
+
+
+def _customer_of(event: dict[str, Any]) -> str | None:
+    obj = event.get("data", {}).get("object", {})
+    customer = obj.get("id") if obj.get("object") == "customer" else obj.get("customer")
+    return customer if isinstance(customer, str) else None
 
 
 def _paging(query: Any) -> tuple[int, str | None, str | None] | web.Response:

@@ -5,7 +5,7 @@ Routes: ``POST /crm/v3/objects/contacts/batch/upsert``, ``.../batch/update`` and
 /crm/v3/properties/contacts`` and ``.../groups`` (409 when the name exists), ``GET
 /crm/v3/properties/contacts/{name}``. Bearer auth (401 with HubSpot's error body), 400
 ``VALIDATION_ERROR`` for unknown properties, bad options and duplicate ids in one batch,
-and any injected fault (see ``paystream.devstack._http_standin``). The unkind parts:
+and any injected fault (see ``devstack._http_standin``). The unkind parts:
 
 * **One contact per email** ("Contacts" guide, https://developers.hubspot.com/docs/api-reference/latest/crm/objects/contacts/guide:
   email is the primary unique identifier; the legacy "Create or update a contact" page,
@@ -36,7 +36,7 @@ and any injected fault (see ``paystream.devstack._http_standin``). The unkind pa
 * **Token introspection** of a private app (``access-token-info``) names its scopes;
   ``token_expired = True`` makes every call a 401 ``EXPIRED_AUTHENTICATION``.
 
-    python -m paystream.devstack.hubspot --port 8091 --token standin-token
+    python -m devstack.hubspot --port 8091 --token standin-token
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from paystream.devstack._http_standin import Fault, Standin, serve_forever
+from devstack._http_standin import Fault, Standin, serve_forever
 from paystream.vocabulary import BILLING_STATES
 
 DEFAULT_TOKEN = "standin-hubspot-token"  # noqa: S105 - a stand-in's own, never a real token

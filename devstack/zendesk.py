@@ -13,10 +13,10 @@ tickets back, paginated with ``per_page``/``page`` and ``next_page`` ("Paginatio
 https://developer.zendesk.com/api-reference/introduction/pagination/). Over
 ``rate_limit`` requests a minute the answer is 429 with ``Retry-After`` ("Rate limits",
 https://developer.zendesk.com/api-reference/introduction/rate-limits/). Faults are injected
-as in ``paystream.devstack._http_standin``, including answers lost after the ticket was
+as in ``devstack._http_standin``, including answers lost after the ticket was
 made (``drop_answers``).
 
-    python -m paystream.devstack.zendesk --port 8092 --email agent@example.com --token standin-token
+    python -m devstack.zendesk --port 8092 --email agent@example.com --token standin-token
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
-from paystream.devstack._http_standin import Standin, serve_forever
+from devstack._http_standin import Standin, serve_forever
 
 DEFAULT_EMAIL = "agent@example.com"
 DEFAULT_TOKEN = "standin-zendesk-token"  # noqa: S105 - a stand-in's own, never a real token
@@ -44,6 +44,30 @@ MAX_PER_PAGE = 100
 
 def _iso(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _record_invalid(field: str, description: str) -> dict[str, Any]:
+    return {
+        "error": "RecordInvalid",
+        "description": "Record validation errors",
+        "details": {field: [{"description": description}]},
+    }
+
+
+def _invalid_ticket(ticket: Any) -> dict[str, Any] | None:
+    """The 422 body Zendesk answers a ticket it refuses (no ticket, a blank description, a
+    requester without an email); None for a ticket it creates."""
+    if not isinstance(ticket, dict):
+        return _record_invalid("base", "ticket is required")
+    comment = ticket.get("comment") or {}
+    if not (comment.get("body") if isinstance(comment, dict) else None):
+        return _record_invalid("description", "Description: cannot be blank")
+    requester = ticket.get("requester")
+    if requester is not None and (
+        not isinstance(requester, dict) or "@" not in str(requester.get("email", ""))
+    ):
+        return _record_invalid("requester", "Requester: email is invalid")
+    return None
 
 
 class ZendeskStandin(Standin):
@@ -135,67 +159,59 @@ class ZendeskStandin(Standin):
             return limited
         key = request.headers.get("Idempotency-Key")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        if key:
-            stored = self.idempotency.get(key)
-            if stored is not None and self.now_s() - stored[3] >= IDEMPOTENCY_TTL_S:
-                del self.idempotency[key]  # expired: the key is new again
-                stored = None
-            if stored is not None:
-                if stored[0] != digest:
-                    return web.json_response(
-                        {
-                            "error": "IdempotentRequestError",
-                            "description": "Request parameters do not match the original"
-                            " request with this idempotency key",
-                        },
-                        status=400,
-                    )
-                self.replays += 1
-                return web.json_response(
-                    stored[2], status=stored[1], headers={"x-idempotency-lookup": "hit"}
-                )
+        replayed = self._replayed(key, digest) if key else None
+        if replayed is not None:
+            return replayed
         ticket = body.get("ticket") if isinstance(body, dict) else None
-        if not isinstance(ticket, dict):
+        refused = _invalid_ticket(ticket)
+        if refused is not None or not isinstance(ticket, dict):
+            return web.json_response(refused, status=422)
+        created = self._created(request, ticket)
+        now = created["created_at"]
+        answer = {"ticket": created, "audit": {"ticket_id": created["id"], "created_at": now}}
+        if key:
+            self.idempotency[key] = (digest, 201, answer, self.now_s())
+        headers = {"Location": created["url"]}
+        if key:
+            headers["x-idempotency-lookup"] = "miss"
+        return web.json_response(answer, status=201, headers=headers)
+
+    def _replayed(self, key: str, digest: str) -> web.Response | None:
+        """The stored answer to a request made again with its idempotency key (a 400 when
+        its parameters differ); None when the key is new or its answer expired."""
+        stored = self.idempotency.get(key)
+        if stored is not None and self.now_s() - stored[3] >= IDEMPOTENCY_TTL_S:
+            del self.idempotency[key]  # expired: the key is new again
+            stored = None
+        if stored is None:
+            return None
+        if stored[0] != digest:
             return web.json_response(
                 {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"base": [{"description": "ticket is required"}]},
+                    "error": "IdempotentRequestError",
+                    "description": "Request parameters do not match the original"
+                    " request with this idempotency key",
                 },
-                status=422,
+                status=400,
             )
-        comment = ticket.get("comment") or {}
-        text = comment.get("body") if isinstance(comment, dict) else None
-        if not text:
-            return web.json_response(
-                {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"description": [{"description": "Description: cannot be blank"}]},
-                },
-                status=422,
-            )
-        requester = ticket.get("requester")
-        if requester is not None and (
-            not isinstance(requester, dict) or "@" not in str(requester.get("email", ""))
-        ):
-            return web.json_response(
-                {
-                    "error": "RecordInvalid",
-                    "description": "Record validation errors",
-                    "details": {"requester": [{"description": "Requester: email is invalid"}]},
-                },
-                status=422,
-            )
+        self.replays += 1
+        return web.json_response(
+            stored[2], status=stored[1], headers={"x-idempotency-lookup": "hit"}
+        )
+
+    def _created(self, request: web.Request, ticket: dict[str, Any]) -> dict[str, Any]:
+        """Store a new ticket from a valid request's ``ticket``; the ticket as answered."""
         ticket_id = next(self._ids)
         now = _iso(self.now_s())
+        comment = ticket.get("comment") or {}
+        requester = ticket.get("requester")
         created = {
             "id": ticket_id,
             "url": f"{request.scheme}://{request.host}/api/v2/tickets/{ticket_id}.json",
             "external_id": ticket.get("external_id"),
             "subject": ticket.get("subject"),
             "raw_subject": ticket.get("subject"),
-            "description": text,
+            "description": comment.get("body"),
             "priority": ticket.get("priority"),
             "status": "new",
             "type": ticket.get("type"),
@@ -206,13 +222,7 @@ class ZendeskStandin(Standin):
             "updated_at": now,
         }
         self.tickets[ticket_id] = created
-        answer = {"ticket": created, "audit": {"ticket_id": ticket_id, "created_at": now}}
-        if key:
-            self.idempotency[key] = (digest, 201, answer, self.now_s())
-        headers = {"Location": created["url"]}
-        if key:
-            headers["x-idempotency-lookup"] = "miss"
-        return web.json_response(answer, status=201, headers=headers)
+        return created
 
     async def show_self(self, _request: web.Request, _body: Any) -> web.Response:
         """``GET /api/v2/users/me`` ("Show Self", Users API page above): the user the

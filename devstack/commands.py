@@ -19,6 +19,7 @@ def _provenance(event_id: str, event_type: str, created_s: int, request: str) ->
         "processed_at_ms": created_s * 1000 + 300,
         "livemode": False,
         "correlation_id": f"req_{request}",
+        "source": "webhook",
     }
 
 
@@ -35,6 +36,7 @@ def crm_command(
         "email": None,
         "user_id": None,
         **_provenance(event, "invoice.paid", changed_s, event),
+        "overwrites_changed_at_ms": None,  # a worker's command: the stale guard as ever
     }
     command.update(extra)
     return command
@@ -49,7 +51,6 @@ def helpdesk_command(
 ) -> dict[str, Any]:
     """A v2 command with the trigger's typed facts; ``facts=`` gives a v1-style command."""
     v1 = "facts" in extra
-    facts = {"amount": "4900", "currency": "usd", "attempt_count": "2"}
     typed: dict[str, dict[str, Any]] = {
         FAILED_RENEWAL: {
             "invoice_id": object_id,
@@ -79,7 +80,7 @@ def helpdesk_command(
         "customer_id": customer,
         "email": "jenny@example.com",
         "user_id": "user_42",
-        "facts": facts,
+        "facts": {},  # what a worker writes now: the typed record alone
         **_provenance(f"evt_{object_id}", "invoice.payment_failed", created_s, object_id),
     }
     for name, record in typed.items():
