@@ -44,7 +44,7 @@ class Command:
 
 COMMANDS: dict[str, Command] = {
     "up": Command(
-        "paystream.up",
+        "paystream.commands.up",
         "run everything on this machine (embedded broker and store if none configured)",
         "Runs the whole pipeline in the foreground: an embedded broker when "
         "KAFKA_BOOTSTRAP_SERVERS is unset, the topics, ingest, worker, sinks and the admin "
@@ -135,7 +135,7 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     "demo": Command(
-        "paystream.demo",
+        "paystream.commands.demo",
         "send a signed storyline of Stripe events to a running ingest",
         "Sends a realistic, signed storyline of Stripe events (checkout, failed renewals, "
         "recovery, a chargeback, cancellation) to ingest and prints each answer.",
@@ -161,14 +161,14 @@ COMMANDS: dict[str, Command] = {
         beside=True,
     ),
     "status": Command(
-        "paystream.status",
+        "paystream.commands.status",
         "one screen for an operator: webhooks, sync latency, exceptions, lag",
         "Shows the webhook success rate, sync latency p50/p95, open exceptions and consumer lag.",
         (*KAFKA, "CLICKHOUSE_URL", "PAYSTREAM_INGEST_PORT", "PAYSTREAM_STATUS_INGEST_METRICS_URL"),
         beside=True,
     ),
     "topics": Command(
-        "paystream.topics",
+        "paystream.commands.topics",
         "create or check every topic",
         "Creates every topic with its partitions, replication and retention or compaction, "
         "or checks the ones that exist.",

@@ -13,8 +13,9 @@ import pytest
 
 from ingest.settings import ReconcileSettings
 from paystream.commands.crm_repair.shell import CrmRepairSettings
+from paystream.commands.demo import DemoSettings
 from paystream.commands.doctor.shell import DoctorSettings
-from paystream.demo import DemoSettings
+from paystream.commands.up import UpSettings, api_token, stack_settings
 from paystream.runtime.broker import free_port
 from paystream.runtime.running_stack import (
     load_beside_running_stack,
@@ -23,7 +24,6 @@ from paystream.runtime.running_stack import (
     stack_file,
     write_running_stack,
 )
-from paystream.up import UpSettings, api_token, stack_settings
 from tests.unit.paystream.test_up_banner import started
 
 SETTINGS = {"stripe_webhook_secrets": "whsec_fromup", "paystream_ingest_port": 18080}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from paystream.up import _port
+from paystream.commands.up import _port
 
 
 def test_a_port_left_in_time_wait_is_free_for_the_next_up() -> None:

@@ -19,12 +19,12 @@ from pydantic import Field
 from paystream.commands.doctor import checks
 from paystream.commands.doctor.checks import Finding, TopicState
 from paystream.commands.doctor.environment import environment_findings
+from paystream.commands.status import Status, StatusSettings, open_reader, read_lag
 from paystream.crm_properties import contact_properties, property_differences
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.runtime.store import MetricsStoreUnavailable, QueryRejected
 from paystream.settings import ApiToken, Environment, StripeApiBase, WorkerUrl
-from paystream.status import Status, StatusSettings, open_reader, read_lag
 from paystream.stripe_objects import stripe_customer_id, stripe_event_key
 from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
 

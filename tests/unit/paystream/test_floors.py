@@ -15,9 +15,6 @@ STAGES = ("ingest", "processors", "sinks", "admin")
 #: the commands (no stage may import them)
 COMMANDS = (
     "paystream.commands",
-    "paystream.up",
-    "paystream.status",
-    "paystream.demo",
     "paystream.storyline",
     "paystream.cli",
     "paystream.__main__",

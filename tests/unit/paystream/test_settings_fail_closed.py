@@ -14,10 +14,10 @@ from pydantic_settings import BaseSettings
 
 from admin.settings import AdminSettings
 from ingest.settings import IngestSettings, ReconcileSettings
-from paystream.demo import DemoSettings
+from paystream.commands.demo import DemoSettings
+from paystream.commands.status import StatusSettings
+from paystream.commands.up import UpSettings
 from paystream.settings import MIN_SECRET_CHARS, load_settings
-from paystream.status import StatusSettings
-from paystream.up import UpSettings
 from processors.settings import WorkerSettings
 from sinks.settings import SinkSettings
 from tests.unit.settings_env import clean_environment, refusal

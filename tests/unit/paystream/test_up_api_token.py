@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from paystream.commands.up import UpSettings, api_token, banner, stack_settings
 from paystream.settings import short_secret_problem
-from paystream.up import UpSettings, api_token, banner, stack_settings
 from tests.unit.paystream.test_up_banner import started
 from tests.unit.settings_env import clean_environment
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from paystream.commands.up import Started, UpSettings, admin_line, banner, command_prefix
 from paystream.errors import SettingsError
 from paystream.settings import load_settings
-from paystream.up import Started, UpSettings, admin_line, banner, command_prefix
 
 REPO = Path("/src/paystream")
 INSTALLED = REPO / ".venv" / "bin" / "paystream"

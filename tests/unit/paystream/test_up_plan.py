@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from paystream.up import Found, Plan, StandinsMissing, UpSettings, plan
+from paystream.commands.up import Found, Plan, StandinsMissing, UpSettings, plan
 from tests.unit.settings_env import clean_environment
 
 FOUND = Found(

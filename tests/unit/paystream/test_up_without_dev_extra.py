@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from paystream.cli import main
-from paystream.up import missing_dev_parts
+from paystream.commands.up import missing_dev_parts
 
 
 @pytest.fixture

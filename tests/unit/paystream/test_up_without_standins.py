@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import paystream.up
+import paystream.commands.up
 from paystream.cli import main
 from tests.unit.settings_env import clean_environment
 
@@ -15,7 +15,7 @@ def test_up_says_in_one_line_that_the_stand_ins_ship_with_the_checkout(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     clean_environment(monkeypatch, tmp_path)
-    monkeypatch.setattr(paystream.up, "standins_checkout", lambda: None)
+    monkeypatch.setattr(paystream.commands.up, "standins_checkout", lambda: None)
     monkeypatch.setenv("PAYSTREAM_SINK_WRITES", "enabled")
     monkeypatch.setenv("PAYSTREAM_DATA_DIR", str(tmp_path / "var"))
     assert main(["up"]) == 2
@@ -28,5 +28,5 @@ def test_up_says_in_one_line_that_the_stand_ins_ship_with_the_checkout(
 
 
 def test_this_checkout_has_them() -> None:
-    checkout = paystream.up.standins_checkout()
+    checkout = paystream.commands.up.standins_checkout()
     assert checkout is not None and (checkout / "devstack" / "hubspot.py").is_file()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from paystream.commands.status import StatusSettings
 from paystream.errors import SettingsError
 from paystream.settings import load_settings
-from paystream.status import StatusSettings
 from sinks.settings import SinkSettings
 
 

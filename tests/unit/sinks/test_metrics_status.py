@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client import generate_latest
 
+from paystream.commands.status import Status, WebhookFigures, duration, render, webhook_figures
 from paystream.metrics import PaystreamMetrics
 from paystream.runtime.lag import EMBEDDED_LAG_NOTE, PartitionLag, group_lag
-from paystream.status import Status, WebhookFigures, duration, render, webhook_figures
 
 
 def exposition(counts: dict[tuple[str, str], int]) -> str:

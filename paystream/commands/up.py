@@ -582,7 +582,7 @@ class StandinsMissing(PaystreamError):
 def standins_checkout() -> Path | None:
     """The source checkout holding ``devstack/`` beside this ``paystream/`` (an editable
     install, a clone on PYTHONPATH), or None in an install without the stand-ins."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "devstack" / "__init__.py").is_file() else None
 
 
