@@ -108,7 +108,9 @@ def create_crm_sink(
         client = None
         if token is not None:
             limiter = SlidingWindowLimiter(
-                settings.hubspot_rate_limit, settings.paystream_hubspot_rate_period_s, RATE_SPREAD
+                settings.hubspot_paced_limit,
+                settings.paystream_hubspot_rate_period_s,
+                RATE_SPREAD,
             )
             client = HubSpotClient(
                 settings.hubspot_api_base,

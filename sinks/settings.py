@@ -16,6 +16,11 @@ from sinks.retry import DEFAULT_RETRY, RetryPolicy
 HubSpotPlan = Literal["free", "starter", "professional", "enterprise"]
 
 
+def paced_under(quota: int) -> int:
+    """A documented quota less 2 % (at least one request): 190 → 187, 100 → 98."""
+    return max(1, quota - max(1, quota // 50))
+
+
 class SinkSettings(DestinationSettings):
     """The destinations (``DestinationSettings``: endpoints, credentials, write switch, the
     store's URL) and how the sinks reach them: rate limits, retries, batching, retention."""
@@ -102,6 +107,16 @@ class SinkSettings(DestinationSettings):
         if self.paystream_hubspot_rate_limit is not None:
             return self.paystream_hubspot_rate_limit
         return PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan]
+
+    @property
+    def hubspot_paced_limit(self) -> int:
+        """What the sink lets out per window: a limit set here as is; the plan's documented
+        figure less a margin (``paced_under``), since HubSpot counts arrivals in its own
+        rolling window, and a request paced at exactly the quota that arrives late makes the
+        191st: a 429 without ``Retry-After`` and a whole window's wait."""
+        if self.paystream_hubspot_rate_limit is not None:
+            return self.paystream_hubspot_rate_limit
+        return paced_under(PLAN_LIMITS_PER_10S[self.paystream_hubspot_plan])
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(

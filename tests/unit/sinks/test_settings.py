@@ -10,7 +10,7 @@ from paystream.settings import load_settings
 from sinks.__main__ import default_sinks
 from sinks.app import RunnerService, create_app_webhook_sink
 from sinks.retry import DEFAULT_RETRY
-from sinks.settings import SinkSettings
+from sinks.settings import SinkSettings, paced_under
 
 
 @pytest.mark.parametrize(("value", "enabled"), [("enabled", True), ("dry-run", False)])
@@ -186,3 +186,30 @@ def test_the_app_webhook_sink_posts_in_dry_run_too() -> None:
         settings.topics.customer_lifecycle,
     )
     assert service.group_id == f"{settings.topic_prefix}sinks.app_webhook"
+
+
+@pytest.mark.parametrize(
+    ("plan", "override", "paced"),
+    [
+        ("professional", None, 187),  # 190 documented: a margin for HubSpot's own window
+        ("enterprise", None, 187),
+        ("free", None, 98),
+        ("starter", None, 98),
+        ("professional", 50, 50),  # a limit set by hand is taken as is
+        ("professional", 1, 1),
+    ],
+)
+def test_the_sink_paces_under_the_plans_quota(plan: str, override: int | None, paced: int) -> None:
+    settings = SinkSettings(
+        paystream_hubspot_plan=plan,  # type: ignore[arg-type]
+        paystream_hubspot_rate_limit=override,
+    )
+    assert settings.hubspot_paced_limit == paced
+    assert settings.hubspot_paced_limit <= settings.hubspot_rate_limit
+
+
+@pytest.mark.parametrize("quota", [1, 2, 49, 50, 99, 100, 190, 1000])
+def test_paced_under_keeps_at_least_one_request_and_a_margin(quota: int) -> None:
+    paced = paced_under(quota)
+    assert paced >= 1
+    assert paced < quota or quota == 1
