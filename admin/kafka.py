@@ -31,7 +31,6 @@ from schemas.codec import (
     ADMIN_SESSION,
     EXCEPTION_STATUS,
     SINK_RESULT,
-    SchemaError,
     default_codec,
 )
 
@@ -60,21 +59,10 @@ class SessionFeed(TopicFeed):
 
     def apply(self, messages: Iterable[Any]) -> None:
         codec = default_codec()
-        ended: list[Ended] = []
-        for msg in messages:
-            if msg.error() is not None or not msg.value():
-                continue
-            self.records_read += 1
-            try:
-                ended.append(ended_of(codec.decode_as(ADMIN_SESSION, msg.value())))
-            except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                self.log.warning(
-                    "message_skipped",
-                    topic=msg.topic(),
-                    partition=msg.partition(),
-                    offset=msg.offset(),
-                    error=type(exc).__name__,
-                )
+        present = (m for m in messages if m.error() is None and m.value())
+        ended = self.read_each(
+            present, lambda m: ended_of(codec.decode_as(ADMIN_SESSION, m.value()))
+        )
         self.add(ended)
 
     def add(self, ended: Sequence[Ended]) -> None:

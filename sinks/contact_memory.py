@@ -21,7 +21,7 @@ from confluent_kafka import KafkaException, Producer
 
 from paystream.runtime.topic_feed import FeedNotLoaded, TopicFeed
 from paystream.settings import CommonSettings
-from schemas.codec import CONTACT_ID, SchemaError, default_codec
+from schemas.codec import CONTACT_ID, default_codec
 from sinks.contact_ids import Remembered, fold, from_record, to_record
 
 log = structlog.get_logger("sinks")
@@ -88,27 +88,15 @@ class _ContactFeed(TopicFeed):
 
     def apply(self, messages: Iterable[Any]) -> None:
         codec = default_codec()
-        records: list[tuple[str, Remembered | None]] = []
-        for msg in messages:
-            if msg.error() is not None:
-                continue
-            self.records_read += 1
-            try:
-                customer = (msg.key() or b"").decode()
-                if not customer:
-                    raise ValueError("no key")
-                value = msg.value()
-                entry = from_record(codec.decode_as(CONTACT_ID, value)) if value else None
-            except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                self.log.warning(
-                    "message_skipped",
-                    topic=msg.topic(),
-                    partition=msg.partition(),
-                    offset=msg.offset(),
-                    error=type(exc).__name__,
-                )
-                continue
-            records.append((customer, entry))
+
+        def read(msg: Any) -> tuple[str, Remembered | None]:
+            customer = (msg.key() or b"").decode()
+            if not customer:
+                raise ValueError("no key")
+            value = msg.value()
+            return customer, from_record(codec.decode_as(CONTACT_ID, value)) if value else None
+
+        records = self.read_each(messages, read)
         self.memory.fold_in(records)
 
     def on_loaded(self) -> None:

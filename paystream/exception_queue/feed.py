@@ -65,22 +65,8 @@ class QueueFeed(TopicFeed):
 
     def apply(self, messages: Iterable[Any]) -> None:
         """Fold a batch of consumed messages into the queue."""
-        resolved: list[Row] = []
         with self.lock:
-            for msg in messages:
-                if msg.error() is not None:
-                    continue
-                self.records_read += 1
-                try:
-                    resolved += self._fold_one(msg)
-                except (SchemaError, KeyError, TypeError, ValueError) as exc:
-                    self.log.warning(
-                        "message_skipped",
-                        topic=msg.topic(),
-                        partition=msg.partition(),
-                        offset=msg.offset(),
-                        error=type(exc).__name__,
-                    )
+            resolved = [row for rows in self.read_each(messages, self._fold_one) for row in rows]
         if resolved and self.loaded.is_set() and self.on_resolved is not None:
             self.on_resolved(resolved)
 

@@ -14,13 +14,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from paystream.errors import PaystreamError
 from paystream.settings import CommonSettings
+from schemas.codec import SchemaError
+
+T = TypeVar("T")
+#: what a record that cannot be read raises: it is logged and skipped, never fatal
+UNREADABLE = (SchemaError, KeyError, TypeError, ValueError)
 
 
 class FeedNotLoaded(PaystreamError):
@@ -73,6 +78,26 @@ class TopicFeed:
 
     def on_loaded(self) -> None:
         """Called once, in the feed's thread, when the topics have been read whole."""
+
+    def read_each(self, messages: Iterable[Any], read: Callable[[Any], T]) -> list[T]:
+        """``read(message)`` for every message without a consumer error, counted in
+        ``records_read``; one that cannot be read (``UNREADABLE``) is logged and skipped."""
+        out: list[T] = []
+        for msg in messages:
+            if msg.error() is not None:
+                continue
+            self.records_read += 1
+            try:
+                out.append(read(msg))
+            except UNREADABLE as exc:
+                self.log.warning(
+                    "message_skipped",
+                    topic=msg.topic(),
+                    partition=msg.partition(),
+                    offset=msg.offset(),
+                    error=type(exc).__name__,
+                )
+        return out
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
