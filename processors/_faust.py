@@ -1,6 +1,6 @@
 """Every Faust internal the worker relies on, in one place, checked by ``check_internals``.
 
-The worker bends Faust in six spots, each for a reason Faust's public API cannot serve:
+The worker bends Faust in seven spots, each for a reason Faust's public API cannot serve:
 
 - ``Consumer._drain_messages`` — replaced by ``drain_per_fetch``, for two reasons. Faust's
   loop skips a fetched record below its read offset and counts the offsets it skipped
@@ -16,8 +16,14 @@ The worker bends Faust in six spots, each for a reason Faust's public API cannot
 - RocksDB ``Store._dbs`` / ``Store._key_index`` — the dedup purge deletes expired keys
   from each partition's database directly (Faust has no per-partition scan or TTL).
 - ``Consumer._handle_attached`` — awaited before every offset commit with the very mapping
-  Faust then commits; the commit barrier wraps it (see ``processors.writer``) and lowers
-  offsets the agent has not handled (``processors.offsets``).
+  Faust then commits; the commit barrier wraps it (see ``processors.writer``) and sets each
+  input partition's offset to the first one the agent has not handled
+  (``processors.offsets``).
+- ``Consumer._filter_committable_offsets`` / ``_committed_offset`` — Faust commits a
+  partition only when its acked offsets run on from the committed one; the commit barrier
+  adds every assigned input partition to that mapping (``include_in_commits``) and reads
+  what Faust last committed (``committed_offset``), so a partition whose acks lost their
+  head is still committed from the worker's own ledger.
 - ``AIOKafkaConsumerThread._create_worker_consumer`` — Faust hard-codes aiokafka's
   ``fetch_max_wait_ms=1500``; ``set_fetch_max_wait`` applies the worker's setting.
 - ``Recovery`` reads ``table.persisted_offset(tp)`` and ``consumer.highwaters(...)`` —
@@ -40,6 +46,7 @@ from itertools import takewhile
 from typing import Any
 
 import faust
+import faust.exceptions
 import faust.stores.rocksdb
 import faust.tables.base
 import faust.tables.recovery
@@ -123,6 +130,39 @@ def wrap_before_commit(consumer: Any, before: Callable[[dict[Any, int]], Any]) -
         await original(commit_offsets)
 
     consumer._handle_attached = handle_attached
+
+
+def include_in_commits(consumer: Any, include: Callable[[dict[Any, int]], None]) -> None:
+    """Let ``include(offsets)`` add partitions to every mapping Faust goes on to commit.
+
+    Faust's ``_filter_committable_offsets`` returns, per partition, the end of the acked
+    offsets that run on from the committed one, and leaves out a partition whose acks do
+    not (``Consumer._new_offset``); ``include`` may add such a partition (with any offset:
+    the commit barrier sets the real one before Faust commits).
+    """
+    original = consumer._filter_committable_offsets
+
+    def filter_committable_offsets(tps: Any) -> dict[Any, int]:
+        offsets: dict[Any, int] = original(tps)
+        include(offsets)
+        return offsets
+
+    consumer._filter_committable_offsets = filter_committable_offsets
+
+
+def assigned(consumer: Any) -> set[Any]:
+    """The consumer's assignment; none while its thread is not started (or stopped)."""
+    try:
+        partitions: set[Any] = consumer.assignment()
+    except faust.exceptions.ConsumerNotStarted:
+        return set()
+    return partitions
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset Faust last committed (or sought to) on ``tp``, None when it knows none."""
+    committed: int | None = consumer._committed_offset.get(tp)
+    return committed
 
 
 async def _drain(consumer: Any, fetcher: Any) -> None:
@@ -266,6 +306,18 @@ def _commit_passes_one_mapping() -> bool:
     )
 
 
+def _commit_filter_and_committed_offsets() -> bool:
+    consumer = faust.transport.consumer.Consumer
+    filter_ = getattr(consumer, "_filter_committable_offsets", None)
+    commit_offsets = "".join(_source(consumer._commit_offsets).split())
+    return (
+        filter_ is not None
+        and _params(filter_) == ["self", "tps"]
+        and "self._committed_offset = defaultdict(lambda: None)" in _source(consumer.__init__)
+        and "self._committed_offset.update(committable_offsets)" in commit_offsets
+    )
+
+
 def _drain_loop_is_the_one_replaced() -> bool:
     """``_drain`` re-implements this loop: notice when Faust changes it or what it calls."""
     consumer = faust.transport.consumer.Consumer
@@ -333,6 +385,9 @@ INTERNALS: dict[str, Callable[[], bool]] = {
     "faust.transport.consumer.Consumer._handle_attached": _handle_attached_before_commit,
     "faust.transport.consumer.Consumer._commit_tps (one mapping to _handle_attached and commit)": (
         _commit_passes_one_mapping
+    ),
+    "faust.transport.consumer.Consumer._filter_committable_offsets/_committed_offset": (
+        _commit_filter_and_committed_offsets
     ),
     "faust.stores.rocksdb.Store._dbs/_key_index/_db_for_partition": _rocksdb_layout,
     "faust AIOKafkaConsumerThread._create_worker_consumer / aiokafka _fetch_max_wait_ms": (

@@ -17,11 +17,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from processors._faust import wrap_before_commit
-from processors.errors import BatchFailed
+import structlog
+
+from processors._faust import (
+    assigned,
+    committed_offset,
+    include_in_commits,
+    wrap_before_commit,
+)
+from processors.errors import BatchFailed, ResumePositionUnknown
 from processors.lifecycle import CustomerRecord
 from processors.offsets import HandledOffsets, Held, Partition
 from processors.pipeline import BatchResult
@@ -105,6 +112,47 @@ class TableWriter:
             raise BatchFailed(f"a batch failed ({type(self._failed).__name__}): no commit")
 
 
+#: what ``include_in_commits`` puts for an input partition Faust left out: the barrier
+#: sets the partition's frontier before Faust commits
+NOT_ASKED = -1
+
+
+def commit_plan(
+    asked: Mapping[Any, int],
+    frontiers: Mapping[Partition, int | None],
+    committed: Mapping[Partition, int | None],
+) -> tuple[dict[Any, int], list[Held]]:
+    """What to commit, from what Faust ``asked`` (``NOT_ASKED``: a partition it left out).
+
+    Each input partition (a key of ``frontiers``) is committed at its frontier, the first
+    offset the agent has not handled, when that passes what is ``committed`` (or nothing
+    is known committed); a partition whose start is unknown (frontier None) raises
+    ``ResumePositionUnknown``, so nothing is committed. Any other partition goes as asked.
+    ``Held`` names each partition where Faust asked past the frontier.
+
+    Faust's own ask does not set the offset of an input partition: Faust asks only while
+    its acked offsets run on from the committed one (``Consumer._new_offset``), so a head it
+    lost (acks dropped by a commit that did not finish, an ask lowered by this barrier)
+    would keep the partition's commit where it is for the life of the process.
+    """
+    out: dict[Any, int] = {}
+    held: list[Held] = []
+    for tp, ask in asked.items():
+        key = (tp[0], tp[1])
+        if key not in frontiers:
+            out[tp] = ask
+            continue
+        frontier = frontiers[key]
+        if frontier is None:
+            raise ResumePositionUnknown(f"{key[0]}[{key[1]}]")
+        if ask > frontier:
+            held.append(Held(key, ask, frontier))
+        done = committed.get(key)
+        if done is None or frontier > done:
+            out[tp] = frontier
+    return out, held
+
+
 def install_commit_barrier(
     consumer: Any,
     writer: TableWriter,
@@ -112,25 +160,43 @@ def install_commit_barrier(
     resume_positions: Callable[[list[Partition]], dict[Partition, int]],
     on_held: Callable[[list[Held]], None],
 ) -> None:
-    """Before Faust commits any offset: ``writer.barrier()``, then no offset past a record
-    the agent has not handled (``processors.offsets``).
+    """Before Faust commits any offset: ``writer.barrier()``, then each assigned input
+    partition at its frontier, the first offset the agent has not handled
+    (``processors.offsets``, ``commit_plan``): never past it, and on to it even where
+    Faust did not ask.
 
     ``resume_positions`` (blocking, run in a thread) tells where the group resumed reading
     a partition; it is asked once per partition and assignment, at its first commit: until
     then only this worker could have moved the committed offset, and it has not.
     """
+    log = structlog.get_logger()
+
+    def include_assigned(commit: dict[Any, int]) -> None:
+        for tp in assigned(consumer):
+            if tp[0] in offsets.topics:
+                commit.setdefault(tp, NOT_ASKED)
 
     async def before_commit(commit: dict[Any, int]) -> None:
-        await writer.barrier()
         for _attempt in range(3):  # a rebalance during the lookup makes its answer stale
             unknown = offsets.unknown_starts(commit)
             if not unknown:
                 break
             generation = offsets.generation
             offsets.start_at(await asyncio.to_thread(resume_positions, unknown), generation)
-        # still unknown: raises ResumePositionUnknown, nothing is committed
-        held = offsets.hold_back(commit)
+        inputs = [(tp[0], tp[1]) for tp in commit if tp[0] in offsets.topics]
+        # the frontiers before the barrier: every record below them is durable after it
+        frontiers = {p: offsets.frontier(*p) for p in inputs}
+        await writer.barrier()
+        committed = {p: committed_offset(consumer, p) for p in inputs}  # TP == (topic, part.)
+        plan, held = commit_plan(commit, frontiers, committed)
         if held:
             on_held(held)
+        for tp, offset in plan.items():
+            if (tp[0], tp[1]) in frontiers:
+                ask = commit[tp] if commit[tp] != NOT_ASKED else None
+                log.debug("offset commit", topic=tp[0], partition=tp[1], offset=offset, asked=ask)
+        commit.clear()
+        commit.update(plan)
 
+    include_in_commits(consumer, include_assigned)
     wrap_before_commit(consumer, before_commit)

@@ -115,7 +115,13 @@ def start_worker(
             # The references have no timer, and the storylines' onboarding is years
             # overdue: a scan (every 60 s by default) in a slow run opens onboarding-stuck
             # tickets they lack. The timer's own test sets its interval.
-            **{"PAYSTREAM_ONBOARDING_SCAN_INTERVAL": "24h", **extra},
+            # PAYSTREAM_LOG_LEVEL=debug in the test's environment reaches the worker (its
+            # per-partition offset commits are logged at debug).
+            **{
+                "PAYSTREAM_ONBOARDING_SCAN_INTERVAL": "24h",
+                "PAYSTREAM_LOG_LEVEL": os.environ.get("PAYSTREAM_LOG_LEVEL", "info"),
+                **extra,
+            },
         )
         worker = WorkerProcess(env, port, tmp_path / f"{name}.log")
         started.append(worker)

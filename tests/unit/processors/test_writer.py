@@ -13,7 +13,7 @@ from processors.errors import BatchFailed, ResumePositionUnknown
 from processors.lifecycle import CustomerRecord
 from processors.offsets import HandledOffsets, Held, Partition
 from processors.pipeline import BatchResult
-from processors.writer import TableWriter, install_commit_barrier
+from processors.writer import NOT_ASKED, TableWriter, commit_plan, install_commit_barrier
 
 
 class RecordingPublisher:
@@ -110,22 +110,51 @@ async def test_after_a_failed_batch_no_commit_passes_the_barrier() -> None:
 
 
 class FakeConsumer:
-    """What the barrier wraps: Faust's ``_handle_attached``, which gets the mapping to commit."""
+    """Faust's commit path as the barrier sees it: ``_filter_committable_offsets`` says
+    what Faust asks (its acked offsets that run on from the committed one),
+    ``_handle_attached`` is awaited with that very mapping, then the commit is recorded
+    as Faust records it (``_committed_offset``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, assigned: tuple[Any, ...] = ()) -> None:
+        self.assigned = set(assigned)
+        self.asks: dict[Any, int] = {}
         self.committed: list[dict[Any, int]] = []
+        self._committed_offset: dict[Any, int | None] = {}
+
+    def assignment(self) -> set[Any]:
+        return set(self.assigned)
+
+    def _filter_committable_offsets(self, tps: list[Any]) -> dict[Any, int]:
+        return {tp: self.asks[tp] for tp in tps if tp in self.asks}
 
     async def _handle_attached(self, commit_offsets: dict[Any, int]) -> None:
-        self.committed.append(dict(commit_offsets))
+        pass
+
+    async def commit(self, asks: dict[Any, int]) -> dict[Any, int]:
+        self.asks = asks
+        offsets = self._filter_committable_offsets(list(asks))
+        if offsets:
+            await self._handle_attached(offsets)
+            if offsets:
+                self.committed.append(dict(offsets))
+                self._committed_offset.update(offsets)
+        return offsets
 
 
 def barrier_on(
-    offsets: HandledOffsets, lookup: Callable[[list[Partition]], dict[Partition, int]]
+    offsets: HandledOffsets,
+    lookup: Callable[[list[Partition]], dict[Partition, int]],
+    assigned: tuple[Any, ...] = (),
+    publisher: Any = None,
 ) -> tuple[FakeConsumer, list[Held]]:
-    consumer, held = FakeConsumer(), list[Held]()
-    writer = TableWriter(RecordingPublisher([]), lambda r: None)  # type: ignore[arg-type]
+    consumer, held = FakeConsumer(assigned), list[Held]()
+    writer = TableWriter(publisher or RecordingPublisher([]), lambda r: None)
     install_commit_barrier(consumer, writer, offsets, lookup, held.extend)
     return consumer, held
+
+
+def resumed_at(offset: int) -> Callable[[list[Partition]], dict[Partition, int]]:
+    return lambda partitions: dict.fromkeys(partitions, offset)
 
 
 async def test_the_commit_barrier_asks_where_reading_resumed_once_and_holds_back() -> None:
@@ -139,11 +168,43 @@ async def test_the_commit_barrier_asks_where_reading_resumed_once_and_holds_back
     consumer, held = barrier_on(offsets, lookup)
     for offset in (10, 11, 13):
         offsets.handled("in", 0, offset)
-    await consumer._handle_attached({TP("in", 0): 14})
-    await consumer._handle_attached({TP("in", 0): 12})
+    await consumer.commit({TP("in", 0): 14})
+    await consumer.commit({TP("in", 0): 12})  # nothing past what is committed: no commit
     assert asked == [[("in", 0)]]
-    assert consumer.committed == [{TP("in", 0): 12}, {TP("in", 0): 12}]
+    assert consumer.committed == [{TP("in", 0): 12}]
     assert held == [Held(("in", 0), 14, 12)]
+
+
+async def test_an_assigned_partition_faust_does_not_ask_for_is_committed_at_its_frontier() -> None:
+    # Faust's acks lost their head (as after a held-back ask): it asks nothing, ever
+    offsets = HandledOffsets(["in"])
+    consumer, held = barrier_on(offsets, resumed_at(10), assigned=(TP("in", 0), TP("other", 0)))
+    for offset in range(10, 20):
+        offsets.handled("in", 0, offset)
+    await consumer.commit({})
+    await consumer.commit({})  # no further progress: nothing to commit
+    offsets.handled("in", 0, 20)
+    await consumer.commit({})
+    assert consumer.committed == [{TP("in", 0): 20}, {TP("in", 0): 21}]
+    assert held == []
+
+
+async def test_records_handled_during_the_barrier_wait_for_the_next_commit() -> None:
+    offsets = HandledOffsets(["in"])
+
+    class HandlesMoreWhileFlushing:
+        async def flush(self) -> None:
+            await asyncio.sleep(0)
+            offsets.handled("in", 0, 12)  # the agent goes on meanwhile; not durable yet
+
+    consumer, _held = barrier_on(
+        offsets, resumed_at(10), assigned=(TP("in", 0),), publisher=HandlesMoreWhileFlushing()
+    )
+    offsets.handled("in", 0, 10)
+    offsets.handled("in", 0, 11)
+    await consumer.commit({TP("in", 0): 12})
+    assert consumer.committed == [{TP("in", 0): 12}]
+    assert offsets.frontier("in", 0) == 13
 
 
 async def test_a_rebalance_during_the_lookup_makes_the_barrier_ask_again() -> None:
@@ -157,7 +218,7 @@ async def test_a_rebalance_during_the_lookup_makes_the_barrier_ask_again() -> No
         return dict.fromkeys(partitions, answer)
 
     consumer, _held = barrier_on(offsets, lookup)
-    await consumer._handle_attached({TP("in", 0): 9})
+    await consumer.commit({TP("in", 0): 9})
     assert consumer.committed == [{TP("in", 0): 7}]
 
 
@@ -165,7 +226,62 @@ async def test_no_commit_when_where_reading_resumed_cannot_be_read() -> None:
     def lookup(partitions: list[Partition]) -> dict[Partition, int]:
         raise ResumePositionUnknown("broker down")
 
-    consumer, _held = barrier_on(HandledOffsets(["in"]), lookup)
+    consumer, _held = barrier_on(HandledOffsets(["in"]), lookup, assigned=(TP("in", 0),))
     with pytest.raises(ResumePositionUnknown):
-        await consumer._handle_attached({TP("in", 0): 9})
+        await consumer.commit({})
     assert consumer.committed == []
+
+
+IN0, IN1, OUT = ("in", 0), ("in", 1), ("changelog", 0)
+
+
+@pytest.mark.parametrize(
+    ("asked", "frontiers", "committed", "plan", "held"),
+    [
+        # Faust asks what the agent handled: committed as asked
+        ({IN0: 12}, {IN0: 12}, {IN0: 10}, {IN0: 12}, []),
+        # Faust asks past the frontier: held back to it
+        ({IN0: 14}, {IN0: 12}, {IN0: 10}, {IN0: 12}, [Held(IN0, 14, 12)]),
+        # Faust asks less (its acks stop at a gap the agent has filled since)
+        ({IN0: 11}, {IN0: 15}, {IN0: 10}, {IN0: 15}, []),
+        # Faust does not ask (acks that lost their head): the frontier all the same
+        ({IN0: NOT_ASKED}, {IN0: 15}, {IN0: 10}, {IN0: 15}, []),
+        # nothing handled past what is committed: no commit of the partition
+        ({IN0: NOT_ASKED}, {IN0: 10}, {IN0: 10}, {}, []),
+        # Faust sought past the ledger's start (another member committed): never back
+        ({IN0: NOT_ASKED}, {IN0: 8}, {IN0: 10}, {}, []),
+        # Faust knows nothing committed (just revoked or sought): the frontier
+        ({IN0: NOT_ASKED}, {IN0: 10}, {IN0: None}, {IN0: 10}, []),
+        # other topics (changelogs) pass as asked; partitions each on their own
+        (
+            {IN0: NOT_ASKED, IN1: 30, OUT: 7},
+            {IN0: 15, IN1: 25},
+            {IN0: 10, IN1: 20, OUT: 3},
+            {IN0: 15, IN1: 25, OUT: 7},
+            [Held(IN1, 30, 25)],
+        ),
+    ],
+    ids=[
+        "as-asked",
+        "held-back",
+        "ask-behind-frontier",
+        "not-asked",
+        "no-progress",
+        "never-backwards",
+        "nothing-known-committed",
+        "per-partition",
+    ],
+)
+def test_commit_plan(
+    asked: dict[Partition, int],
+    frontiers: dict[Partition, int | None],
+    committed: dict[Partition, int | None],
+    plan: dict[Partition, int],
+    held: list[Held],
+) -> None:
+    assert commit_plan(asked, frontiers, committed) == (plan, held)
+
+
+def test_commit_plan_refuses_a_partition_with_no_known_start() -> None:
+    with pytest.raises(ResumePositionUnknown, match=r"in\[0\]"):
+        commit_plan({IN0: 5, IN1: 5}, {IN0: None, IN1: 5}, {})
