@@ -125,8 +125,9 @@ def commit_plan(
     """What to commit, from what Faust ``asked`` (``NOT_ASKED``: a partition it left out).
 
     Each input partition (a key of ``frontiers``) is committed at its frontier, the first
-    offset the agent has not handled, when that passes what is ``committed`` (or nothing
-    is known committed); a partition whose start is unknown (frontier None) raises
+    offset the agent has not handled, when that passes what is ``committed`` (None, as
+    Faust notes a committed 0: nothing before offset 0); a partition whose start is
+    unknown (frontier None) raises
     ``ResumePositionUnknown``, so nothing is committed. Any other partition goes as asked.
     ``Held`` names each partition where Faust asked past the frontier.
 
@@ -147,8 +148,7 @@ def commit_plan(
             raise ResumePositionUnknown(f"{key[0]}[{key[1]}]")
         if ask > frontier:
             held.append(Held(key, ask, frontier))
-        done = committed.get(key)
-        if done is None or frontier > done:
+        if frontier > (committed.get(key) or 0):
             out[tp] = frontier
     return out, held
 

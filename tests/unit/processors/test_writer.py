@@ -250,8 +250,10 @@ IN0, IN1, OUT = ("in", 0), ("in", 1), ("changelog", 0)
         ({IN0: NOT_ASKED}, {IN0: 10}, {IN0: 10}, {}, []),
         # Faust sought past the ledger's start (another member committed): never back
         ({IN0: NOT_ASKED}, {IN0: 8}, {IN0: 10}, {}, []),
-        # Faust knows nothing committed (just revoked or sought): the frontier
+        # Faust knows nothing committed (just revoked, not sought yet): the frontier
         ({IN0: NOT_ASKED}, {IN0: 10}, {IN0: None}, {IN0: 10}, []),
+        # an empty partition (Faust notes a committed 0 as None): nothing to commit
+        ({IN0: NOT_ASKED}, {IN0: 0}, {IN0: None}, {}, []),
         # other topics (changelogs) pass as asked; partitions each on their own
         (
             {IN0: NOT_ASKED, IN1: 30, OUT: 7},
@@ -269,6 +271,7 @@ IN0, IN1, OUT = ("in", 0), ("in", 1), ("changelog", 0)
         "no-progress",
         "never-backwards",
         "nothing-known-committed",
+        "empty-partition",
         "per-partition",
     ],
 )
