@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import faust.transport.consumer
 import pytest
 from faust.types import TP
+from intervaltree import IntervalTree  # type: ignore[import-untyped]
 
 from processors.errors import BatchFailed, ResumePositionUnknown
 from processors.lifecycle import CustomerRecord
@@ -288,3 +290,63 @@ def test_commit_plan(
 def test_commit_plan_refuses_a_partition_with_no_known_start() -> None:
     with pytest.raises(ResumePositionUnknown, match=r"in\[0\]"):
         commit_plan({IN0: 5, IN1: 5}, {IN0: None, IN1: 5}, {})
+
+
+# ---------------------------------------- Faust's own arithmetic, once its acks lost their head
+
+
+class FaustAcks:
+    """faust-streaming 0.15.3's ack bookkeeping of one partition, with its own
+    ``Consumer._new_offset`` (what Faust asks to commit)."""
+
+    def __init__(self, tp: TP, committed: int) -> None:
+        self.tp = tp
+        self._acked: dict[TP, list[int]] = {tp: []}
+        self._acked_index: dict[TP, set[int]] = {tp: set()}
+        self._gap: dict[TP, IntervalTree] = {tp: IntervalTree()}
+        self._committed_offset: dict[TP, int | None] = {tp: committed}
+
+    def ack(self, offset: int) -> None:  # Consumer.ack, for a record not acked before
+        committed = self._committed_offset[self.tp]
+        if (committed is None or offset >= committed) and offset not in self._acked_index[self.tp]:
+            self._acked_index[self.tp].add(offset)
+            self._acked[self.tp].append(offset)
+
+    def ask(self) -> int | None:
+        return faust.transport.consumer.Consumer._new_offset(self, self.tp)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lost_by", ["interrupted-commit", "held-back-ask"])
+def test_faust_never_asks_again_once_its_acks_lost_their_head(lost_by: str) -> None:
+    tp, key = TP("in", 0), ("in", 0)
+    faust_acks, offsets = FaustAcks(tp, committed=10), HandledOffsets(["in"])
+    offsets.start_at({key: 10}, offsets.generation)
+
+    def handle(*handled: int) -> None:  # the agent handles, then take_events acks
+        for offset in handled:
+            offsets.handled("in", 0, offset)
+        for offset in handled:
+            faust_acks.ack(offset)
+
+    if lost_by == "interrupted-commit":
+        # Faust takes the acks it asks for out of its list, then the commit does not
+        # finish (cancelled, or it raised): nothing is recorded committed
+        handle(*range(10, 20))
+        assert faust_acks.ask() == 20
+    else:
+        # 10 is late; Faust asks past it (its slack of one), the barrier holds the ask
+        # back to 10, and Faust records 10 as committed with 11..19 gone from its list
+        handle(*range(11, 20))
+        asked = faust_acks.ask()
+        assert asked == 20
+        plan, held = commit_plan({tp: asked}, {key: offsets.frontier("in", 0)}, {key: 10})
+        assert plan == {} and held == [Held(key, 20, 10)]
+        handle(10)
+        assert faust_acks.ask() == 11
+        faust_acks._committed_offset[tp] = 11
+    for start in (20, 30, 40):  # the agent goes on; Faust asks nothing, ever
+        handle(*range(start, start + 10))
+        assert faust_acks.ask() is None
+    committed = faust_acks._committed_offset[tp]
+    plan, held = commit_plan({tp: NOT_ASKED}, {key: offsets.frontier("in", 0)}, {key: committed})
+    assert plan == {tp: 50} and held == []
