@@ -19,11 +19,12 @@ The worker bends Faust in seven spots, each for a reason Faust's public API cann
   Faust then commits; the commit barrier wraps it (see ``processors.writer``) and sets each
   input partition's offset to the first one the agent has not handled
   (``processors.offsets``).
-- ``Consumer._filter_committable_offsets`` / ``_committed_offset`` — Faust commits a
-  partition only when its acked offsets run on from the committed one; the commit barrier
-  adds every assigned input partition to that mapping (``include_in_commits``) and reads
-  what Faust last committed (``committed_offset``), so a partition whose acks lost their
-  head is still committed from the worker's own ledger.
+- ``Consumer._filter_committable_offsets`` / ``Consumer._commit`` — Faust commits a
+  partition only when its acked offsets run on from the committed one, and notes an offset
+  committed even when the broker refused it; the commit barrier adds every assigned input
+  partition to that mapping (``include_in_commits``) and notes what the broker confirmed
+  (``on_confirmed``), so a partition whose acks lost their head, or whose commit failed, is
+  still committed from the worker's own ledger.
 - ``AIOKafkaConsumerThread._create_worker_consumer`` — Faust hard-codes aiokafka's
   ``fetch_max_wait_ms=1500``; ``set_fetch_max_wait`` applies the worker's setting.
 - ``Recovery`` reads ``table.persisted_offset(tp)`` and ``consumer.highwaters(...)`` —
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from itertools import takewhile
 from typing import Any
@@ -159,10 +160,21 @@ def assigned(consumer: Any) -> set[Any]:
     return partitions
 
 
-def committed_offset(consumer: Any, tp: Any) -> int | None:
-    """The offset Faust last committed (or sought to) on ``tp``, None when it knows none."""
-    committed: int | None = consumer._committed_offset.get(tp)
-    return committed
+def on_confirmed(consumer: Any, confirmed: Callable[[Mapping[Any, int]], None]) -> None:
+    """Call ``confirmed(offsets)`` with each mapping the broker answered committed.
+
+    Faust records the offsets it sent as committed whether or not the commit succeeded
+    (``Consumer._commit_offsets``); ``Consumer._commit`` returns whether it did.
+    """
+    original = consumer._commit
+
+    async def commit(offsets: Mapping[Any, int]) -> bool:
+        did_commit: bool = await original(offsets)
+        if did_commit:
+            confirmed(offsets)
+        return did_commit
+
+    consumer._commit = commit
 
 
 async def _drain(consumer: Any, fetcher: Any) -> None:
@@ -306,15 +318,15 @@ def _commit_passes_one_mapping() -> bool:
     )
 
 
-def _commit_filter_and_committed_offsets() -> bool:
+def _commit_filter_and_result() -> bool:
     consumer = faust.transport.consumer.Consumer
     filter_ = getattr(consumer, "_filter_committable_offsets", None)
     commit_offsets = "".join(_source(consumer._commit_offsets).split())
     return (
         filter_ is not None
         and _params(filter_) == ["self", "tps"]
-        and "self._committed_offset = defaultdict(lambda: None)" in _source(consumer.__init__)
-        and "self._committed_offset.update(committable_offsets)" in commit_offsets
+        and _params(consumer._commit) == ["self", "offsets"]
+        and "did_commit=awaitself._commit(committable_offsets)" in commit_offsets
     )
 
 
@@ -386,8 +398,8 @@ INTERNALS: dict[str, Callable[[], bool]] = {
     "faust.transport.consumer.Consumer._commit_tps (one mapping to _handle_attached and commit)": (
         _commit_passes_one_mapping
     ),
-    "faust.transport.consumer.Consumer._filter_committable_offsets/_committed_offset": (
-        _commit_filter_and_committed_offsets
+    "faust.transport.consumer.Consumer._filter_committable_offsets/_commit": (
+        _commit_filter_and_result
     ),
     "faust.stores.rocksdb.Store._dbs/_key_index/_db_for_partition": _rocksdb_layout,
     "faust AIOKafkaConsumerThread._create_worker_consumer / aiokafka _fetch_max_wait_ms": (

@@ -22,12 +22,7 @@ from typing import Any
 
 import structlog
 
-from processors._faust import (
-    assigned,
-    committed_offset,
-    include_in_commits,
-    wrap_before_commit,
-)
+from processors._faust import assigned, include_in_commits, on_confirmed, wrap_before_commit
 from processors.errors import BatchFailed, ResumePositionUnknown
 from processors.lifecycle import CustomerRecord
 from processors.offsets import HandledOffsets, Held, Partition
@@ -125,16 +120,17 @@ def commit_plan(
     """What to commit, from what Faust ``asked`` (``NOT_ASKED``: a partition it left out).
 
     Each input partition (a key of ``frontiers``) is committed at its frontier, the first
-    offset the agent has not handled, when that passes what is ``committed`` (None, as
-    Faust notes a committed 0: nothing before offset 0); a partition whose start is
+    offset the agent has not handled, when that passes what the broker confirmed
+    ``committed`` (nothing confirmed: when it passes 0); a partition whose start is
     unknown (frontier None) raises
     ``ResumePositionUnknown``, so nothing is committed. Any other partition goes as asked.
     ``Held`` names each partition where Faust asked past the frontier.
 
     Faust's own ask does not set the offset of an input partition: Faust asks only while
     its acked offsets run on from the committed one (``Consumer._new_offset``), so a head it
-    lost (acks dropped by a commit that did not finish, an ask lowered by this barrier)
-    would keep the partition's commit where it is for the life of the process.
+    lost (acks taken by a commit that did not finish, an ask lowered by this barrier)
+    would keep the partition's commit where it is for the life of the process; and it
+    notes an offset committed even when the broker refused the commit.
     """
     out: dict[Any, int] = {}
     held: list[Held] = []
@@ -170,6 +166,11 @@ def install_commit_barrier(
     then only this worker could have moved the committed offset, and it has not.
     """
     log = structlog.get_logger()
+    #: input partition → the last offset the broker confirmed committed by this process
+    confirmed: dict[Partition, int] = {}
+
+    def note_confirmed(committed: Mapping[Any, int]) -> None:
+        confirmed.update({(tp[0], tp[1]): o for tp, o in committed.items()})
 
     def include_assigned(commit: dict[Any, int]) -> None:
         for tp in assigned(consumer):
@@ -187,8 +188,7 @@ def install_commit_barrier(
         # the frontiers before the barrier: every record below them is durable after it
         frontiers = {p: offsets.frontier(*p) for p in inputs}
         await writer.barrier()
-        committed = {p: committed_offset(consumer, p) for p in inputs}  # TP == (topic, part.)
-        plan, held = commit_plan(commit, frontiers, committed)
+        plan, held = commit_plan(commit, frontiers, confirmed)
         if held:
             on_held(held)
         for tp, offset in plan.items():
@@ -199,4 +199,5 @@ def install_commit_barrier(
         commit.update(plan)
 
     include_in_commits(consumer, include_assigned)
+    on_confirmed(consumer, note_confirmed)
     wrap_before_commit(consumer, before_commit)

@@ -41,3 +41,16 @@ def test_a_store_that_stops_keeping_its_databases_in_dbs_is_named(
     monkeypatch.setattr(faust.stores.rocksdb.Store, "_db_for_partition", db_for_partition)
     with pytest.raises(FaustInternalsMoved, match=r"Store\._dbs/_key_index/_db_for_partition"):
         check_internals()
+
+
+def test_a_faust_whose_commit_filter_moved_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faust.transport.consumer
+
+    def filter_committable_offsets(self: object, tps: object, at: object) -> object:
+        return {}
+
+    monkeypatch.setattr(
+        faust.transport.consumer.Consumer, "_filter_committable_offsets", filter_committable_offsets
+    )
+    with pytest.raises(FaustInternalsMoved, match=r"_filter_committable_offsets/_commit"):
+        check_internals()

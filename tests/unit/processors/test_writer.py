@@ -114,14 +114,14 @@ async def test_after_a_failed_batch_no_commit_passes_the_barrier() -> None:
 class FakeConsumer:
     """Faust's commit path as the barrier sees it: ``_filter_committable_offsets`` says
     what Faust asks (its acked offsets that run on from the committed one),
-    ``_handle_attached`` is awaited with that very mapping, then the commit is recorded
-    as Faust records it (``_committed_offset``)."""
+    ``_handle_attached`` is awaited with that very mapping, then ``_commit`` sends it to
+    the broker, which confirms it unless ``refuse`` is set."""
 
     def __init__(self, assigned: tuple[Any, ...] = ()) -> None:
         self.assigned = set(assigned)
         self.asks: dict[Any, int] = {}
-        self.committed: list[dict[Any, int]] = []
-        self._committed_offset: dict[Any, int | None] = {}
+        self.refuse = False
+        self.committed: list[dict[Any, int]] = []  # what the broker confirmed
 
     def assignment(self) -> set[Any]:
         return set(self.assigned)
@@ -132,15 +132,19 @@ class FakeConsumer:
     async def _handle_attached(self, commit_offsets: dict[Any, int]) -> None:
         pass
 
-    async def commit(self, asks: dict[Any, int]) -> dict[Any, int]:
+    async def _commit(self, offsets: dict[Any, int]) -> bool:
+        if self.refuse:
+            return False
+        self.committed.append(dict(offsets))
+        return True
+
+    async def commit(self, asks: dict[Any, int]) -> None:  # Consumer._commit_tps
         self.asks = asks
         offsets = self._filter_committable_offsets(list(asks))
         if offsets:
             await self._handle_attached(offsets)
             if offsets:
-                self.committed.append(dict(offsets))
-                self._committed_offset.update(offsets)
-        return offsets
+                await self._commit(offsets)
 
 
 def barrier_on(
@@ -189,6 +193,20 @@ async def test_an_assigned_partition_faust_does_not_ask_for_is_committed_at_its_
     await consumer.commit({})
     assert consumer.committed == [{TP("in", 0): 20}, {TP("in", 0): 21}]
     assert held == []
+
+
+async def test_a_commit_the_broker_refused_is_made_again() -> None:
+    # Faust notes the offsets it sent as committed even when the broker refused them
+    offsets = HandledOffsets(["in"])
+    consumer, _held = barrier_on(offsets, resumed_at(10), assigned=(TP("in", 0),))
+    for offset in range(10, 15):
+        offsets.handled("in", 0, offset)
+    consumer.refuse = True
+    await consumer.commit({TP("in", 0): 15})
+    consumer.refuse = False
+    await consumer.commit({})  # Faust asks nothing more: it thinks 15 is committed
+    await consumer.commit({})
+    assert consumer.committed == [{TP("in", 0): 15}]
 
 
 async def test_records_handled_during_the_barrier_wait_for_the_next_commit() -> None:
