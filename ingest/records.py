@@ -52,7 +52,12 @@ def zigzag_long(n: int) -> bytes:
     """An Avro long (or int): zig-zag, then varint; 64-bit, as the specification says."""
     if 0 <= n < 128:
         return _SMALL[n]
-    return _varint((n << 1) ^ (n >> 63))
+    zigzag = (n << 1) ^ (n >> 63)
+    if zigzag < 0x80:  # a small negative long
+        return bytes((zigzag,))
+    if zigzag < 0x4000:  # two bytes: a string of up to 8 KB, the common webhook body
+        return bytes(((zigzag & 0x7F) | 0x80, zigzag >> 7))
+    return _varint(zigzag)
 
 
 def _field_kind(avro_type: object) -> tuple[str, bool] | None:
