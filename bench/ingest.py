@@ -7,11 +7,12 @@ the body and returns 200 without work, both as separate processes on free ports.
 not throttle the baseline) drives both at the same connection count with realistic 6 KB
 ``invoice.paid`` Stripe events, each with its own id and customer and a valid signature made
 just before each wrk run (the 300 s signature tolerance is never reached), in alternating
-windows so that both see the same machine. Prints req/s and p50/p99 per window, CPU per
-request and how busy each event loop was, then the last line:
+windows so that both see the same machine. Prints req/s and p50/p99 per window and how many
+cores the rest of the machine kept busy meanwhile (``others``: a run is quiet when that
+stays near 0), CPU per request and how busy each event loop was, then the last line:
 ``ingest/bare throughput ratio: R, ingest p99: P ms``.
 
-    flock /tmp/paystream-bench.lock .venv/bin/python bench/ingest.py \
+    flock /tmp/paystream-e2e.lock .venv/bin/python bench/ingest.py \
         [--connections 32] [--duration 5] [--rounds 3]
 """
 
@@ -167,6 +168,14 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     return found
 
 
+def machine_cpu_seconds() -> float:
+    """CPU seconds every core of the machine spent busy so far (``/proc/stat``: user, nice,
+    system, irq, softirq, steal), to tell what the rest of the machine used meanwhile."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Target:
     name: str
@@ -207,6 +216,7 @@ def wrk(
 ) -> dict[str, float]:
     write_signed(data, bodies)
     before = {k: cpu_seconds(pid) for k, pid in target.pids.items()}
+    machine_before = machine_cpu_seconds()
     command = [
         "wrk",
         f"-t{args.threads}",
@@ -224,17 +234,22 @@ def wrk(
     assert proc.stdout is not None
     out = proc.stdout.read().decode()
     _, status, usage = os.wait4(proc.pid, 0)
+    machine = machine_cpu_seconds() - machine_before
     match = re.search(r"^RESULT (.*)$", out, re.M)
     if status != 0 or match is None:
         raise SystemExit(f"wrk failed:\n{out}")
     result = {k: float(v) for k, v in (kv.split("=") for kv in match[1].split())}
+    ours = usage.ru_utime + usage.ru_stime
     for k, pid in target.pids.items():
         for kind, seconds in cpu_seconds(pid).items():
             used = seconds - before[k][kind]
+            ours += used
             if used > 0 or kind == "main":
                 name = k if kind == "main" else f"{k} {kind}"
                 target.cpu[name] = target.cpu.get(name, 0.0) + used
     target.cpu["wrk"] = target.cpu.get("wrk", 0.0) + usage.ru_utime + usage.ru_stime
+    # cores the rest of the machine kept busy during the window (others' tests, benches)
+    result["others"] = max(0.0, machine - ours) / (result["duration_us"] / 1e6)
     return result
 
 
@@ -256,6 +271,7 @@ def bench(args: argparse.Namespace) -> None:
     try:
         prefix = f"bench{uuid.uuid4().hex[:8]}."
         common = CommonSettings(
+            paystream_env="development",
             kafka_bootstrap_servers=bootstrap,
             paystream_broker_profile="embedded",
             paystream_topic_prefix=prefix,
@@ -264,6 +280,7 @@ def bench(args: argparse.Namespace) -> None:
         ingest_port, bare_port = free_port(), free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "PAYSTREAM_"))}
         env.update(
+            PAYSTREAM_ENV="development",
             KAFKA_BOOTSTRAP_SERVERS=bootstrap,
             PAYSTREAM_BROKER_PROFILE="embedded",
             PAYSTREAM_TOPIC_PREFIX=prefix,
@@ -276,7 +293,8 @@ def bench(args: argparse.Namespace) -> None:
         if args.profile:  # where the time goes: py-spy's flame graph of the ingest process
             spy = Path(sys.executable).parent / "py-spy"
             fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
-            command = [str(spy), "record", "-o", args.profile, "-f", fmt, "-r", "200", "--"]
+            command = [str(spy), "record", "-o", args.profile, "-f", fmt, "-r", "200"]
+            command += ["--native", "--"] if args.native else ["--"]
             command += [sys.executable, "-m", "ingest"]
         procs.append(start(command, env, tmp / "ingest.log"))
         procs.append(start([sys.executable, __file__, "--bare", str(bare_port)], env, tmp / "bare"))
@@ -300,7 +318,10 @@ def bench(args: argparse.Namespace) -> None:
             f"{args.duration:g} s per target, body {len(bodies[0])} bytes (signed "
             "invoice.paid), embedded broker, acks=all + idempotence"
         )
-        print(f"{'window':<8} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+        print(
+            f"{'window':<8} {'target':<8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+            f" {'others':>7}"
+        )
         for round_ in range(1, args.rounds + 1):
             for target in targets:
                 w = wrk(target, script, data, bodies, args, args.duration)
@@ -308,7 +329,7 @@ def bench(args: argparse.Namespace) -> None:
                 print(
                     f"{round_:<8} {target.name:<8} {w['requests'] / w['duration_us'] * 1e6:>9.0f} "
                     f"{w['p50'] / 1000:>8.2f} {w['p99'] / 1000:>8.2f} "
-                    f"{int(w['non2xx'] + w['socket_errors']):>7}",
+                    f"{int(w['non2xx'] + w['socket_errors']):>7} {w['others']:>7.2f}",
                     flush=True,
                 )
         # A server loop busy well below 100% waits on something else (the broker's answer,
@@ -322,6 +343,11 @@ def bench(args: argparse.Namespace) -> None:
                 + ", ".join(f"{k} {v:.0f}" for k, v in per.items())
                 + f"; loop busy {busy:.0%}"
             )
+        others = [w["others"] for t in targets for w in t.windows]
+        print(
+            f"the rest of the machine kept {min(others):.2f} to {max(others):.2f} cores busy per "
+            "window ('others'; a quiet run: below 0.1)"
+        )
         errors = sum(w["non2xx"] + w["socket_errors"] for t in targets for w in t.windows)
         if errors:
             print(f"! {int(errors)} requests failed (non-2xx or socket errors)")
@@ -360,6 +386,7 @@ def main() -> None:
         help="extra setting for the ingest process (to compare configurations)",
     )
     parser.add_argument("--profile", metavar="SVG", help="record the ingest process with py-spy")
+    parser.add_argument("--native", action="store_true", help="--profile with C frames too")
     parser.add_argument("--bare", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare:

@@ -23,11 +23,12 @@ from ingest.handlers import (
     readyz_handler,
 )
 from ingest.publisher import Publisher
+from ingest.records import RecordEncoders
 from ingest.requestlog import RequestIds, RequestLog
 from ingest.settings import IngestSettings
 from paystream.hashing import customer_hash
 from paystream.metrics import PaystreamMetrics
-from schemas.codec import default_codec
+from schemas.codec import APP_EVENT, STRIPE_EVENT, default_codec
 
 SETTINGS = web.AppKey("settings", IngestSettings)
 METRICS = web.AppKey("metrics", PaystreamMetrics)
@@ -70,7 +71,7 @@ def create_app(settings: IngestSettings) -> web.Application:
         "tolerance_s": settings.stripe_signature_tolerance_s,
         "max_body_bytes": settings.paystream_ingest_max_body_bytes,
         "publisher": publisher,
-        "codec": default_codec(),
+        "records": RecordEncoders(default_codec(), (STRIPE_EVENT, APP_EVENT)),
         "retry_after": str(settings.paystream_ingest_retry_after_s),
         "request_ids": RequestIds(),
         "hash_customer": customer_hasher(settings.paystream_customer_hash_key.get_secret_value()),

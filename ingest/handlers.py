@@ -21,9 +21,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from ingest import envelope, signature
 from ingest.errors import BodyTimeout, IngestError, Overloaded, TooLarge
 from ingest.publisher import Publisher
+from ingest.records import RecordEncoders
 from ingest.requestlog import RequestLog
 from paystream.metrics import PaystreamMetrics
-from schemas.codec import AvroCodec
 
 #: Every outcome of a request (the ``reason`` label) and the status it answers with.
 STATUS_OF = {
@@ -72,7 +72,7 @@ class Endpoint:
     topic: str
     parse: Parse
     publisher: Publisher
-    codec: AvroCodec
+    records: RecordEncoders
     retry_after: str
     #: Pre-resolved metric children by reason (label lookups stay off the hot path).
     counters: dict[str, Any]
@@ -127,7 +127,7 @@ async def accept(request: web.Request, ep: Endpoint) -> web.Response:
             body, request.headers.get(ep.header), ep.secrets, ep.tolerance_s, now
         )
         event = ep.parse(text, int(now * 1000), cid, signed_at)
-        value = ep.codec.encode(event.schema, event.record)
+        value = ep.records.encode(event.schema, event.record)
         await ep.publisher.publish(
             ep.topic, event.key.encode(), value, [("x-request-id", cid.encode())]
         )

@@ -150,20 +150,23 @@ class Publisher:
         deadline = loop.time() + self._timeout_s
         future, on_delivery = delivery_future(loop)
         try:
-            taken = await produce_on_loop(
-                producer,
-                topic,
-                key,
-                value,
-                on_delivery,
-                headers=headers,
-                give_up_at=deadline,
-                wait_s=BUFFER_FULL_WAIT_S,
-            )
+            try:  # the common case, without a coroutine of its own
+                producer.produce(topic, value, key, on_delivery=on_delivery, headers=headers)
+            except BufferError:  # the local queue is full: wait for room until the deadline
+                taken = await produce_on_loop(
+                    producer,
+                    topic,
+                    key,
+                    value,
+                    on_delivery,
+                    headers=headers,
+                    give_up_at=deadline,
+                    wait_s=BUFFER_FULL_WAIT_S,
+                )
+                if not taken:  # full until the deadline: the broker is slow or away
+                    raise PublishTimeout("producer queue full") from None
         except KafkaException as exc:
             raise PublishFailed(_code(exc.args[0] if exc.args else None)) from None
-        if not taken:  # local queue full until the deadline: the broker is slow or away
-            raise PublishTimeout("producer queue full")
         self._poll_soon()
         self._track(loop, deadline, future)
         error = await future
