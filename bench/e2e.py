@@ -173,7 +173,8 @@ def print_kafka_requests(
         "per API key (per s, per event): " + figures(by_key(during))
     )
     for process, counts in sorted(by_process(during, names).items()):
-        print(f"  {process} ({sum(counts.values()) / total:.3f} per event): {figures(counts)}")
+        if sum(counts.values()):
+            print(f"  {process} ({sum(counts.values()) / total:.3f} per event): {figures(counts)}")
 
 
 def measure(
