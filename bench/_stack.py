@@ -436,32 +436,6 @@ def running(args: argparse.Namespace, name: str, expected_state: str) -> Iterato
             stack.stop()
 
 
-def fetch_probe_ms(settings: CommonSettings, topic: str, tries: int = 5) -> float:
-    """Median ms a client takes to fetch the last record of ``topic``'s partition 0, asking
-    the broker to wait at most 1 ms: on Tansu's memory engine a fetch lists every batch the
-    partition ever stored, so this grows with them (NaN when the partition is empty)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer(
-        settings.consumer_config(
-            f"probe-{uuid.uuid4().hex[:8]}", **{"fetch.wait.max.ms": 1, "log_level": 0}
-        )
-    )
-    taken: list[float] = []
-    try:
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)
-        for _ in range(tries if high > 0 else 0):
-            started = time.monotonic()
-            consumer.assign([TopicPartition(topic, 0, high - 1)])
-            message = consumer.poll(5)
-            if message is not None and message.error() is None:
-                taken.append((time.monotonic() - started) * 1000)
-            consumer.unassign()
-    finally:
-        consumer.close()
-    return sorted(taken)[len(taken) // 2] if taken else float("nan")
-
-
 @contextlib.contextmanager
 def broker(counts: Path | None = None) -> Iterator[tuple[str, str, int | None]]:
     """The broker to use; with ``counts``, the embedded one behind a request-counting proxy."""

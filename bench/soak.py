@@ -15,10 +15,9 @@ stand-in minus the moment its webhook was due.
 Every minute it prints the RSS of every process (broker, ingest, worker, sinks, admin,
 stand-ins, load generator) and the CPU each used over the minute (cores); at the end one row
 per minute of the schedule: the minute's customers' latency p50/p95/p99, how many arrived,
-HubSpot requests per 100 contact writes in that minute, the broker's cores, a fetch probe
-(ms to fetch the newest record of ``stripe.events`` partition 0 with a 1 ms broker wait: on
-the embedded broker a fetch lists every batch the partition stored, so it grows with them)
-and the RSS at the minute's end. ``--count-requests`` adds the minute's Kafka requests per
+HubSpot requests per 100 contact writes in that minute, the broker's cores (on the embedded
+broker a fetch lists every batch the partition stored, so they grow with the log) and the
+RSS at the minute's end. ``--count-requests`` adds the minute's Kafka requests per
 event (``bench/_kafka_requests.py``).
 The last line is ``soak rate: R/s, minutes: M, p95 first minute: A ms, last minute: B ms,
 lost: L, duplicates: D``.
@@ -42,7 +41,6 @@ from bench._stack import (  # noqa: E402
     Stack,
     Window,
     add_stack_arguments,
-    fetch_probe_ms,
     prepared_requests,
     running,
     send,
@@ -54,7 +52,7 @@ from bench._stack import (  # noqa: E402
 EXPECTED_STATE = "onboarding_pending"
 TABLE_HEADER = (
     "| minute | rate | p50 / p95 / p99 ms | lost | HubSpot requests per 100 writes "
-    "| answered 429 | broker cores | fetch probe ms | RSS MiB |"
+    "| answered 429 | broker cores | RSS MiB |"
 )
 
 
@@ -68,8 +66,6 @@ class Minute:
     cpu: dict[str, float] = field(default_factory=dict)
     crm: Window = field(default_factory=Window)
     offered: float = 0.0
-    #: ms to fetch the newest record of stripe.events (partition 0) at the minute's end
-    probe_ms: float = float("nan")
     #: Kafka requests of the minute per API key (``--count-requests``)
     requests: dict[str, int] = field(default_factory=dict)
 
@@ -91,7 +87,7 @@ def summary_row(index: int, minute: Minute, first: dict[str, float]) -> str:
     broker = minute.cpu.get("broker", float("nan"))
     return (
         f"| {index + 1} | {minute.offered:.0f}/s | {figures} | {missing} | {per_100:.1f} "
-        f"| {minute.crm.limited} | {broker:.2f} | {minute.probe_ms:.1f} | {rss} |"
+        f"| {minute.crm.limited} | {broker:.2f} | {rss} |"
     )
 
 
@@ -112,7 +108,6 @@ def run_minute(stack: Stack, args: argparse.Namespace, index: int, run_id: str) 
         now = by_key(read_counts(stack.counts_file))
         before = by_key(counts_before)
         minute.requests = {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
-    minute.probe_ms = fetch_probe_ms(stack.settings, stack.settings.topics.stripe_events)
     stack.crm.poll()
     minute.crm = stack.crm.total.minus(crm_before)
     print_minute(index, minute, stack.crm.first)
@@ -131,7 +126,7 @@ def print_minute(index: int, minute: Minute, first: dict[str, float]) -> None:
         )
     print(
         f"minute {index + 1}: {n} sent at {minute.offered:.0f}/s, {so_far} ({missing} pending); "
-        f"fetch probe {minute.probe_ms:.1f} ms; RSS MiB: "
+        "RSS MiB: "
         + ", ".join(f"{k} {v:.0f}" for k, v in minute.rss.items())
         + "; cores: "
         + ", ".join(f"{k} {v:.2f}" for k, v in minute.cpu.items())
