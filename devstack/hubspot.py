@@ -444,13 +444,21 @@ class HubSpotStandin(Standin):
             results.append({**target, "properties": dict(target["properties"]), "new": is_new})
         return self._answer(results, errors)
 
-    async def batch_upsert(self, _request: web.Request, body: Any) -> web.Response:
+    def _batch_inputs(self, body: Any) -> list[Any] | web.Response:
+        """A batch write's inputs, or the answer refusing it: the rate limit first, then
+        1..100 inputs ("Contacts" batch endpoints: at most 100 inputs per request)."""
         limited = self._rate_limited()
         if limited is not None:
             return limited
         inputs = body.get("inputs") if isinstance(body, dict) else None
         if not isinstance(inputs, list) or not inputs or len(inputs) > 100:
             return _error(400, "VALIDATION_ERROR", "inputs must hold between 1 and 100 items")
+        return inputs
+
+    async def batch_upsert(self, _request: web.Request, body: Any) -> web.Response:
+        inputs = self._batch_inputs(body)
+        if isinstance(inputs, web.Response):
+            return inputs
         seen: set[tuple[str, str]] = set()
         for item in inputs:
             if not isinstance(item, dict) or "id" not in item or "idProperty" not in item:
@@ -476,12 +484,9 @@ class HubSpotStandin(Standin):
         return self._apply(planned)
 
     async def batch_update(self, _request: web.Request, body: Any) -> web.Response:
-        limited = self._rate_limited()
-        if limited is not None:
-            return limited
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or not inputs or len(inputs) > 100:
-            return _error(400, "VALIDATION_ERROR", "inputs must hold between 1 and 100 items")
+        inputs = self._batch_inputs(body)
+        if isinstance(inputs, web.Response):
+            return inputs
         planned = []
         missing = []
         for item in inputs:

@@ -14,6 +14,20 @@ from paystream.vocabulary import BILLING_STATES
 
 GROUP = "paystream"
 
+# The names of the contact properties, spelt here once: the sink writes and reads them,
+# crm-setup creates them, crm-repair and doctor compare them.
+STRIPE_CUSTOMER_ID = "stripe_customer_id"
+BILLING_STATE = "billing_state"
+BILLING_STATE_CHANGED_AT = "billing_state_changed_at"
+USER_ID = "paystream_user_id"
+#: HubSpot's own property (one contact per email)
+EMAIL = "email"
+
+
+def normalised_email(email: str | None) -> str | None:
+    """The email as HubSpot compares it (without regard to case); None when blank."""
+    return email.strip().lower() or None if email else None
+
 
 def property_group() -> dict[str, Any]:
     return {"name": GROUP, "label": "paystream billing", "displayOrder": -1}
@@ -23,7 +37,7 @@ def contact_properties() -> list[dict[str, Any]]:
     """The custom properties of SPEC §6 (``email`` is HubSpot's own)."""
     return [
         {
-            "name": "stripe_customer_id",
+            "name": STRIPE_CUSTOMER_ID,
             "label": "Stripe customer ID",
             "type": "string",
             "fieldType": "text",
@@ -32,7 +46,7 @@ def contact_properties() -> list[dict[str, Any]]:
             "description": "The Stripe customer (cus_...) this contact pays as.",
         },
         {
-            "name": "billing_state",
+            "name": BILLING_STATE,
             "label": "Billing state",
             "type": "enumeration",
             "fieldType": "select",
@@ -44,7 +58,7 @@ def contact_properties() -> list[dict[str, Any]]:
             ],
         },
         {
-            "name": "billing_state_changed_at",
+            "name": BILLING_STATE_CHANGED_AT,
             "label": "Billing state changed at",
             "type": "datetime",
             "fieldType": "date",
@@ -52,7 +66,7 @@ def contact_properties() -> list[dict[str, Any]]:
             "description": "When the Stripe event that set the billing state happened.",
         },
         {
-            "name": "paystream_user_id",
+            "name": USER_ID,
             "label": "Product user ID",
             "type": "string",
             "fieldType": "text",

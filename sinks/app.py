@@ -82,6 +82,7 @@ class RunnerService:
             if runner.producer is not None:
                 runner.producer.flush(10)
             runner.consumer.close()
+            runner.adapter.close()
             while self.closers:
                 self.closers.pop()()
 

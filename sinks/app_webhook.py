@@ -79,6 +79,10 @@ class AppWebhookAdapter:
     def __init__(self, client: AppWebhookClient | None) -> None:
         self.client = client
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
     def decode(self, raw: bytes) -> Command:
         change = decode_as(self.schema, raw)
         return {**change, "idempotency_key": notification_id(change)}

@@ -20,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from paystream.crm_properties import STRIPE_CUSTOMER_ID, normalised_email
 from paystream.hashing import customer_hash
 from sinks.crm_plan import CrmUpsert, HeldContact, is_stale
 
@@ -48,13 +49,9 @@ class KnownSplit:
     unknown: list[CrmUpsert] = field(default_factory=list)
 
 
-def _lower(email: str | None) -> str | None:
-    return email.strip().lower() if email else None
-
-
 def email_key(email: str | None, key: str = "") -> str | None:
     """A keyed hash of the lower-cased email (what the memory keeps); None without one."""
-    lowered = _lower(email)
+    lowered = normalised_email(email)
     return customer_hash(lowered, key) if lowered else None
 
 
@@ -155,7 +152,7 @@ def own_contacts(
     """Customers whose email's contact carries their own ``stripe_customer_id``."""
     out: dict[str, HeldContact] = {}
     for upsert in upserts:
-        owner = by_email.get(_lower(upsert.email) or "")
+        owner = by_email.get(normalised_email(upsert.email) or "")
         if owner is not None and owner.customer_id == upsert.customer_id:
             out[upsert.customer_id] = owner
     return out
@@ -170,12 +167,12 @@ def ids_to_read(
     """Customers whose contact must be read by ``stripe_customer_id`` before planning."""
     counts: dict[str, int] = {}
     for upsert in upserts:
-        email = _lower(upsert.email)
+        email = normalised_email(upsert.email)
         if email:
             counts[email] = counts.get(email, 0) + 1
     wanted: list[str] = []
     for upsert in upserts:
-        customer, email = upsert.customer_id, _lower(upsert.email)
+        customer, email = upsert.customer_id, normalised_email(upsert.email)
         owner = by_email.get(email) if email else None
         if (
             customer in forced
@@ -197,11 +194,11 @@ def written_ids(
         if not isinstance(result, dict):
             continue
         props = result.get("properties") or {}
-        customer, contact = props.get("stripe_customer_id"), result.get("id")
+        customer, contact = props.get(STRIPE_CUSTOMER_ID), result.get("id")
         if customer and contact:
             out[str(customer)] = str(contact)
     for link in links:
-        customer = (link.get("properties") or {}).get("stripe_customer_id")
+        customer = (link.get("properties") or {}).get(STRIPE_CUSTOMER_ID)
         if customer:
             out[str(customer)] = str(link["id"])
     return out

@@ -57,6 +57,10 @@ class CrmAdapter:
         self.stale_guard = stale_guard
         self.batch_limit = batch_limit
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()  # the memory is the service's: it outlives a runner
+
     def decode(self, raw: bytes) -> Command:
         return decode_as(self.schema, raw)
 

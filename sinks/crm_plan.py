@@ -12,14 +12,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paystream.crm_properties import iso8601_ms, parse_crm_datetime
+from paystream.crm_properties import (
+    BILLING_STATE,
+    BILLING_STATE_CHANGED_AT,
+    EMAIL,
+    STRIPE_CUSTOMER_ID,
+    USER_ID,
+    iso8601_ms,
+    normalised_email,
+    parse_crm_datetime,
+)
 from paystream.vocabulary import (
     EMAIL_HELD_BY_OTHER_CONTACT,
     EMAIL_HELD_BY_OTHER_CUSTOMER,
     LINKED_EXISTING_CONTACT,
 )
 
-ID_PROPERTY = "stripe_customer_id"
+ID_PROPERTY = STRIPE_CUSTOMER_ID
 HUBSPOT_BATCH_LIMIT = 100
 
 Command = Mapping[str, Any]
@@ -28,14 +37,14 @@ Command = Mapping[str, Any]
 def crm_properties(command: Command) -> dict[str, str]:
     """The SPEC §6 property set of one CRM command; email and user id only when known."""
     props = {
-        "stripe_customer_id": str(command["customer_id"]),
-        "billing_state": str(command["billing_state"]),
-        "billing_state_changed_at": iso8601_ms(int(command["billing_state_changed_at_ms"])),
+        STRIPE_CUSTOMER_ID: str(command["customer_id"]),
+        BILLING_STATE: str(command["billing_state"]),
+        BILLING_STATE_CHANGED_AT: iso8601_ms(int(command["billing_state_changed_at_ms"])),
     }
     if command.get("email"):
-        props["email"] = str(command["email"])
+        props[EMAIL] = str(command["email"])
     if command.get("user_id"):
-        props["paystream_user_id"] = str(command["user_id"])
+        props[USER_ID] = str(command["user_id"])
     return props
 
 
@@ -148,7 +157,7 @@ def chunks(items: Sequence[CrmUpsert], size: int = HUBSPOT_BATCH_LIMIT) -> list[
 # EMAIL_HELD_BY_OTHER_CONTACT (the state went out, the contact kept its old email: a person
 # decides, never a silent merge), EMAIL_HELD_BY_OTHER_CUSTOMER (dead-lettered, nothing written)
 
-READ_PROPERTIES = ("stripe_customer_id", "billing_state_changed_at", "email")
+READ_PROPERTIES = (STRIPE_CUSTOMER_ID, BILLING_STATE_CHANGED_AT, EMAIL)
 
 
 @dataclass(frozen=True)
@@ -159,11 +168,6 @@ class HeldContact:
     customer_id: str | None
     email: str | None
     changed_at_ms: int | None
-
-
-def _lower(email: str | None) -> str | None:
-    # HubSpot keeps one contact per email, compared without regard to case
-    return email.strip().lower() if email else None
 
 
 def held_contacts(read_response: Mapping[str, Any]) -> list[HeldContact]:
@@ -177,7 +181,7 @@ def held_contacts(read_response: Mapping[str, Any]) -> list[HeldContact]:
                 customer_id=str(props["stripe_customer_id"])
                 if props.get("stripe_customer_id")
                 else None,
-                email=_lower(props.get("email")),
+                email=normalised_email(props.get("email")),
                 changed_at_ms=parse_crm_datetime(props.get("billing_state_changed_at")),
             )
         )
@@ -190,7 +194,7 @@ def emails_to_look_up(
     """Emails that may already belong to a contact: new customers' and changed ones."""
     wanted: list[str] = []
     for upsert in upserts:
-        email = _lower(upsert.email)
+        email = normalised_email(upsert.email)
         held = by_customer.get(upsert.customer_id)
         if email and (held is None or held.email != email) and email not in wanted:
             wanted.append(email)
@@ -234,7 +238,7 @@ def plan_contacts(
     claimed: dict[str, str] = {}  # email → customer writing it in this batch
     for upsert in upserts:
         customer = upsert.customer_id
-        email = _lower(upsert.email)
+        email = normalised_email(upsert.email)
         held = by_customer.get(customer)
         if stale_guard and held is not None and is_stale(upsert, held.changed_at_ms):
             plan.reasons[customer] = stale_reason

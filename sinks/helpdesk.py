@@ -33,6 +33,10 @@ class HelpdeskAdapter:
         self.client = client
         self.set_requester = set_requester
 
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
     def decode(self, raw: bytes) -> Command:
         return decode_as(self.schema, raw)
 

@@ -66,6 +66,9 @@ class MetricsAdapter:
         self.hash_key = hash_key
         self.rows_stored = 0
 
+    def close(self) -> None:
+        """Nothing of its own: the store belongs to the metrics service, which closes it."""
+
     def decode(self, raw: bytes) -> Command:
         schema, record = default_codec().decode(raw)
         try:

@@ -91,6 +91,10 @@ class SinkAdapter(Protocol):
         """Make the call; return reason codes learnt for some commands (e.g. stale)."""
         ...
 
+    def close(self) -> None:
+        """Release what the adapter opened (its HTTP client) once its runner stopped."""
+        ...
+
 
 def decode_as(schema: str, raw: bytes) -> Command:
     """The ``decode`` of a sink whose input is one Avro schema."""

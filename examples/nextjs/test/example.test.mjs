@@ -132,6 +132,17 @@ describe("the example's sign-in stand-in", { skip }, () => {
       assert.equal(parseExampleUser(bad), undefined, String(bad));
     }
   });
+
+  test("EXAMPLE_SIGNED_IN_USER is honoured only beside a local paystream", async () => {
+    const { exampleUserAllowed } = await load("lib/auth.js");
+    for (const local of ["http://127.0.0.1:8080", "http://localhost:8080/", "http://[::1]:8080", "http://127.1.2.3"]) {
+      assert.equal(exampleUserAllowed(local), true, local);
+    }
+    const remote = [undefined, "", "not a url", "https://ingest.acme.com", "http://10.0.0.5:8080", "http://127.0.0.1.acme.com"];
+    for (const url of remote) {
+      assert.equal(exampleUserAllowed(url), false, String(url));
+    }
+  });
 });
 
 describe("the state cache's setting", { skip }, () => {

@@ -29,15 +29,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from paystream.crm_properties import iso8601_ms, parse_crm_datetime
+from paystream.crm_properties import (
+    BILLING_STATE,
+    BILLING_STATE_CHANGED_AT,
+    EMAIL,
+    USER_ID,
+    iso8601_ms,
+    normalised_email,
+    parse_crm_datetime,
+)
 from paystream.vocabulary import EMAIL_HELD_BY_OTHER_CUSTOMER
 
-BILLING_STATE = "billing_state"
-CHANGED_AT = "billing_state_changed_at"
-EMAIL = "email"
-USER_ID = "paystream_user_id"
 #: the fields compared, in the order of the report
-FIELDS = (BILLING_STATE, CHANGED_AT, EMAIL, USER_ID)
+FIELDS = (BILLING_STATE, BILLING_STATE_CHANGED_AT, EMAIL, USER_ID)
 #: a duplicate's kinds: two contacts with the customer's id; the customer's email held by a
 #: second contact; and, for a customer without a contact, its email held by another Stripe
 #: customer's contact (the CRM sink refuses to write it, with the vocabulary's reason code)
@@ -141,10 +145,6 @@ def set_apart_queued(
     return replace(findings, duplicates=new, queued=findings.queued + waiting)
 
 
-def _lower(email: str | None) -> str | None:
-    return email.strip().lower() if email and email.strip() else None
-
-
 def _since(record: Record, contact: Contact) -> int | None:
     known = [t for t in (record.changed_at_ms, contact.modified_at_ms) if t]
     return max(known) if known else None
@@ -165,8 +165,12 @@ def field_drifts(record: Record, contact: Contact, email_is_free: bool) -> list[
     if (contact.billing_state or None) != record.billing_state:
         found.append(drift(BILLING_STATE, contact.billing_state, record.billing_state))
     if canonical_ms is not None and held_ms != canonical_ms:
-        found.append(drift(CHANGED_AT, contact.changed_at, iso8601_ms(canonical_ms)))
-    if email_is_free and record.email and _lower(contact.email) != _lower(record.email):
+        found.append(drift(BILLING_STATE_CHANGED_AT, contact.changed_at, iso8601_ms(canonical_ms)))
+    if (
+        email_is_free
+        and record.email
+        and normalised_email(contact.email) != normalised_email(record.email)
+    ):
         found.append(drift(EMAIL, contact.email, record.email))
     if record.user_id and (contact.user_id or None) != record.user_id:
         found.append(drift(USER_ID, contact.user_id, record.user_id))
@@ -193,7 +197,7 @@ def compare(
     ``email_holders``: lower-cased email → the contact holding it (from a batch read by
     email); the searched contacts' own emails count too.
     """
-    holders = {e: c for c in contacts if (e := _lower(c.email))}
+    holders = {e: c for c in contacts if (e := normalised_email(c.email))}
     holders.update({k.lower(): v for k, v in (email_holders or {}).items()})
     grouped = _by_customer(contacts)
     drifts: list[Drift] = []
@@ -204,7 +208,7 @@ def compare(
         if record.billing_state is None:
             continue  # never sent to the CRM: no state yet
         held = grouped.get(customer_id, [])
-        wanted = _lower(record.email)
+        wanted = normalised_email(record.email)
         holder = holders.get(wanted) if wanted else None
         if not held:
             if holder is not None and holder.customer_id not in (None, customer_id):
@@ -221,7 +225,7 @@ def compare(
             continue
         contact = held[0]
         taken = holder is not None and holder.contact_id != contact.contact_id
-        if taken and holder is not None and _lower(contact.email) != wanted:
+        if taken and holder is not None and normalised_email(contact.email) != wanted:
             duplicates.append(
                 Duplicate(
                     customer_id,
@@ -239,11 +243,11 @@ def compare(
 def emails_to_look_up(contacts: Sequence[Contact], records: Mapping[str, Record]) -> list[str]:
     """Emails of customers whose one contact does not hold them and no searched contact
     does either: a lead (no customer id) may, which only a read by email finds."""
-    held = {e for c in contacts if (e := _lower(c.email))}
+    held = {e for c in contacts if (e := normalised_email(c.email))}
     grouped = _by_customer(contacts)
     wanted = []
     for customer_id, record in sorted(records.items()):
-        email = _lower(record.email)
+        email = normalised_email(record.email)
         if email is None or email in held or record.billing_state is None:
             continue
         if len(grouped.get(customer_id, [])) == 1:

@@ -32,7 +32,14 @@ from pydantic import Field
 from paystream.backoff import jittered_delay
 from paystream.commands.crm_repair import plan
 from paystream.commands.crm_repair.checks import Contact, Findings, Record
-from paystream.crm_properties import parse_crm_datetime
+from paystream.crm_properties import (
+    BILLING_STATE,
+    BILLING_STATE_CHANGED_AT,
+    EMAIL,
+    STRIPE_CUSTOMER_ID,
+    USER_ID,
+    parse_crm_datetime,
+)
 from paystream.destinations import DestinationSettings
 from paystream.errors import PaystreamError
 from paystream.settings import ApiToken, WorkerUrl
@@ -45,11 +52,11 @@ SEARCH_PAGE = 200
 SEARCH_MAX_RESULTS = 10_000
 READ_BATCH = 100
 PROPERTIES = [
-    "stripe_customer_id",
-    "email",
-    "paystream_user_id",
-    "billing_state",
-    "billing_state_changed_at",
+    STRIPE_CUSTOMER_ID,
+    EMAIL,
+    USER_ID,
+    BILLING_STATE,
+    BILLING_STATE_CHANGED_AT,
     "lastmodifieddate",
 ]
 WORKER_PAGE = 500
@@ -151,18 +158,18 @@ def contact_of(found: Mapping[str, Any]) -> Contact:
     modified = props.get("lastmodifieddate") or found.get("updatedAt")
     return Contact(
         contact_id=str(found.get("id")),
-        customer_id=props.get("stripe_customer_id") or None,
-        email=props.get("email") or None,
-        user_id=props.get("paystream_user_id") or None,
-        billing_state=props.get("billing_state") or None,
-        changed_at=props.get("billing_state_changed_at") or None,
+        customer_id=props.get(STRIPE_CUSTOMER_ID) or None,
+        email=props.get(EMAIL) or None,
+        user_id=props.get(USER_ID) or None,
+        billing_state=props.get(BILLING_STATE) or None,
+        changed_at=props.get(BILLING_STATE_CHANGED_AT) or None,
         modified_at_ms=parse_crm_datetime(modified),
     )
 
 
 def search_body(after_id: int, after: str | None) -> dict[str, Any]:
     filters = [
-        {"propertyName": "stripe_customer_id", "operator": "HAS_PROPERTY"},
+        {"propertyName": STRIPE_CUSTOMER_ID, "operator": "HAS_PROPERTY"},
         {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)},
     ]
     body: dict[str, Any] = {
@@ -222,7 +229,7 @@ def confirmed(hubspot: Client, contacts: Sequence[Contact], findings: Findings) 
     suspects = sorted({d.contact_id for d in findings.drifts})
     fresh = read_by(hubspot, "hs_object_id", suspects) if suspects else []
     missing = [m.customer_id for m in findings.missing]
-    found = read_by(hubspot, "stripe_customer_id", missing) if missing else []
+    found = read_by(hubspot, STRIPE_CUSTOMER_ID, missing) if missing else []
     by_id = {c.contact_id: c for c in contacts}
     for gone in set(suspects) - {c.contact_id for c in fresh}:
         by_id.pop(gone, None)  # deleted since the search

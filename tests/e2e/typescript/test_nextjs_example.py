@@ -42,7 +42,7 @@ def test_nextjs_example_type_checks_and_its_views_have_no_dead_end(
     )
     assert result.code == 0, "node --test failed on the example (output above)"
     assert (result.count("fail"), result.count("skipped")) == (0, 0)
-    assert result.count("pass") == 10
+    assert result.count("pass") == 11
 
 
 def test_nextjs_example_builds_with_next_as_shipped(next_build: NodeRun) -> None:
