@@ -40,7 +40,7 @@ BrokerProfile = Literal["kafka", "embedded"]
 # so the broker's CPU grows with fetches x stored batches (docs/benchmarks.md, "Broker round
 # trips"). Its profile asks for fewer, larger batches and fewer fetches where no one waits.
 
-#: least linger of every producer on the embedded broker (a flush still sends at once)
+#: least default linger of a producer on the embedded broker (a flush still sends at once)
 EMBEDDED_LINGER_MS = 20
 #: fetch wait of a consumer no one waits on (topic feeds, the metrics sink) on the
 #: embedded broker, which holds every fetch for its whole wait
@@ -400,16 +400,15 @@ class CommonSettings(BaseSettings):
             "enable.idempotence": True,
             # Same partition for a key as Faust (aiokafka) and the Java client.
             "partitioner": "murmur2_random",
-            "linger.ms": 2,
+            "linger.ms": self.linger_ms(2),
             "compression.type": "lz4",
         }
-        config.update(extra)
-        config["linger.ms"] = self.linger_ms(config["linger.ms"])
+        config.update(extra)  # a linger the caller names is kept (ingest's is a setting)
         return config
 
     def linger_ms(self, wanted: float) -> float:
-        """A producer's linger: ``wanted``, at least ``EMBEDDED_LINGER_MS`` on the embedded
-        broker (each produce request is one more object in each partition it names)."""
+        """A producer's default linger: ``wanted``, at least ``EMBEDDED_LINGER_MS`` on the
+        embedded broker (each produce request is one more object in each partition it names)."""
         return max(wanted, EMBEDDED_LINGER_MS) if self.embedded_broker else wanted
 
     def consumer_config(

@@ -132,7 +132,9 @@ def create_worker(
     resume = resume_from or {}
     app = _faust_app(settings)
     publisher = Publisher(
-        settings.producer_config(**{"linger.ms": 5, "client.id": "paystream-worker"})
+        settings.producer_config(
+            **{"linger.ms": settings.linger_ms(5), "client.id": "paystream-worker"}
+        )
     )
     customers = _table(
         app, CUSTOMERS, topics.partitions, publisher, resume.get(topics.changelog(CUSTOMERS), {})

@@ -91,18 +91,27 @@ def _profile(profile: str) -> CommonSettings:
         ("kafka", 0.5, 0.5),
         ("kafka", 50, 50),
         ("embedded", None, 20),
-        ("embedded", 0.5, 20),
-        ("embedded", 5, 20),
+        ("embedded", 0.5, 0.5),
         ("embedded", 50, 50),
     ],
 )
-def test_the_embedded_broker_gets_fewer_larger_batches(
+def test_the_embedded_broker_gets_fewer_larger_batches_unless_a_linger_is_named(
     profile: str, asked: float | None, linger: float
 ) -> None:
     extra = {} if asked is None else {"linger.ms": asked}
     config = _profile(profile).producer_config(**extra)
     assert config["linger.ms"] == linger
     assert (config["acks"], config["enable.idempotence"]) == ("all", True)
+
+
+@pytest.mark.parametrize(
+    ("profile", "wanted", "linger"),
+    [("kafka", 5, 5), ("kafka", 0.5, 0.5), ("embedded", 5, 20), ("embedded", 50, 50)],
+)
+def test_a_default_linger_is_at_least_the_embedded_profiles(
+    profile: str, wanted: float, linger: float
+) -> None:
+    assert _profile(profile).linger_ms(wanted) == linger
 
 
 @pytest.mark.parametrize(
