@@ -9,6 +9,7 @@ credentials and judges the same rules without importing a stage.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator, model_validator
 
@@ -124,3 +125,12 @@ class DestinationSettings(MetricsStoreSettings, CrmToken, HelpdeskToken, AppWebh
     @property
     def writes_enabled(self) -> bool:
         return self.paystream_sink_writes == "enabled"
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``https://host:port/path?q`` → (``https://host:port``, ``/path?q``): the HTTP
+    client's base and the request path, so the URL is posted to exactly as written (a
+    base URL would gain a trailing slash, which Next.js answers with a redirect)."""
+    parts = urlsplit(url)
+    path = parts.path or "/"
+    return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import httpx
 
+from paystream.destinations import split_url
 from schemas.codec import LIFECYCLE_CHANGE
 from sinks._http import HttpClient, check
 from sinks.errors import PermanentSinkError
@@ -29,7 +30,6 @@ from sinks.notifications import (
     notification,
     notification_id,
     request_headers,
-    split_url,
 )
 from sinks.outcomes import COALESCED
 from sinks.retry import INVALID_COMMAND, parse_retry_after

@@ -23,7 +23,6 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from paystream.signing import sign_header
 from paystream.vocabulary import (
@@ -92,12 +91,3 @@ def request_headers(payload: bytes, secrets: Sequence[str], now_s: float) -> dic
         "Content-Type": "application/json",
         APP_SIGNATURE_HEADER: sign_header(payload, list(secrets), int(now_s)),
     }
-
-
-def split_url(url: str) -> tuple[str, str]:
-    """``https://host:port/path?q`` → (``https://host:port``, ``/path?q``): the HTTP
-    client's base and the request path, so the URL is posted to exactly as written (a
-    base URL would gain a trailing slash, which Next.js answers with a redirect)."""
-    parts = urlsplit(url)
-    path = parts.path or "/"
-    return f"{parts.scheme}://{parts.netloc}", path + (f"?{parts.query}" if parts.query else "")

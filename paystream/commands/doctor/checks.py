@@ -382,6 +382,55 @@ def zendesk_user_finding(status: int, body: Any) -> Finding:
     return ok(check, f"an active {role} can create tickets")
 
 
+# ------------------------------------------------------------------------------ notifications
+
+#: the app's route (the example's ``app/api/paystream/notifications/route.ts``)
+NOTIFICATION_ROUTE = "examples/nextjs/app/api/paystream/notifications/route.ts"
+
+
+def app_webhook_finding(unsigned: int, signed: int) -> Finding:
+    """Two probes of ``PAYSTREAM_APP_WEBHOOK_URL``, neither a notification: ``unsigned``
+    is the status of a POST without a signature, ``signed`` of one signed with the
+    configured secrets whose body is no ``billing_state.changed``.
+
+    A working endpoint refuses the first (401, or any 4xx but 404) and accepts the second's
+    signature (2xx, or 400/422 for the body it does not know). The sink follows no redirect
+    and dead-letters a 404, so both are named.
+    """
+    check = "notifications.endpoint"
+    if 300 <= unsigned < 400 or 300 <= signed < 400:
+        return problem(
+            check,
+            "the endpoint answers with a redirect, which the sink does not follow",
+            "set PAYSTREAM_APP_WEBHOOK_URL to the URL it redirects to (mind a trailing slash)",
+        )
+    if 404 in (unsigned, signed):
+        return problem(
+            check,
+            "the endpoint answers 404: no route there, or notifications are off in the app",
+            "check the URL's path, and set PAYSTREAM_APP_WEBHOOK_SECRET in the app too",
+        )
+    if 200 <= unsigned < 300:
+        return problem(
+            check,
+            "the endpoint accepts a body without a valid signature: anybody could send it one",
+            f"verify Paystream-Signature with verifyPaystreamWebhook ({NOTIFICATION_ROUTE})",
+        )
+    if signed in (401, 403):
+        return problem(
+            check,
+            f"the endpoint refuses paystream's signature ({signed}): the secrets differ",
+            "set the same PAYSTREAM_APP_WEBHOOK_SECRET on both sides",
+        )
+    if 400 <= unsigned < 500 and (200 <= signed < 300 or signed in (400, 422)):
+        return ok(check, "reachable; refuses unsigned bodies and accepts paystream's signature")
+    return problem(
+        check,
+        f"the endpoint answers {unsigned} unsigned and {signed} signed",
+        "see the app's logs: a 5xx is retried, a 4xx dead-letters every notification",
+    )
+
+
 # ------------------------------------------------------------------------------ pipeline
 
 

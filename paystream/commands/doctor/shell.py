@@ -21,12 +21,13 @@ from paystream.commands.doctor.checks import Finding, TopicState
 from paystream.commands.doctor.environment import environment_findings
 from paystream.commands.status import Status, StatusSettings, open_reader, read_lag
 from paystream.crm_properties import contact_properties, property_differences
-from paystream.destinations import DestinationSettings
+from paystream.destinations import DestinationSettings, split_url
 from paystream.errors import PaystreamError
 from paystream.runtime.store import MetricsStoreUnavailable, QueryRejected
 from paystream.settings import ApiToken, Environment, StripeApiBase, WorkerUrl
+from paystream.signing import sign_header
 from paystream.stripe_objects import stripe_customer_id, stripe_event_key
-from paystream.vocabulary import HANDLED_STRIPE_EVENT_TYPES
+from paystream.vocabulary import APP_SIGNATURE_HEADER, HANDLED_STRIPE_EVENT_TYPES
 
 #: Stripe's List endpoints: at most 100 per page (https://docs.stripe.com/api/pagination)
 PAGE = 100
@@ -292,6 +293,35 @@ def zendesk_findings(settings: DoctorSettings) -> list[Finding]:
         api.close()
 
 
+#: what the signed probe carries: no ``billing_state.changed``, so the app changes nothing
+PROBE = b'{"type":"paystream.doctor_probe"}'
+
+
+def app_webhook_findings(settings: DoctorSettings) -> list[Finding]:
+    """Probe the product's notification endpoint (unsigned, then signed), if one is set."""
+    target = settings.app_webhook
+    if target is None:
+        return [
+            checks.ok("notifications.endpoint", "not checked (PAYSTREAM_APP_WEBHOOK_URL not set)")
+        ]
+    url, secrets = target
+    base, path = split_url(url)
+    api = Api(base, {"Content-Type": "application/json"}, settings.paystream_doctor_timeout_s)
+    try:
+        unsigned, _ = api.call("POST", path, content=PROBE)
+        signature = sign_header(PROBE, secrets)
+        signed, _ = api.call("POST", path, content=PROBE, headers={APP_SIGNATURE_HEADER: signature})
+    except Unanswered as exc:
+        return [
+            checks.unreachable(
+                "notifications.endpoint", "the app", str(exc), "check PAYSTREAM_APP_WEBHOOK_URL"
+            )
+        ]
+    finally:
+        api.close()
+    return [checks.app_webhook_finding(unsigned, signed)]
+
+
 def _not_configured(check: str, variable: str, settings: DoctorSettings) -> Finding:
     if settings.writes_enabled:
         return checks.problem(
@@ -398,11 +428,13 @@ def alerting_findings(settings: DoctorSettings) -> list[Finding]:
 
 
 def collect(settings: DoctorSettings) -> list[Finding]:
-    """Every check, in the order of the first hour: Stripe, CRM, helpdesk, pipeline, alerts."""
+    """Every check, in the order of the first hour: Stripe, CRM, helpdesk, the product's
+    notifications, pipeline, alerts."""
     return (
         stripe_findings(settings, recent_event_findings)
         + hubspot_findings(settings)
         + zendesk_findings(settings)
+        + app_webhook_findings(settings)
         + pipeline_findings(settings)
         + alerting_findings(settings)
     )

@@ -34,6 +34,8 @@ from typing import Any
 import pytest
 
 from devstack.stripe_api import StripeApiStandin
+from paystream.commands.doctor.checks import Finding
+from paystream.commands.doctor.shell import DoctorSettings, app_webhook_findings
 from paystream.runtime.broker import free_port
 from paystream.signing import sign_header
 from paystream.storyline import storyline
@@ -213,6 +215,15 @@ def page() -> Iterator[Any]:
             browser.close()
 
 
+def doctor_probe(url: str) -> Finding:
+    """``paystream doctor``'s notification check, with only the endpoint's settings."""
+    settings = DoctorSettings(  # type: ignore[call-arg]
+        _env_file=None, paystream_app_webhook_url=url, paystream_app_webhook_secret=NOTIFY_SECRET
+    )
+    (finding,) = app_webhook_findings(settings)
+    return finding
+
+
 def test_checkout_onboarding_and_a_failed_payment_as_the_customer_sees_them(
     journey: Journey, page: Any
 ) -> None:
@@ -239,6 +250,11 @@ def test_checkout_onboarding_and_a_failed_payment_as_the_customer_sees_them(
         journey.notify_raw(json.dumps({"type": BILLING_STATE_CHANGED}).encode(), NOTIFY_SECRET)
         == 400
     )
+    assert journey.app_answer() == {"status": "syncing"}
+    # paystream doctor's two probes of this real route: the unsigned one refused, the signed
+    # one's signature accepted, and neither changes the cached state
+    probed = doctor_probe(journey.app + "/api/paystream/notifications")
+    assert probed.ok, probed
     assert journey.app_answer() == {"status": "syncing"}
 
     journey.send_stripe(checkout)

@@ -349,3 +349,31 @@ def test_the_handled_types_fit_one_events_list_request() -> None:
     from devstack.stripe_api import MAX_TYPES
 
     assert len(HANDLED_STRIPE_EVENT_TYPES) <= MAX_TYPES
+
+
+@pytest.mark.parametrize(
+    ("unsigned", "signed", "healthy", "named"),
+    [
+        (401, 200, True, "accepts paystream's signature"),  # verifies, takes unknown types
+        (401, 400, True, "accepts paystream's signature"),  # the example: signed, no notice
+        (403, 422, True, "accepts paystream's signature"),
+        (400, 400, True, "accepts paystream's signature"),  # unsigned refused as malformed
+        (200, 200, False, "without a valid signature"),  # verifies nothing
+        (204, 401, False, "without a valid signature"),
+        (401, 401, False, "secrets differ"),
+        (401, 403, False, "secrets differ"),
+        (404, 404, False, "404"),  # no route, or the app's secret unset
+        (401, 404, False, "404"),
+        (308, 308, False, "redirect"),  # a trailing slash Next.js redirects
+        (401, 500, False, "answers 401 unsigned and 500 signed"),
+        (502, 502, False, "answers 502 unsigned and 502 signed"),
+        (401, 410, False, "answers 401 unsigned and 410 signed"),
+    ],
+)
+def test_the_notification_endpoint_is_judged_by_its_two_answers(
+    unsigned: int, signed: int, healthy: bool, named: str
+) -> None:
+    finding = checks.app_webhook_finding(unsigned, signed)
+    assert finding.check == "notifications.endpoint"
+    assert finding.ok is healthy and named in finding.message
+    assert bool(finding.fix) is not healthy

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paystream.destinations import split_url
 from paystream.vocabulary import BILLING_STATES
 from sinks.app_webhook import AppWebhookAdapter
 from sinks.errors import PermanentSinkError
@@ -22,7 +23,6 @@ from sinks.notifications import (
     notification,
     notification_id,
     request_headers,
-    split_url,
 )
 from tests.conftest import fuzz_settings
 
