@@ -22,6 +22,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -73,6 +74,12 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for ingest/worker/sinks"
+    )
+    parser.add_argument(
+        "--count-requests",
+        action="store_true",
+        help="count the clients' Kafka requests per process, client and API key through a "
+        "proxy (bench/_kafka_requests.py; costs CPU)",
     )
 
 
@@ -211,6 +218,8 @@ class Stack:
         self.zendesk_port, self.worker_port = free_port(), free_port()
         self.crm = CrmWatch(self.standin_url, expected_state)
         self.broker_pid: int | None = None
+        #: the counting proxy's file (``--count-requests``), else None
+        self.counts_file: Path | None = None
 
     @property
     def standin_url(self) -> str:
@@ -406,6 +415,25 @@ def warm_up(stack: Stack, build: Callable[[list[str]], list[bytes]] | None = Non
         if wait_for(stack, set(customers), 10).keys() >= set(customers):
             return
     raise SystemExit("the warm-up events never reached the CRM stand-in")
+
+
+@contextlib.contextmanager
+def running(args: argparse.Namespace, name: str, expected_state: str) -> Iterator[Stack]:
+    """Print the load and the quota, then start the broker (behind the counting proxy with
+    ``--count-requests``: ``stack.counts_file``) and the stack; stop both at the end."""
+    print(f"uptime before: {uptime()}")
+    _, quota_note = quota(args)
+    print(quota_note + ("; CRM sink only" if args.only_crm else "; every sink, as `paystream up`"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"paystream-{name}-"))
+    counts_file = workdir / "kafka-requests.json" if args.count_requests else None
+    with broker(counts_file) as (bootstrap, profile, broker_pid):
+        stack = Stack(args, workdir, expected_state)
+        stack.counts_file = counts_file
+        try:
+            stack.start(bootstrap, profile, broker_pid)
+            yield stack
+        finally:
+            stack.stop()
 
 
 @contextlib.contextmanager

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -40,17 +39,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._kafka_requests import counted_since, read_counts  # noqa: E402
+from bench._kafka_requests import by_key, by_process, counted_since, read_counts  # noqa: E402
 from bench._measure import percentile  # noqa: E402
 from bench._stack import (  # noqa: E402
     Stack,
     Window,
     add_stack_arguments,
-    broker,
     cpu_line,
     prepared_requests,
     quota,
     requests_per_write,
+    running,
     send,
     uptime,
     wait_for,
@@ -101,11 +100,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep the processes' logs")
     parser.add_argument(
         "--stages", action="store_true", help="also break the latency down by stage (sink.crm)"
-    )
-    parser.add_argument(
-        "--count-requests",
-        action="store_true",
-        help="count the clients' Kafka requests per API key through a proxy (costs CPU)",
     )
     return parser.parse_args()
 
@@ -163,13 +157,24 @@ def print_latency(rate: float, names: list[str], latency: dict[str, float]) -> N
     )
 
 
-def print_kafka_requests(during: dict[str, int], sending_s: float, total: int) -> None:
-    if during:
-        busiest = sorted(during.items(), key=lambda kv: -kv[1])
-        print(
-            "Kafka requests while sending (per s, per event): "
-            + ", ".join(f"{key} {n / sending_s:.0f}/s {n / total:.2f}" for key, n in busiest if n)
-        )
+def print_kafka_requests(
+    during: dict[str, int], names: dict[int, str], sending_s: float, total: int
+) -> None:
+    """Requests while sending per API key, then per process and client (per s, per event)."""
+    if not during:
+        return
+
+    def figures(counts: dict[str, int]) -> str:
+        busiest = sorted(counts.items(), key=lambda kv: -kv[1])
+        return ", ".join(f"{k} {n / sending_s:.0f}/s {n / total:.3f}" for k, n in busiest if n)
+
+    print(
+        f"Kafka requests while sending: {sum(during.values()) / total:.2f} per event; "
+        "per API key (per s, per event): " + figures(by_key(during))
+    )
+    for process, counts in sorted(by_process(during, names).items()):
+        if sum(counts.values()):
+            print(f"  {process} ({sum(counts.values()) / total:.3f} per event): {figures(counts)}")
 
 
 def measure(
@@ -214,24 +219,17 @@ def measure(
         "cpu_sent": cpu_sent,
         "cpu_drained": cpu_drained,
         "drained_wall": drained_wall,
+        "pids": {pid: name for name, pid in stack.pids().items()},
     }
 
 
 def main() -> int:
     args = parse_args()
-    print(f"uptime before: {uptime()}")
-    limit, quota_note = quota(args)
-    print(quota_note + ("; CRM sink only" if args.only_crm else "; every sink, as `paystream up`"))
-    workdir = Path(tempfile.mkdtemp(prefix="paystream-e2e-"))
+    limit, _ = quota(args)
     total = int(args.rate * args.duration)
-    counts_file = workdir / "kafka-requests.json" if args.count_requests else None
-    with broker(counts_file) as (bootstrap, profile, broker_pid):
-        stack = Stack(args, workdir, EXPECTED_STATE)
-        try:
-            stack.start(bootstrap, profile, broker_pid)
-            got = measure(stack, args, total, counts_file)
-        finally:
-            stack.stop()
+    with running(args, "e2e", EXPECTED_STATE) as stack:
+        got = measure(stack, args, total, stack.counts_file)
+    workdir = stack.workdir
     names, sent, first, counts = got["names"], got["sent"], got["first"], got["counts"]
     customers, limited_at, stages = got["customers"], got["limited_at"], got["stages"]
     crm_window, sending_s, requests_during = (
@@ -247,17 +245,20 @@ def main() -> int:
     duplicates = sum(counts.get(c, 0) - 1 for c in customers if counts.get(c, 0) > 1)
     print_sending(args, sent, total)
     print_latency(args.rate, names, latency)
-    print(requests_per_write(crm_window) + f" ({quota_note})")
+    print(requests_per_write(crm_window) + f" ({quota(args)[1]})")
     if limited_at:
         print(
             "answered 429 at (s after the first send): "
             + ", ".join(f"{at - sent.t0_wall:.1f}" for at in limited_at[:20])
         )
     print(cpu_line("CPU while sending", cpu_before, cpu_sent, sending_s))
+    if "broker" in cpu_sent:
+        broker_ms = (cpu_sent["broker"] - cpu_before.get("broker", 0.0)) * 1000 / total
+        print(f"embedded broker CPU per event while sending: {broker_ms:.2f} ms")
     drain_s = drained_wall - sent.finished_wall
     if drain_s >= 1:
         print(cpu_line("CPU after sending until the last contact", cpu_sent, cpu_drained, drain_s))
-    print_kafka_requests(requests_during, sending_s, total)
+    print_kafka_requests(requests_during, got["pids"], sending_s, total)
     if stages:
         print_stages(names, sent, first, stages)
     print(f"lost: {lost}, duplicate effects: {duplicates}")

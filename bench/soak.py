@@ -15,7 +15,10 @@ stand-in minus the moment its webhook was due.
 Every minute it prints the RSS of every process (broker, ingest, worker, sinks, admin,
 stand-ins, load generator) and the CPU each used over the minute (cores); at the end one row
 per minute of the schedule: the minute's customers' latency p50/p95/p99, how many arrived,
-HubSpot requests per 100 contact writes in that minute, and the RSS at the minute's end.
+HubSpot requests per 100 contact writes in that minute, the broker's cores (on the embedded
+broker a fetch lists every batch the partition stored, so they grow with the log) and the
+RSS at the minute's end. ``--count-requests`` adds the minute's Kafka requests per
+event (``bench/_kafka_requests.py``).
 The last line is ``soak rate: R/s, minutes: M, p95 first minute: A ms, last minute: B ms,
 lost: L, duplicates: D``.
 """
@@ -24,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,14 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._kafka_requests import by_key, read_counts  # noqa: E402
 from bench._measure import percentile  # noqa: E402
 from bench._stack import (  # noqa: E402
     Stack,
     Window,
     add_stack_arguments,
-    broker,
     prepared_requests,
-    quota,
+    running,
     send,
     uptime,
     wait_for,
@@ -50,7 +52,7 @@ from bench._stack import (  # noqa: E402
 EXPECTED_STATE = "onboarding_pending"
 TABLE_HEADER = (
     "| minute | rate | p50 / p95 / p99 ms | lost | HubSpot requests per 100 writes "
-    "| answered 429 | RSS MiB |"
+    "| answered 429 | broker cores | RSS MiB |"
 )
 
 
@@ -64,6 +66,8 @@ class Minute:
     cpu: dict[str, float] = field(default_factory=dict)
     crm: Window = field(default_factory=Window)
     offered: float = 0.0
+    #: Kafka requests of the minute per API key (``--count-requests``)
+    requests: dict[str, int] = field(default_factory=dict)
 
 
 def latency_figures(minute: Minute, first: dict[str, float]) -> tuple[list[float], int]:
@@ -80,9 +84,10 @@ def summary_row(index: int, minute: Minute, first: dict[str, float]) -> str:
     )
     per_100 = 100 * minute.crm.requests / minute.crm.writes if minute.crm.writes else 0.0
     rss = ", ".join(f"{name} {mib:.0f}" for name, mib in minute.rss.items())
+    broker = minute.cpu.get("broker", float("nan"))
     return (
         f"| {index + 1} | {minute.offered:.0f}/s | {figures} | {missing} | {per_100:.1f} "
-        f"| {minute.crm.limited} | {rss} |"
+        f"| {minute.crm.limited} | {broker:.2f} | {rss} |"
     )
 
 
@@ -92,25 +97,42 @@ def run_minute(stack: Stack, args: argparse.Namespace, index: int, run_id: str) 
     requests = prepared_requests(stack.ingest_port, stack.secret, minute.names, int(time.time()))
     stack.crm.poll()
     crm_before, cpu_before = stack.crm.total.minus(Window()), stack.cpu()
+    counts_before = read_counts(stack.counts_file) if stack.counts_file else {}
     sent = send(stack.ingest_port, requests, args.rate, args.connections)
     span = sent.finished_wall - sent.t0_wall
     minute.due = [sent.scheduled(i) for i in range(n)]
     minute.offered = sent.offered_rate()
     minute.rss = stack.rss()
     minute.cpu = {k: (v - cpu_before.get(k, 0.0)) / span for k, v in stack.cpu().items()}
+    if stack.counts_file:
+        now = by_key(read_counts(stack.counts_file))
+        before = by_key(counts_before)
+        minute.requests = {k: v - before.get(k, 0) for k, v in now.items() if v > before.get(k, 0)}
     stack.crm.poll()
     minute.crm = stack.crm.total.minus(crm_before)
-    values, missing = latency_figures(minute, stack.crm.first)
+    print_minute(index, minute, stack.crm.first)
+    return minute
+
+
+def print_minute(index: int, minute: Minute, first: dict[str, float]) -> None:
+    values, missing = latency_figures(minute, first)
     so_far = f"p95 so far {percentile(values, 95):.0f} ms" if values else "none arrived yet"
+    n = len(minute.names)
+    requests = ""
+    if minute.requests:
+        busiest = sorted(minute.requests.items(), key=lambda kv: -kv[1])[:4]
+        requests = "; Kafka requests per event: " + ", ".join(
+            f"{key} {count / n:.2f}" for key, count in busiest
+        )
     print(
         f"minute {index + 1}: {n} sent at {minute.offered:.0f}/s, {so_far} ({missing} pending); "
         "RSS MiB: "
         + ", ".join(f"{k} {v:.0f}" for k, v in minute.rss.items())
         + "; cores: "
-        + ", ".join(f"{k} {v:.2f}" for k, v in minute.cpu.items()),
+        + ", ".join(f"{k} {v:.2f}" for k, v in minute.cpu.items())
+        + requests,
         flush=True,
     )
-    return minute
 
 
 def parse_args() -> argparse.Namespace:
@@ -130,25 +152,16 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    print(f"uptime before: {uptime()}")
-    _, quota_note = quota(args)
-    print(quota_note + ("; CRM sink only" if args.only_crm else "; every sink, as `paystream up`"))
-    workdir = Path(tempfile.mkdtemp(prefix="paystream-soak-"))
     run_id = uuid.uuid4().hex[:8]
     minutes: list[Minute] = []
-    with broker() as (bootstrap, profile, broker_pid):
-        stack = Stack(args, workdir, EXPECTED_STATE)
-        try:
-            stack.start(bootstrap, profile, broker_pid)
-            warm_up(stack)
-            print(f"stack ready (logs: {workdir}); RSS MiB at the start: {stack.rss()}")
-            for index in range(args.minutes):
-                minutes.append(run_minute(stack, args, index, run_id))
-            everyone = {c for m in minutes for c in m.names}
-            first = wait_for(stack, everyone, args.grace)
-            counts = stack.crm.count
-        finally:
-            stack.stop()
+    with running(args, "soak", EXPECTED_STATE) as stack:
+        warm_up(stack)
+        print(f"stack ready (logs: {stack.workdir}); RSS MiB at the start: {stack.rss()}")
+        for index in range(args.minutes):
+            minutes.append(run_minute(stack, args, index, run_id))
+        everyone = {c for m in minutes for c in m.names}
+        first = wait_for(stack, everyone, args.grace)
+        counts = stack.crm.count
     print(TABLE_HEADER)
     print("|" + " --- |" * (TABLE_HEADER.count("|") - 1))
     for index, minute in enumerate(minutes):

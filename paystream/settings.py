@@ -33,6 +33,18 @@ from schemas.topics import Topics
 
 StripeMode = Literal["test", "live"]
 BrokerProfile = Literal["kafka", "embedded"]
+
+# The embedded broker's profile (Tansu 0.6, memory engine): every produce request stores one
+# object per partition it names, kept for the broker's life (it has no retention and no
+# DeleteRecords), and every fetch that returns records lists all of a partition's objects,
+# so the broker's CPU grows with fetches x stored batches (docs/benchmarks.md, "Broker round
+# trips"). Its profile asks for fewer, larger batches and fewer fetches where no one waits.
+
+#: least default linger of a producer on the embedded broker (a flush still sends at once)
+EMBEDDED_LINGER_MS = 20
+#: fetch wait of a consumer no one waits on (topic feeds, the metrics sink) on the
+#: embedded broker, which holds every fetch for its whole wait
+EMBEDDED_BACKGROUND_FETCH_WAIT_MS = 250
 Environment = Literal["production", "preview", "development"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -388,19 +400,32 @@ class CommonSettings(BaseSettings):
             "enable.idempotence": True,
             # Same partition for a key as Faust (aiokafka) and the Java client.
             "partitioner": "murmur2_random",
-            "linger.ms": 2,
+            "linger.ms": self.linger_ms(2),
             "compression.type": "lz4",
         }
-        config.update(extra)
+        config.update(extra)  # a linger the caller names is kept (ingest's is a setting)
         return config
 
-    def consumer_config(self, group_id: str, **extra: Any) -> dict[str, Any]:
-        """librdkafka consumer settings: a consumer group with manual commits."""
+    def linger_ms(self, wanted: float) -> float:
+        """A producer's default linger: ``wanted``, at least ``EMBEDDED_LINGER_MS`` on the
+        embedded broker (each produce request is one more object in each partition it names)."""
+        return max(wanted, EMBEDDED_LINGER_MS) if self.embedded_broker else wanted
+
+    def consumer_config(
+        self, group_id: str, *, background: bool = False, **extra: Any
+    ) -> dict[str, Any]:
+        """librdkafka consumer settings: a consumer group with manual commits.
+
+        ``background``: no one waits on what it reads (topic feeds, the metrics sink), so on
+        the embedded broker it fetches every ``EMBEDDED_BACKGROUND_FETCH_WAIT_MS``.
+        """
         config: dict[str, Any] = {
             **self.kafka_security(),
             **LIBRDKAFKA_LOGS,
             "bootstrap.servers": self.bootstrap_servers,
             "group.id": group_id,
+            # the group names the client in the broker's view (and bench/_kafka_requests.py)
+            "client.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "enable.partition.eof": False,
@@ -408,6 +433,10 @@ class CommonSettings(BaseSettings):
         }
         if self.embedded_broker:
             config.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+            if background:
+                config["fetch.wait.max.ms"] = max(
+                    self.paystream_consumer_fetch_wait_ms, EMBEDDED_BACKGROUND_FETCH_WAIT_MS
+                )
         config.update(extra)
         return config
 

@@ -131,7 +131,11 @@ def create_worker(
     topics = settings.topics
     resume = resume_from or {}
     app = _faust_app(settings)
-    publisher = Publisher(settings.producer_config(**{"linger.ms": 5}))
+    publisher = Publisher(
+        settings.producer_config(
+            **{"linger.ms": settings.linger_ms(5), "client.id": "paystream-worker"}
+        )
+    )
     customers = _table(
         app, CUSTOMERS, topics.partitions, publisher, resume.get(topics.changelog(CUSTOMERS), {})
     )

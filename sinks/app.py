@@ -61,7 +61,7 @@ class RunnerService:
         return SinkRunner(
             adapter=self.build_adapter(stop),
             consumer=Consumer(s.consumer_config(self.group_id)),
-            producer=Producer(s.producer_config()),
+            producer=Producer(s.producer_config(**{"client.id": self.group_id})),
             source_topic=self.source_topic,
             results_topic=s.topics.sink_results,
             dlq_topic=s.topics.sink_dlq,

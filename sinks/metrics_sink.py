@@ -155,7 +155,7 @@ class MetricsSink:
                 server.start()
                 self.query_url = server.url
                 write_endpoint_file(s.query_endpoint_file, server.url, server.token)
-            consumer = Consumer(s.consumer_config(s.metrics_consumer_group))
+            consumer = Consumer(s.consumer_config(s.metrics_consumer_group, background=True))
             runner = SinkRunner(
                 adapter=adapter,
                 consumer=consumer,

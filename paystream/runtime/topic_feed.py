@@ -121,6 +121,7 @@ class TopicFeed:
         consumer = Consumer(
             self.settings.consumer_config(
                 f"{self.settings.topic_prefix}{self.name}-{uuid.uuid4().hex[:8]}",
+                background=True,
                 **{"log_level": 0},
             )
         )

@@ -4,11 +4,13 @@ requests per contact write, the quota a run names, a soak minute's latencies."""
 from __future__ import annotations
 
 import argparse
+import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench._kafka_requests import by_key, by_process, request_name
 from bench._measure import percentile, rss_from_status
 from bench._stack import Window, counter_sum, quota, requests_per_write
 from bench.soak import TABLE_HEADER, Minute, latency_figures, summary_row
@@ -113,7 +115,54 @@ def test_a_soak_minute_counts_latency_from_the_due_moment_and_the_missing() -> N
 
 
 def test_a_soak_row_has_the_columns_of_the_header() -> None:
-    minute = Minute(["a"], due=[1.0], rss={"broker": 90.0}, crm=Window(3, 1, 100), offered=200)
+    minute = Minute(
+        ["a"],
+        due=[1.0],
+        rss={"broker": 90.0},
+        cpu={"broker": 0.5},
+        crm=Window(3, 1, 100),
+        offered=200,
+    )
     row = summary_row(0, minute, {"a": 1.5})
-    assert row == "| 1 | 200/s | 500 / 500 / 500 | 0 | 3.0 | 1 | broker 90 |"
+    assert row == "| 1 | 200/s | 500 / 500 / 500 | 0 | 3.0 | 1 | 0.50 | broker 90 |"
     assert row.count("|") == TABLE_HEADER.count("|")
+
+
+def _request(key: int, client: bytes | None) -> bytes:
+    """A request frame's body: api key, version, correlation id, client id (header v1)."""
+    head = struct.pack(">hhi", key, 9, 7)
+    if client is None:
+        return head + struct.pack(">h", -1) + b"rest"
+    return head + struct.pack(">h", len(client)) + client + b"rest"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (_request(0, b"paystream-ingest"), ("paystream-ingest", "Produce")),
+        (_request(1, b"p.sinks.crm"), ("p.sinks.crm", "Fetch")),
+        (_request(1, b"two words"), ("two_words", "Fetch")),
+        (_request(12, None), ("-", "Heartbeat")),
+        (_request(999, b""), ("-", "999")),
+        (struct.pack(">h", 3), ("-", "Metadata")),
+    ],
+)
+def test_a_request_is_named_by_its_client_id_and_api_key(
+    body: bytes, expected: tuple[str, str]
+) -> None:
+    assert request_name(body) == expected
+
+
+def test_counts_fold_per_api_key_and_per_process() -> None:
+    counts = {
+        "11 paystream-ingest Produce": 5,
+        "12 faust Fetch": 3,
+        "12 paystream-worker Produce": 2,
+        "99 - Metadata": 1,
+    }
+    assert by_key(counts) == {"Produce": 7, "Fetch": 3, "Metadata": 1}
+    assert by_process(counts, {11: "ingest", 12: "worker"}) == {
+        "ingest": {"paystream-ingest Produce": 5},
+        "worker": {"faust Fetch": 3, "paystream-worker Produce": 2},
+        "pid 99": {"- Metadata": 1},
+    }

@@ -75,3 +75,57 @@ def test_consumer_tuning_only_for_the_embedded_broker(
     assert producer["acks"] == "all"
     assert producer["enable.idempotence"] is True
     assert producer["partitioner"] == "murmur2_random"
+
+
+def _profile(profile: str) -> CommonSettings:
+    return CommonSettings(
+        kafka_bootstrap_servers="h:9092",
+        paystream_broker_profile=profile,  # type: ignore[arg-type]
+    )
+
+
+@pytest.mark.parametrize(
+    ("profile", "asked", "linger"),
+    [
+        ("kafka", None, 2),
+        ("kafka", 0.5, 0.5),
+        ("kafka", 50, 50),
+        ("embedded", None, 20),
+        ("embedded", 0.5, 0.5),
+        ("embedded", 50, 50),
+    ],
+)
+def test_the_embedded_broker_gets_fewer_larger_batches_unless_a_linger_is_named(
+    profile: str, asked: float | None, linger: float
+) -> None:
+    extra = {} if asked is None else {"linger.ms": asked}
+    config = _profile(profile).producer_config(**extra)
+    assert config["linger.ms"] == linger
+    assert (config["acks"], config["enable.idempotence"]) == ("all", True)
+
+
+@pytest.mark.parametrize(
+    ("profile", "wanted", "linger"),
+    [("kafka", 5, 5), ("kafka", 0.5, 0.5), ("embedded", 5, 20), ("embedded", 50, 50)],
+)
+def test_a_default_linger_is_at_least_the_embedded_profiles(
+    profile: str, wanted: float, linger: float
+) -> None:
+    assert _profile(profile).linger_ms(wanted) == linger
+
+
+@pytest.mark.parametrize(
+    ("profile", "background", "wait_ms"),
+    [
+        ("kafka", False, 20),
+        ("kafka", True, 20),
+        ("embedded", False, 20),
+        ("embedded", True, 250),
+    ],
+)
+def test_a_background_consumer_fetches_less_often_on_the_embedded_broker(
+    profile: str, background: bool, wait_ms: int
+) -> None:
+    config = _profile(profile).consumer_config("g", background=background)
+    assert config["fetch.wait.max.ms"] == wait_ms
+    assert config["client.id"] == "g"
