@@ -7,10 +7,13 @@ naming the command that installs it, never a skip.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,3 +128,15 @@ def next_build(typescript_client: Path) -> NodeRun:
     if not (EXAMPLE / "node_modules" / "@next" / "swc-linux-x64-gnu").is_dir():
         pytest.fail("examples/nextjs: Next's compiler missing: run `make install` (npm ci)")
     return run([npm_binary(), "run", "build"], EXAMPLE, {**os.environ, **NEXT_ENV}, timeout=600)
+
+
+def billing_state(url: str, token: str) -> str | None:
+    """The ``billing_state`` ingest's ``GET /v1/customers/{id}`` at ``url`` answers (None
+    when it has none, or does not answer)."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
+            state = json.loads(response.read())["billing_state"]
+            return str(state) if state else None
+    except (urllib.error.URLError, OSError):
+        return None

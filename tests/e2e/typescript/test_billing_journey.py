@@ -41,7 +41,7 @@ from paystream.signing import sign_header
 from paystream.storyline import storyline
 from paystream.vocabulary import APP_SIGNATURE_HEADER, BILLING_STATE_CHANGED
 from tests.e2e.conftest import Service, http_ok, wait_until
-from tests.e2e.typescript.conftest import EXAMPLE, NEXT_ENV, NodeRun, node_binary
+from tests.e2e.typescript.conftest import EXAMPLE, NEXT_ENV, NodeRun, billing_state, node_binary
 
 CHROMIUM = "/usr/bin/chromium"
 APP_SECRET = "journey-app-secret-" + "0" * 16
@@ -75,14 +75,7 @@ class Journey:
 
     def state(self) -> str | None:
         """The customer's state as paystream has it (ingest's ``GET /v1/customers/{id}``)."""
-        url = f"{self.ingest}/v1/customers/{self.customer}"
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {API_TOKEN}"})  # noqa: S310
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
-                state = json.loads(response.read())["billing_state"]
-                return str(state) if state else None
-        except (urllib.error.URLError, OSError):
-            return None
+        return billing_state(f"{self.ingest}/v1/customers/{self.customer}", API_TOKEN)
 
     def notify(self, previous: str | None, state: str, secret: str) -> int:
         """A notification as paystream's app-webhook sink POSTs one (SPEC §6), signed with

@@ -23,7 +23,7 @@ from paystream.runtime.broker import free_port
 from paystream.settings import CommonSettings
 from paystream.signing import sign_header
 from tests.e2e.conftest import Service, data_dir, http_ok, wait_until
-from tests.e2e.typescript.conftest import EXAMPLE, ExampleBuild, node_test
+from tests.e2e.typescript.conftest import EXAMPLE, ExampleBuild, billing_state, node_test
 
 UNIT_TESTS = ("client", "paystream", "webhooks", "package")
 
@@ -46,17 +46,7 @@ def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str
 
 
 def _state_is(url: str, token: str, expected: str) -> bool:
-    return _state(url, token) == expected
-
-
-def _state(url: str, token: str) -> str | None:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (loopback)
-            state = json.loads(response.read())["billing_state"]
-            return str(state) if state else None
-    except (urllib.error.URLError, OSError):
-        return None
+    return billing_state(url, token) == expected
 
 
 def _checkout(fixture: dict[str, Any], customer: str) -> bytes:
