@@ -7,6 +7,7 @@ unset. Memory only: a restart loses every topic and offset.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -35,12 +36,48 @@ def tansu_binary() -> Path:
     return path
 
 
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+# Ports below this are left alone: well-known and registered services live there.
+_LOWEST_PORT = 10_000
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports Linux gives outgoing connections (``ip_local_port_range``)."""
+    try:
+        low, high = (int(part) for part in _EPHEMERAL_RANGE.read_text().split())
+    except (OSError, ValueError):
+        return 32_768, 60_999  # the kernel's default range
+    return low, high
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now.
+
+    The port is drawn at random from outside the kernel's ephemeral range, and never twice
+    in one process. Binding port 0 would hand out an ephemeral port, which an outgoing
+    connection (a client of the broker, a stand-in's caller) can take between our close
+    and the service's bind: two CI runs failed setup that way (``OSError(98)``).
+    """
+    low, high = _ephemeral_range()
+    candidates: list[int] = [
+        port
+        for port in (*range(_LOWEST_PORT, low), *range(high + 1, 65_536))
+        if port not in _handed_out
+    ]
+    for port in random.sample(candidates, k=min(len(candidates), 200)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    # Every sampled port outside the ephemeral range is busy: fall back to the kernel's pick.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 def broker_reachable(bootstrap: str, timeout: float = 1.0) -> bool:

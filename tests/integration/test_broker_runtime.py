@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from paystream.errors import BrokerStartError, TopicMismatchError
-from paystream.runtime.broker import EmbeddedBroker, broker_reachable
+from paystream.runtime.broker import EmbeddedBroker, broker_reachable, free_port
 from paystream.runtime.topics_admin import config_differences, ensure_topics, topic_configs
 from schemas.topics import DAY_MS, Topics, TopicSpec
 
@@ -43,6 +43,16 @@ def test_sink_dlq_gets_its_retention_and_an_older_one_is_reported(kafka_bootstra
     assert config_differences(wider.specs(), configs) == [
         f"{dlq.name}: retention.ms={2 * DAY_MS}, needs {30 * DAY_MS}"
     ]
+
+
+def test_free_ports_stay_out_of_the_range_outgoing_connections_take() -> None:
+    low, high = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert not [port for port in ports if low <= port <= high]
+    for port in ports:  # each one can be bound by the service it is meant for
+        with socket.socket() as service:
+            service.bind(("127.0.0.1", port))
 
 
 def test_a_broker_that_cannot_listen_fails_with_a_clear_error(tmp_path: Path) -> None:
