@@ -1,6 +1,6 @@
 """Every Faust internal the worker relies on, in one place, checked by ``check_internals``.
 
-The worker bends Faust in seven spots, each for a reason Faust's public API cannot serve:
+The worker bends Faust in eight spots, each for a reason Faust's public API cannot serve:
 
 - ``Consumer._drain_messages`` — replaced by ``drain_per_fetch``, for two reasons. Faust's
   loop skips a fetched record below its read offset and counts the offsets it skipped
@@ -31,6 +31,14 @@ The worker bends Faust in seven spots, each for a reason Faust's public API cann
   ``PublishedTable.persisted_offset`` resumes kept local tables after their last changelog
   offset, and ``correct_highwaters`` fixes the embedded broker's end offsets (see
   ``processors.localstate``).
+- ``FlowControlEvent.resume`` (mode) — empties every stream's queue each time it is called,
+  and ``Recovery`` calls it a second time once the input partitions are resumed and
+  sought, while the consumer's flow already runs: records fetched after the seek and not
+  yet taken by the agent were dropped for good, their partition stalled behind them
+  (nothing fetches them again, and the commit frontier waits for them).
+  ``clear_only_after_suspend`` lets ``resume`` empty the queues only when the flow was
+  suspended (a rebalance): what was queued since is kept (a record fetched before the seek
+  and again after it is a repeat, which dedup absorbs).
 
 ``faust-streaming`` is pinned to the tested minor version in ``pyproject.toml``; on an
 upgrade, ``tests/unit/processors/test_faust_internals.py`` (and the worker at start) name
@@ -230,6 +238,25 @@ def drain_per_fetch(consumer: Any) -> None:
     consumer._drain_messages = partial(_drain, consumer)
 
 
+def clear_only_after_suspend(app: Any) -> None:
+    """Let ``app.flow_control.resume()`` empty the stream queues only after a suspend.
+
+    A rebalance suspends the flow control; its first resume then drops what was queued
+    from the revoked assignment, as Faust intends. Any further resume (``Recovery`` calls it
+    again after seeking the input partitions to their committed offsets) keeps the queues:
+    the records in them were fetched under the current assignment, and dropping them would
+    lose them, since the consumer's position is already past them.
+    """
+    flow_control = app.flow_control
+    resume = flow_control.resume
+
+    def resume_after_suspend() -> None:
+        if not flow_control.is_active():
+            resume()
+
+    flow_control.resume = resume_after_suspend
+
+
 def correct_highwaters(
     consumer: Any, correct: Callable[[dict[tuple[str, int], int]], dict[tuple[str, int], int]]
 ) -> None:
@@ -357,6 +384,21 @@ def _recovery_reads_persisted_offsets_and_highwaters() -> bool:
     ) and "await consumer.highwaters(*tps)" in _source(recovery._build_highwaters)
 
 
+def _flow_control_resume_clears_queues() -> bool:
+    """``clear_only_after_suspend`` guards ``resume``: notice if its clearing or callers move."""
+    from mode.utils.queues import FlowControlEvent
+
+    resume = "".join(_source(FlowControlEvent.resume).split())
+    resume_streams = "".join(_source(faust.tables.recovery.Recovery._resume_streams).split())
+    return (
+        resume.endswith("self._suspend.clear()self._resume.set()self.clear()")
+        and "returnnotself._suspend.is_set()"
+        in "".join(_source(FlowControlEvent.is_active).split())
+        and resume_streams.index("consumer.perform_seek()")
+        < resume_streams.index("app.flow_control.resume()")
+    )
+
+
 def _fetch_wait_settable() -> bool:
     import aiokafka  # type: ignore[import-untyped]
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
@@ -407,6 +449,9 @@ INTERNALS: dict[str, Callable[[], bool]] = {
     ),
     "faust.tables.recovery.Recovery (table.persisted_offset, consumer.highwaters)": (
         _recovery_reads_persisted_offsets_and_highwaters
+    ),
+    "mode FlowControlEvent.resume (clears the queues; Recovery._resume_streams calls it)": (
+        _flow_control_resume_clears_queues
     ),
 }
 

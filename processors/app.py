@@ -19,6 +19,7 @@ import faust
 from paystream.metrics import PaystreamMetrics
 from processors._faust import (
     PublishedTable,
+    clear_only_after_suspend,
     correct_highwaters,
     drain_per_fetch,
     set_fetch_max_wait,
@@ -144,6 +145,7 @@ def create_worker(
     )
     set_fetch_max_wait(app.consumer, settings.paystream_consumer_fetch_wait_ms)
     drain_per_fetch(app.consumer)
+    clear_only_after_suspend(app)
     if settings.embedded_broker:
         config = settings.consumer_config(topics.worker_app_id)
         correct_highwaters(app.consumer, partial(true_end_offsets, config))
