@@ -38,6 +38,7 @@ from paystream.runtime.running_stack import remove_running_stack, write_running_
 from paystream.runtime.store import StoreUrl
 from paystream.runtime.topics_admin import ensure_topics
 from paystream.settings import (
+    EMBEDDED_LINGER_MS,
     AdminPort,
     AdminToken,
     ApiToken,
@@ -324,6 +325,11 @@ def plan(
     secret, admin, api = _secrets(settings, found.tokens)
     ports = {name: found.ports[name] for name in ("ingest", "admin", "worker")}
     env = {**environ, **_chosen_environment(settings, bootstrap, data_dir, secret, ports)}
+    if not external:
+        # the embedded broker's profile for ingest's producer, as for every other one
+        # (paystream.settings.EMBEDDED_LINGER_MS): a third of the broker's CPU at 500/s
+        # (docs/benchmarks.md); a linger the user set is kept
+        env.setdefault("PAYSTREAM_INGEST_LINGER_MS", f"{EMBEDDED_LINGER_MS:g}")
     if admin[0] is not None:
         env["PAYSTREAM_ADMIN_TOKEN"] = admin[0]
     if api is not None:  # the worker's API, and ingest's read-through to this worker

@@ -189,6 +189,22 @@ def test_a_worker_url_of_the_operators_own_is_kept() -> None:
     assert children(chosen)["ingest"]["PAYSTREAM_WORKER_URL"] == "http://worker.internal:6066"
 
 
+@pytest.mark.parametrize(
+    ("given", "environ", "linger"),
+    [
+        ({}, {}, "20"),  # the embedded broker's profile: fewer, larger produce requests
+        ({}, {"PAYSTREAM_INGEST_LINGER_MS": "1"}, "1"),  # the operator's own is kept
+        ({"kafka_bootstrap_servers": "kafka-1:9092"}, {}, None),  # a cluster: ingest's default
+    ],
+    ids=["embedded broker", "set by the operator", "a cluster"],
+)
+def test_ingest_lingers_as_the_embedded_brokers_producers_do(
+    given: dict[str, Any], environ: dict[str, str], linger: str | None
+) -> None:
+    chosen = planned(given, {"HOME": "/home/dev", **environ})
+    assert children(chosen)["ingest"].get("PAYSTREAM_INGEST_LINGER_MS") == linger
+
+
 def test_the_stand_ins_settings_point_the_sinks_at_them() -> None:
     chosen = planned({"paystream_sink_writes": "enabled"})
     sinks = children(chosen)["sinks"]
