@@ -35,9 +35,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 from bench._loadgen import LoadGenerator, Outcome, http_post  # noqa: E402
 from bench._measure import cpu_seconds, rss_mib  # noqa: E402
+from paystream.commands.up import embedded_ingest_environment  # noqa: E402
 from paystream.runtime.broker import EmbeddedBroker, free_port  # noqa: E402
 from paystream.runtime.topics_admin import ensure_topics  # noqa: E402
-from paystream.settings import EMBEDDED_LINGER_MS, CommonSettings  # noqa: E402
+from paystream.settings import CommonSettings  # noqa: E402
 from paystream.signing import sign_header  # noqa: E402
 from paystream.storyline import make_event  # noqa: E402
 from sinks.hubspot import PLAN_LIMITS_PER_10S  # noqa: E402
@@ -302,7 +303,7 @@ class Stack:
             "ZENDESK_API_TOKEN": self.token,
         }
         if profile == "embedded":  # as `paystream up` starts ingest beside its broker
-            env["PAYSTREAM_INGEST_LINGER_MS"] = f"{EMBEDDED_LINGER_MS:g}"
+            env.update(embedded_ingest_environment())
         if self.args.hubspot_rate_limit is not None:
             env["PAYSTREAM_HUBSPOT_RATE_LIMIT"] = str(self.args.hubspot_rate_limit)
             env["PAYSTREAM_HUBSPOT_RATE_PERIOD_S"] = "10"

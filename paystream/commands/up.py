@@ -315,6 +315,13 @@ def find(settings: UpSettings) -> Found:
     return Found(found, tokens, standins_checkout())
 
 
+def embedded_ingest_environment() -> dict[str, str]:
+    """What ingest gets beside the embedded broker unless set: its producer lingers as every
+    other producer there does (``EMBEDDED_LINGER_MS``), which takes a third of the broker's
+    CPU at 500/s (docs/benchmarks.md). ``bench/_stack.py`` starts the stack the same way."""
+    return {"PAYSTREAM_INGEST_LINGER_MS": f"{EMBEDDED_LINGER_MS:g}"}
+
+
 def plan(
     settings: UpSettings, environ: dict[str, str], data_dir: Path, found: Found, python: str
 ) -> Plan:
@@ -326,10 +333,7 @@ def plan(
     ports = {name: found.ports[name] for name in ("ingest", "admin", "worker")}
     env = {**environ, **_chosen_environment(settings, bootstrap, data_dir, secret, ports)}
     if not external:
-        # the embedded broker's profile for ingest's producer, as for every other one
-        # (paystream.settings.EMBEDDED_LINGER_MS): a third of the broker's CPU at 500/s
-        # (docs/benchmarks.md); a linger the user set is kept
-        env.setdefault("PAYSTREAM_INGEST_LINGER_MS", f"{EMBEDDED_LINGER_MS:g}")
+        env = {**embedded_ingest_environment(), **env}  # what the user set is kept
     if admin[0] is not None:
         env["PAYSTREAM_ADMIN_TOKEN"] = admin[0]
     if api is not None:  # the worker's API, and ingest's read-through to this worker
