@@ -87,7 +87,8 @@ class RunnerService:
                 self.closers.pop()()
 
 
-#: the rate budget is spent over tenths of its window, never in one burst (latency)
+#: Zendesk's rate budget is spent over tenths of its window, never in one burst (latency);
+#: HubSpot's is paced by ``hubspot_limiter``
 RATE_SPREAD = 10
 #: longest wait at start for sink.crm.contacts to be read whole (then the sink runs on,
 #: taking HubSpot's reads for the customers not read yet)

@@ -60,12 +60,13 @@ def free_port() -> int:
     and the service's bind: two CI runs failed setup that way (``OSError(98)``).
     """
     low, high = _ephemeral_range()
-    candidates: list[int] = [
-        port
-        for port in (*range(_LOWEST_PORT, low), *range(high + 1, 65_536))
-        if port not in _handed_out
-    ]
-    for port in random.sample(candidates, k=min(len(candidates), 200)):
+    below, above = range(_LOWEST_PORT, low), range(high + 1, 65_536)
+    outside = len(below) + len(above)
+    for _ in range(200 if outside else 0):
+        n = random.randrange(outside)
+        port = below[n] if n < len(below) else above[n - len(below)]
+        if port in _handed_out:
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -73,7 +74,7 @@ def free_port() -> int:
                 continue
         _handed_out.add(port)
         return port
-    # Every sampled port outside the ephemeral range is busy: fall back to the kernel's pick.
+    # 200 draws outside the ephemeral range found nothing free: fall back to the kernel's pick.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         chosen: int = s.getsockname()[1]
